@@ -1,0 +1,73 @@
+"""The retriever: embeds queries and documents into the collection's dense vector space."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import anyio
+import numpy as np
+
+from rf_mcp.adapters import fastembed_models
+from rf_mcp.config import RetrieverSettings
+
+
+class Embedder:
+    """A fastembed ``TextEmbedding``, loaded on first use, with a small query cache."""
+
+    def __init__(self, settings: RetrieverSettings, cache_size: int = 2048) -> None:
+        self.settings = settings
+        self._model = None
+        self._identity: str | None = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from fastembed import TextEmbedding
+
+                folder = fastembed_models.check_folder(self.settings, "retriever")
+                self._model = fastembed_models.load(TextEmbedding, self.settings, "retriever", embedding=True)
+                self._identity = fastembed_models.identity(self.settings, folder)
+            return self._model
+
+    @property
+    def identity(self) -> str:
+        self._load()
+        assert self._identity is not None
+        return self._identity
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        return int(model.embedding_size)
+
+    def embed_documents_sync(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        model = self._load()
+        return np.asarray(list(model.embed(list(texts), batch_size=batch_size)), dtype=np.float32)
+
+    def embed_query_sync(self, text: str) -> np.ndarray:
+        with self._lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        model = self._load()
+        vec = np.asarray(next(iter(model.query_embed([text]))), dtype=np.float32)
+        with self._lock:
+            self._cache[text] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return await anyio.to_thread.run_sync(self.embed_documents_sync, texts)
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        return await anyio.to_thread.run_sync(self.embed_query_sync, text)
+
+    async def warm_up(self) -> None:
+        await anyio.to_thread.run_sync(self._load)

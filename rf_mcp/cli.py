@@ -1,0 +1,175 @@
+"""``rf-mcp`` command line: the same domain functions as the MCP tools.
+
+Every command prints one JSON document to stdout with ``--json``, human text otherwise. Progress
+goes to stderr. Exit codes: 0 ok, 1 error, 2 bad config or input, 3 refused by a guardrail,
+4 Qdrant error, 5 model error, 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from rf_mcp.config import load_config
+from rf_mcp.domain.datasets import read_qrels, read_queries
+from rf_mcp.domain.models import TrainSettings
+from rf_mcp.domain.service import RFService
+from rf_mcp.errors import RFError
+from rf_mcp.render import render
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rf-mcp", description="Calibrated Qdrant Relevance Feedback: CLI and MCP server.")
+    p.add_argument("--config", help="TOML config file (default: $RF_MCP_CONFIG, else built-in defaults).")
+    p.add_argument("--json", action="store_true", help="Print one JSON document to stdout.")
+    p.add_argument("--debug", action="store_true", help="Show tracebacks of internal errors.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def coll(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--collection", "-c", required=True)
+        sp.add_argument("--vector-name", default=None, help='Dense vector to use ("" = unnamed default).')
+
+    sp = sub.add_parser("index", help="Embed a JSONL corpus with the retriever and upsert it (idempotent).")
+    coll(sp)
+    sp.add_argument("--input", "-i", required=True, help="JSONL corpus (BEIR layout: _id, title, text).")
+    sp.add_argument("--vectors", help="Precomputed retriever vectors (.npy, one row per corpus line): no embedding.")
+
+    def query_source(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--queries", "-q", required=True, help="Queries: JSONL (_id, text) or one per line.")
+        sp.add_argument("--ids-from", help="Keep only queries whose ids appear in this qrels TSV.")
+        sp.add_argument("--max-queries", type=int, help="Use at most this many queries (file order).")
+
+    sp = sub.add_parser("calibrate", help="Learn the RF formula weights a, b, c and store them in the collection.")
+    coll(sp)
+    query_source(sp)
+    for name, field in TrainSettings.model_fields.items():
+        sp.add_argument(f"--{name.replace('_', '-')}", type=type(field.default), default=field.default,
+                        help=f"{field.description or name} (default {field.default}).")
+
+    sp = sub.add_parser("evaluate", help="Evaluate the calibrated formula on held-out queries.")
+    coll(sp)
+    query_source(sp)
+    sp.add_argument("--qrels", help="BEIR qrels TSV: adds nDCG/recall and the ground-truth gate.")
+    sp.add_argument("--at-n", type=int, default=10)
+    sp.add_argument("--eval-context-limit", type=int, default=3)
+
+    sp = sub.add_parser("search", help="RF search: precision (top results) or recall (find what ANN missed).")
+    coll(sp)
+    sp.add_argument("query")
+    sp.add_argument("--mode", choices=["precision", "recall"], default="precision")
+    sp.add_argument("--limit", type=int)
+    sp.add_argument("--seeds", type=int)
+    sp.add_argument("--budget", type=int, help="recall: RF results to score (cost = seeds + budget).")
+    sp.add_argument("--seed-ids", nargs="+", help="recall: point ids to use as seeds instead of the ANN top.")
+    sp.add_argument("--vanilla", action="store_true", help="precision: a=1 b=0 c=0, plain vector search via RF.")
+
+    sp = sub.add_parser("profiles", help="List collections' calibration profiles.")
+    sp.add_argument("--collection", "-c")
+
+    sp = sub.add_parser("rollback", help="Restore the previous calibration of the configured fingerprint.")
+    coll(sp)
+
+    sp = sub.add_parser("serve", help="Run the MCP server.")
+    sp.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--read-only", action="store_true", help="Disable the index tool (also RF_MCP_READ_ONLY=1).")
+    return p
+
+
+async def _progress(done: float, total: float, message: str) -> None:
+    """A one-line progress display on a terminal; a line per 10% otherwise (logs)."""
+    if sys.stderr.isatty():
+        print(f"\r[{done:.0f}/{total:.0f}] {message}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    elif done == total or int(10 * done / total) != int(10 * (done - 1) / total):
+        print(f"[{done:.0f}/{total:.0f}] {message}", file=sys.stderr, flush=True)
+
+
+def _load_queries(args: argparse.Namespace):
+    ids = set(read_qrels(args.ids_from)) if args.ids_from else None
+    if getattr(args, "qrels", None):
+        qrels_ids = set(read_qrels(args.qrels))
+        ids = qrels_ids if ids is None else ids & qrels_ids
+    queries = read_queries(args.queries, ids=ids)
+    return queries[: args.max_queries] if args.max_queries else queries
+
+
+async def _run(args: argparse.Namespace) -> Any:
+    config = load_config(args.config)
+    if args.command == "serve":
+        from rf_mcp.server.app import serve
+
+        await serve(config, transport=args.transport, host=args.host, port=args.port, read_only=args.read_only)
+        return None
+    async with RFService(config) as rf:
+        if args.command == "index":
+            return await rf.index(args.collection, args.input, vector_name=args.vector_name, vectors_path=args.vectors,
+                                  progress=_progress)
+        if args.command == "calibrate":
+            settings = TrainSettings(**{k: getattr(args, k) for k in TrainSettings.model_fields})
+            queries = [q.text for q in _load_queries(args)]
+            return await rf.calibrate(args.collection, queries, settings, vector_name=args.vector_name,
+                                      progress=_progress)
+        if args.command == "evaluate":
+            qrels = read_qrels(args.qrels) if args.qrels else None
+            return await rf.evaluate(args.collection, _load_queries(args), qrels=qrels, at_n=args.at_n,
+                                     eval_context_limit=args.eval_context_limit, vector_name=args.vector_name,
+                                     progress=_progress)
+        if args.command == "search":
+            if args.mode == "precision":
+                return await rf.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
+                                                 vanilla=args.vanilla, vector_name=args.vector_name)
+            seed_ids = [int(s) if s.isdigit() else s for s in args.seed_ids] if args.seed_ids else None
+            return await rf.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
+                                          seeds=args.seeds, seed_ids=seed_ids, vector_name=args.vector_name)
+        if args.command == "profiles":
+            return await rf.list_profiles(args.collection)
+        if args.command == "rollback":
+            return await rf.rollback(args.collection, args.vector_name)
+    raise AssertionError(args.command)
+
+
+def _dump(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [_dump(r) for r in result]
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = anyio.run(_run, args)
+    except RFError as exc:
+        if args.json:
+            print(json.dumps({"error": {"code": exc.code, "message": exc.problem, "fix": exc.fix}}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, unless --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details; please report it)",
+              file=sys.stderr)
+        return 70
+    if result is None:
+        return 0
+    if args.json:
+        print(json.dumps(_dump(result), indent=2))
+    else:
+        print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

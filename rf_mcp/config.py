@@ -1,0 +1,152 @@
+"""Configuration: a TOML file (``--config`` or ``RF_MCP_CONFIG``) plus environment overrides.
+
+The environment names are those of Qdrant's own MCP server: ``QDRANT_URL``, ``QDRANT_API_KEY``,
+``QDRANT_LOCAL_PATH``. Every invalid value becomes one :class:`ConfigError` that names the key
+and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rf_mcp.errors import ConfigError
+
+CONFIG_ENV = "RF_MCP_CONFIG"
+DEFAULT_LOCAL_PATH = "./rf_data"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QdrantSettings(_Section):
+    """Where the vectors live: an embedded folder (default) or a Qdrant server."""
+
+    path: str | None = Field(None, description="Folder of the embedded engine (default ./rf_data).")
+    url: str | None = Field(None, description="URL of a Qdrant server, e.g. http://localhost:6333.")
+    api_key: str | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY).")
+    timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "QdrantSettings":
+        if self.path and self.url:
+            raise ValueError("set either path (embedded) or url (server), not both")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.url or f"embedded:{self.path or DEFAULT_LOCAL_PATH}"
+
+
+class ModelSettings(_Section):
+    """A fastembed model, by name or from a local ONNX folder."""
+
+    model: str = Field(description="fastembed model name (or your own name for a local folder).")
+    model_path: str | None = Field(None, description="Local folder with model.onnx + tokenizer.")
+    model_file: str = Field("model.onnx", description="ONNX file inside model_path.")
+    dim: int | None = Field(None, gt=0, description="Vector size; needed for unknown names.")
+    pooling: Literal["mean", "cls"] | None = Field(None, description="Pooling for unknown names.")
+    normalize: bool = Field(True, description="L2-normalise embeddings (local folders).")
+    threads: int | None = Field(None, gt=0, description="ONNX runtime threads.")
+
+
+class RetrieverSettings(ModelSettings):
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+FeedbackKind = Literal["auto", "cross-encoder", "dense", "late-interaction"]
+
+
+class FeedbackSettings(ModelSettings):
+    type: Literal["fastembed", "bm25"] = Field(
+        "fastembed", description="fastembed (a model) or bm25 (lexical, no model)."
+    )
+    model: str = "Xenova/ms-marco-MiniLM-L-6-v2"
+    kind: FeedbackKind = Field("auto", description="Kind of fastembed model; auto detects it.")
+    k1: float = Field(1.2, gt=0, description="BM25 term saturation (type = bm25).")
+    b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (type = bm25).")
+
+
+class CollectionSettings(_Section):
+    vector_name: str = Field(
+        "dense", description='Named dense vector to search; "" means the unnamed default vector.'
+    )
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["title", "text"],
+        min_length=1,
+        description="Payload fields joined into the text the feedback model reads.",
+    )
+    id_field: str = Field("_id", description="Field of the input JSONL holding the document id.")
+
+
+class SearchSettings(_Section):
+    seeds: int = Field(5, ge=2, le=20, description="Seed documents scored per search (guide: 5).")
+    limit: int = Field(10, ge=1, le=1000, description="Results returned by default.")
+    recall_budget: int = Field(20, ge=1, le=1000, description="RF results scored in recall mode.")
+    drift_warning: float = Field(
+        0.2, gt=0, description="Warn when the point count changed by this share since calibration."
+    )
+
+
+class Config(_Section):
+    qdrant: QdrantSettings = QdrantSettings()
+    retriever: RetrieverSettings = RetrieverSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    collection: CollectionSettings = CollectionSettings()
+    search: SearchSettings = SearchSettings()
+
+
+def _describe(err: ValidationError) -> ConfigError:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else f"[{loc[0]}]" if loc else "(root)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(
+            f"Unknown config key {key}.",
+            fix="Remove it or correct its spelling; config.example.toml lists every key.",
+        )
+    return ConfigError(
+        f"Invalid config value for {key}: {first['msg']}.",
+        fix="Correct it as config.example.toml shows.",
+    )
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    qdrant = dict(data.get("qdrant") or {})
+    if env.get("QDRANT_URL"):
+        qdrant["url"] = env["QDRANT_URL"]
+        qdrant.pop("path", None)
+    elif env.get("QDRANT_LOCAL_PATH"):
+        qdrant["path"] = env["QDRANT_LOCAL_PATH"]
+        qdrant.pop("url", None)
+    if env.get("QDRANT_API_KEY"):
+        qdrant["api_key"] = env["QDRANT_API_KEY"]
+    return {**data, "qdrant": qdrant}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read the config file (if any) and apply the environment overrides."""
+    env = dict(os.environ) if env is None else env
+    path = path or env.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(
+                f"Config file {p} does not exist.",
+                fix=f"Pass an existing file with --config or {CONFIG_ENV}, or copy config.example.toml.",
+            )
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {p} is not valid TOML: {exc}.", fix="Correct its syntax.") from None
+    try:
+        return Config.model_validate(_apply_env(data, env))
+    except ValidationError as exc:
+        raise _describe(exc) from None

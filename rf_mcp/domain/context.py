@@ -1,0 +1,62 @@
+"""A resolved target: one collection's dense vector, with the retriever and feedback model for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rf_mcp.adapters.embedder import Embedder
+from rf_mcp.adapters.engine import CollectionInfo, QdrantEngine, VectorInfo
+from rf_mcp.adapters.rf_library import payload_text
+from rf_mcp.adapters.scorers import Scorer
+from rf_mcp.domain import guardrails
+from rf_mcp.domain.fingerprint import FingerprintParts
+
+
+@dataclass
+class Target:
+    engine: QdrantEngine
+    embedder: Embedder
+    scorer: Scorer
+    info: CollectionInfo
+    vector: VectorInfo
+    text_fields: list[str]
+    scored: int = field(default=0)
+
+    @property
+    def collection(self) -> str:
+        return self.info.name
+
+    @property
+    def vector_name(self) -> str:
+        return self.vector.name
+
+    @property
+    def parts(self) -> FingerprintParts:
+        return FingerprintParts(collection=self.collection, vector_name=self.vector_name,
+                                retriever=self.embedder.identity, feedback=self.scorer.identity)
+
+    def text(self, payload: dict | None) -> str:
+        return payload_text(payload or {}, self.text_fields)
+
+    async def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Feedback scores, validated (one finite float per text); counts what it cost."""
+        if not texts:
+            return []
+        raw = await self.scorer.score(query, list(texts))
+        self.scored += len(texts)
+        return guardrails.finite_scores(raw, len(texts), self.scorer.identity)
+
+    async def corpus_texts(self) -> list[str]:
+        return [self.text(p) for p in await self.engine.scroll_payloads(self.collection)]
+
+
+async def resolve_target(engine: QdrantEngine, embedder: Embedder, scorer: Scorer, collection: str,
+                         vector_name: str, text_fields: Sequence[str]) -> Target:
+    """Introspect the collection and apply the vector guardrails (exists, dense, right size)."""
+    info = await engine.describe(collection)
+    await embedder.warm_up()
+    vec = guardrails.dense_vector(info, vector_name, embedder.dim)
+    target = Target(engine, embedder, scorer, info, vec, list(text_fields))
+    await scorer.bind(collection, target.corpus_texts)
+    return target

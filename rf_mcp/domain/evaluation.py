@@ -1,0 +1,189 @@
+"""Evaluation of a calibrated formula on held-out queries.
+
+Two views, reported side by side:
+* the library's ``Evaluator`` (counts above the feedback model's threshold, DCG win rates): these
+  measure agreement with the feedback model, not relevance;
+* ground truth, when relevance judgments are given: nDCG@1/3/10 and recall@10/100 of vanilla
+  search, the feedback model as a plain reranker, RF precision and RF recall. With judgments, this
+  is the gate: a profile whose feedback model does not beat vanilla as a reranker, or whose RF
+  patterns do not beat vanilla, is marked failed and searches refuse it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import anyio
+from qdrant_relevance_feedback.evaluate.evaluate import Evaluator
+from qdrant_relevance_feedback.evaluate.metrics import DcgWinRate, relative_relevance_gain
+
+from rf_mcp.adapters.rf_library import FastRelevanceFeedback, Progress, captured_library_output
+from rf_mcp.domain import guardrails, search
+from rf_mcp.domain.calibration import query_hash
+from rf_mcp.domain.context import Target
+from rf_mcp.domain.datasets import Query
+from rf_mcp.domain.metrics import all_metrics
+from rf_mcp.domain.models import (CalibrationProfile, Evaluation, EvaluationReport, GroundTruth, MethodMetrics,
+                                  ProfileRef)
+from rf_mcp.domain.profiles import ProfileStore
+from rf_mcp.errors import GuardrailError, InputError
+
+MIN_JUDGED_QUERIES = 10
+DEPTH = 100
+
+
+def held_out(profile: CalibrationProfile, queries: Sequence[Query], warnings: list[str]) -> list[Query]:
+    trained = set(profile.query_hashes)
+    seen: set[str] = set()
+    out = []
+    for q in queries:
+        h = query_hash(q.text)
+        if h in trained or h in seen:
+            continue
+        seen.add(h)
+        out.append(q)
+    dropped = len(queries) - len(out)
+    if dropped:
+        warnings.append(f"{dropped} evaluation queries were training queries or repeats and were left out.")
+    if not out:
+        raise InputError("No evaluation query is left once the training queries are removed.",
+                         fix="Evaluate on queries kept apart from the calibration queries.")
+    return out
+
+
+async def _library_view(target: Target, profile: CalibrationProfile, queries: list[Query], at_n: int,
+                        context_limit: int, progress: Progress | None) -> tuple[dict, int]:
+    rf = FastRelevanceFeedback(embedder=target.embedder, scorer=target.scorer, client=target.engine.sync_client,
+                               collection_name=target.collection, vector_name=target.vector_name,
+                               distance=target.vector.distance or "Cosine", text_fields=target.text_fields,
+                               check=guardrails.finite_scores)
+    evaluator = Evaluator(rf)
+    params = profile.weights.model_dump()
+
+    def run() -> dict:
+        dcg = DcgWinRate(n=at_n)
+        rf_total = vanilla_total = kept = 0
+        with captured_library_output():
+            for i, q in enumerate(queries):
+                anyio.from_thread.check_cancelled()
+                res = evaluator.evaluate_query(q.text, formula_params=params, dcg_win_rate=dcg, at_n=at_n,
+                                               eval_context_limit=context_limit)
+                if res is not None:
+                    kept += 1
+                    rf_total += res["relevance_feedback_retrieval"]
+                    vanilla_total += res["vanilla_retrieval"]
+                if progress is not None:
+                    anyio.from_thread.run(progress, float(i + 1), float(len(queries)), f"library evaluation {i + 1}/{len(queries)}")
+        return {"kept": kept, "rf": rf_total, "vanilla": vanilla_total, "dcg": dcg}
+
+    out = await anyio.to_thread.run_sync(run)
+    return out, rf.feedback_calls
+
+
+def _rerank(ids: list[str], scores: list[float], rest: list[str]) -> list[str]:
+    order = sorted(range(len(ids)), key=lambda i: scores[i], reverse=True)
+    return [ids[i] for i in order] + rest
+
+
+async def _ground_truth(target: Target, profile: CalibrationProfile, queries: list[Query],
+                        qrels: dict[str, dict[str, int]], seeds: int, budget: int,
+                        progress: Progress | None) -> GroundTruth:
+    ref = ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at)
+    pool = seeds + budget
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in
+                                               ("vanilla", f"rerank top-{seeds}", f"rerank top-{pool}",
+                                                "rf precision", "rf recall")}
+    refused = 0
+    for i, q in enumerate(queries):
+        rels = qrels[q.id or ""]
+        qv = await target.embedder.embed_query(q.text)
+        van = await target.engine.nearest(target.collection, target.vector_name, qv, DEPTH)
+        van_ids = [str((p.payload or {}).get("doc_id", p.id)) for p in van]
+        pool_scores = await target.score(q.text, [target.text(p.payload) for p in van[:pool]])
+        try:
+            prec = await search.precision(target, q.text, profile.weights, ref, seeds=seeds, limit=DEPTH)
+            rec = await search.recall(target, q.text, profile.weights, ref, seeds=seeds, budget=budget)
+            prec_ids = [h.doc_id or str(h.id) for h in prec.hits]
+            rec_ids = [h.doc_id or str(h.id) for h in rec.hits]
+        except GuardrailError:  # e.g. no contrast among the seeds: a user would get vanilla results
+            refused += 1
+            prec_ids = rec_ids = van_ids
+        runs["vanilla"].append(all_metrics(van_ids, rels))
+        runs[f"rerank top-{seeds}"].append(all_metrics(_rerank(van_ids[:seeds], pool_scores[:seeds], van_ids[seeds:]), rels))
+        runs[f"rerank top-{pool}"].append(all_metrics(_rerank(van_ids[:pool], pool_scores, van_ids[pool:]), rels))
+        runs["rf precision"].append(all_metrics(prec_ids, rels))
+        runs["rf recall"].append(all_metrics(rec_ids + [d for d in van_ids if d not in set(rec_ids)], rels))
+        if progress is not None:
+            await progress(float(i + 1), float(len(queries)), f"ground-truth evaluation {i + 1}/{len(queries)}")
+    costs = {"vanilla": 0, f"rerank top-{seeds}": seeds, f"rerank top-{pool}": pool, "rf precision": seeds,
+             "rf recall": pool}
+    methods = [MethodMetrics(method=m, feedback_cost=costs[m],
+                             **{k: round(statistics.fmean(r[k] for r in rows), 4) for k in rows[0]})
+               for m, rows in runs.items()]
+    by = {m.method: m.ndcg_at_10 for m in methods}
+    return GroundTruth(queries=len(queries), refused_queries=refused, methods=methods,
+                       reranker_gain_ndcg10=round(by[f"rerank top-{pool}"] - by["vanilla"], 4),
+                       rf_precision_gain_ndcg10=round(by["rf precision"] - by["vanilla"], 4),
+                       rf_recall_gain_ndcg10=round(by["rf recall"] - by["vanilla"], 4))
+
+
+def verdict(gt: GroundTruth | None, pool: int) -> tuple[str, list[str]]:
+    if gt is None:
+        return "unverified", ["no relevance judgments given: the library's metrics alone cannot show relevance gains"]
+    if gt.queries < MIN_JUDGED_QUERIES:
+        return "unverified", [f"only {gt.queries} judged queries (need {MIN_JUDGED_QUERIES}) for a verdict"]
+    reasons = []
+    if gt.reranker_gain_ndcg10 <= 0:
+        reasons.append(f"the feedback model as a plain reranker of the top {pool} changed nDCG@10 by "
+                       f"{gt.reranker_gain_ndcg10:+.4f}: it is not better than the retriever, so RF has no "
+                       "useful signal to amplify")
+    if max(gt.rf_precision_gain_ndcg10, gt.rf_recall_gain_ndcg10) <= 0:
+        reasons.append(f"neither RF pattern beat vanilla search on nDCG@10 (precision {gt.rf_precision_gain_ndcg10:+.4f},"
+                       f" recall {gt.rf_recall_gain_ndcg10:+.4f})")
+    return ("failed" if reasons else "passed"), reasons
+
+
+async def evaluate(target: Target, profile: CalibrationProfile, queries: Sequence[Query], store: ProfileStore,
+                   *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10, eval_context_limit: int = 3,
+                   seeds: int = 5, budget: int = 20, progress: Progress | None = None) -> EvaluationReport:
+    warnings: list[str] = []
+    qs = held_out(profile, queries, warnings)
+    search.check_limit("at_n", at_n, 100)
+    if not 2 <= eval_context_limit <= 20:
+        raise InputError(f"eval_context_limit={eval_context_limit} is out of range (2..20).", fix="Use 3 (the library's default).")
+    if target.info.points_count < eval_context_limit + at_n:
+        raise InputError(f"Collection {target.collection!r} has {target.info.points_count} points, too few for "
+                         f"at_n={at_n} after {eval_context_limit} seeds.", fix="Use a smaller at_n.")
+    if not profile.usable:
+        raise GuardrailError(f"The calibration is unusable ({'; '.join(profile.reasons)}): nothing to evaluate.",
+                             fix="Recalibrate first.")
+    lib, lib_calls = await _library_view(target, profile, qs, at_n, eval_context_limit, progress)
+    gt = None
+    start = target.scored
+    if qrels is not None:
+        judged = [q for q in qs if q.id is not None and q.id in qrels]
+        if not judged:
+            raise InputError("None of the evaluation queries has relevance judgments in the qrels file.",
+                             fix="Pass a queries JSONL whose _id values appear in the qrels' query-id column.")
+        if len(judged) < len(qs):
+            warnings.append(f"{len(qs) - len(judged)} evaluation queries have no judgments; ground truth uses {len(judged)}.")
+        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress)
+    dcg: DcgWinRate = lib["dcg"]
+    v, reasons = verdict(gt, seeds + budget)
+    ev = Evaluation(at_n=at_n, queries=len(qs), queries_evaluated=lib["kept"], rf_above_threshold=lib["rf"],
+                    vanilla_above_threshold=lib["vanilla"],
+                    relative_gain_pct=round(relative_relevance_gain(lib["rf"], lib["vanilla"]), 2),
+                    dcg_rf_wins_pct=round(dcg.evaluate_right(), 2), dcg_vanilla_wins_pct=round(dcg.evaluate_left(), 2),
+                    dcg_ties_pct=round(dcg.evaluate_ties(), 2), feedback_scores_used=lib_calls + target.scored - start,
+                    ground_truth=gt, verdict=v, reasons=reasons)
+    await store.set_evaluation(target.collection, profile.fingerprint, ev)
+    lead = {"passed": "Evaluation PASSED on ground truth.",
+            "failed": "Evaluation FAILED on ground truth: searches will refuse this calibration.",
+            "unverified": "Evaluation UNVERIFIED (no usable ground truth)."}[v]
+    msg = (f"{lead} Library metrics over {lib['kept']}/{len(qs)} queries: RF {lib['rf']} vs vanilla {lib['vanilla']} "
+           f"results above the feedback threshold, DCG wins RF {ev.dcg_rf_wins_pct:.0f}% / vanilla "
+           f"{ev.dcg_vanilla_wins_pct:.0f}% (agreement with the feedback model, not relevance).")
+    if reasons:
+        msg += " " + "; ".join(reasons) + "."
+    return EvaluationReport(fingerprint=profile.fingerprint, evaluation=ev, warnings=warnings, message=msg)

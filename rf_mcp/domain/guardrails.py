@@ -1,0 +1,97 @@
+"""The rules of Qdrant's RF guide, as checks that raise a clear error. Every front end goes through them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rf_mcp.adapters.engine import CollectionInfo, VectorInfo
+from rf_mcp.errors import GuardrailError, InputError, ModelError
+
+MIN_SEEDS = 2
+MAX_SEEDS = 20
+MIN_TRAIN_QUERIES = 10
+RECOMMENDED_TRAIN_QUERIES = (50, 200)
+MIN_DISAGREEMENT = 0.10
+
+
+def dense_vector(info: CollectionInfo, vector_name: str, retriever_dim: int | None = None) -> VectorInfo:
+    """RF runs in the retriever's dense vector space: refuse sparse, multi or missing vectors."""
+    vec = info.vector(vector_name)
+    label = repr(vector_name) if vector_name else "the unnamed default vector"
+    if vec is None:
+        names = [v.name or "(default)" for v in info.vectors]
+        raise InputError(
+            f"Collection {info.name!r} has no vector {label} (it has: {names}).",
+            fix='Set [collection].vector_name to one of them ("" for the unnamed default vector).',
+        )
+    if vec.kind == "sparse":
+        raise GuardrailError(
+            f"Vector {label} of {info.name!r} is sparse: Relevance Feedback works on dense vectors only.",
+            fix="Point [collection].vector_name at the collection's dense retriever vector.",
+        )
+    if vec.kind == "multi":
+        raise GuardrailError(
+            f"Vector {label} of {info.name!r} is a multivector: this product runs RF on single dense vectors.",
+            fix="Use the collection's single dense retriever vector.",
+        )
+    if retriever_dim is not None and vec.dim != retriever_dim:
+        raise InputError(
+            f"Vector {label} of {info.name!r} has {vec.dim} dimensions but the retriever makes {retriever_dim}.",
+            fix="Configure the retriever that built this collection ([retriever].model / model_path).",
+        )
+    return vec
+
+
+def seed_count(n: int) -> None:
+    if n < MIN_SEEDS:
+        raise GuardrailError(
+            f"{n} seed(s) is too few: RF needs at least {MIN_SEEDS} scored seeds for a contrast.",
+            fix="Use 5 seeds (the guide's default), and a collection with at least that many points.",
+        )
+    if n > MAX_SEEDS:
+        raise InputError(
+            f"{n} seeds is too many (at most {MAX_SEEDS}); more seeds add noise and cost, not quality.",
+            fix="Use 5 seeds.",
+        )
+
+
+def finite_scores(scores: Sequence[float], expected: int, who: str) -> list[float]:
+    """The feedback model must return one finite float per document."""
+    if len(scores) != expected:
+        raise ModelError(
+            f"The feedback model {who} returned {len(scores)} scores for {expected} documents.",
+            fix="Fix the scorer so it returns exactly one score per document, in order.",
+        )
+    out = []
+    for i, s in enumerate(scores):
+        try:
+            f = float(s)
+        except (TypeError, ValueError):
+            f = math.nan
+        if not math.isfinite(f):
+            raise GuardrailError(
+                f"The feedback model {who} returned a non-finite score ({s!r}) for document {i}.",
+                fix="RF needs finite scores: fix or replace the feedback model (NaN/inf would corrupt the query).",
+            )
+        out.append(f)
+    return out
+
+
+def seed_contrast(scores: Sequence[float]) -> None:
+    seed_count(len(scores))
+    if max(scores) - min(scores) <= 0:
+        raise GuardrailError(
+            f"All {len(scores)} seeds got the same feedback score ({scores[0]:g}): there is no contrast to learn from.",
+            fix="Rephrase the query, use more seeds, or a feedback model that separates documents better.",
+        )
+
+
+def drift_warning(calibrated_points: int, current_points: int, threshold: float) -> str | None:
+    if calibrated_points <= 0:
+        return None
+    change = (current_points - calibrated_points) / calibrated_points
+    if abs(change) >= threshold:
+        return (f"The collection changed from {calibrated_points} to {current_points} points ({change:+.0%}) "
+                "since calibration: recalibrate so the weights fit the data.")
+    return None

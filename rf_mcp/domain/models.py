@@ -1,0 +1,174 @@
+"""Typed results of the domain operations (also the MCP tools' structured outputs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Weights(BaseModel):
+    """Formula weights of the naive strategy: a*sim(q,x) + sum c*(s_i-s_j)^b*(sim(f_i,x)-sim(f_j,x))."""
+
+    a: float
+    b: float
+    c: float
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.a, self.b, self.c)
+
+
+VANILLA = Weights(a=1.0, b=0.0, c=0.0)
+
+
+class TrainSettings(BaseModel):
+    """Settings passed to ``RelevanceFeedback.train``."""
+
+    limit: int = Field(50, ge=6, le=1000, description="Candidates retrieved and scored per training query.")
+    context_limit: int = Field(5, ge=2, le=50, description="Top candidates from which the context pair is mined.")
+    confidence_margin: float = Field(0.0, ge=0.0, description="Minimum score gap for a context pair.")
+    epochs: int = Field(1000, ge=1, le=100_000)
+    lr: float = Field(0.005, gt=0, le=1.0)
+    patience: int = Field(200, ge=1)
+    min_delta: float = Field(1e-6, ge=0)
+
+
+class Signal(BaseModel):
+    """Whether the feedback model disagreed with the retriever, i.e. whether there was anything to learn."""
+
+    disagreement: float = Field(description="Share of training queries where the feedback model ranked a "
+                                            "candidate outside the top context_limit above all inside it.")
+    queries_total: int
+    queries_with_pairs: int = Field(description="Queries whose top candidates had a usable context pair.")
+    queries_disagreeing: int
+    library_reported: float | None = Field(None, description="The percentage the library printed, parsed (cross-check).")
+
+
+class Evaluation(BaseModel):
+    at_n: int
+    queries: int
+    queries_evaluated: int = Field(description="Queries the library's Evaluator kept (others had no contrast).")
+    rf_above_threshold: int
+    vanilla_above_threshold: int
+    relative_gain_pct: float
+    dcg_rf_wins_pct: float
+    dcg_vanilla_wins_pct: float
+    dcg_ties_pct: float
+    feedback_scores_used: int
+    note: str = ("The library's metrics measure agreement with the feedback model, not relevance: "
+                 "use ground truth (qrels) to decide.")
+    ground_truth: GroundTruth | None = None
+    verdict: Literal["passed", "failed", "unverified"]
+    reasons: list[str] = []
+
+
+class MethodMetrics(BaseModel):
+    method: str
+    feedback_cost: int = Field(description="Feedback-model scores per query.")
+    ndcg_at_1: float
+    ndcg_at_3: float
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+
+
+class GroundTruth(BaseModel):
+    queries: int = Field(description="Evaluation queries with relevance judgments.")
+    refused_queries: int = Field(0, description="Queries the RF guardrails refused (e.g. seeds without contrast); "
+                                                "their RF rows use the vanilla ranking, as a user would.")
+    methods: list[MethodMetrics]
+    reranker_gain_ndcg10: float = Field(description="Feedback model as a plain reranker minus vanilla.")
+    rf_precision_gain_ndcg10: float
+    rf_recall_gain_ndcg10: float
+
+
+class CalibrationProfile(BaseModel):
+    """One calibration, stored in the collection's metadata under its fingerprint."""
+
+    schema_version: int = 1
+    fingerprint: str
+    collection: str
+    vector_name: str
+    retriever: str
+    feedback: str
+    strategy: Literal["naive"] = "naive"
+    weights: Weights
+    usable: bool
+    reasons: list[str] = Field(default_factory=list, description="Why the profile is unusable, if it is.")
+    signal: Signal
+    train: TrainSettings
+    query_count: int
+    query_hashes: list[str] = Field(default_factory=list, description="Short hashes of the training queries.")
+    points_count: int
+    created_at: str
+    seconds: float
+    evaluation: Evaluation | None = None
+
+
+class CalibrationReport(BaseModel):
+    profile: CalibrationProfile
+    stored_key: str
+    feedback_scores_used: int
+    warnings: list[str] = []
+    message: str
+
+
+class EvaluationReport(BaseModel):
+    fingerprint: str
+    evaluation: Evaluation
+    warnings: list[str] = []
+    message: str
+
+
+class Hit(BaseModel):
+    id: int | str = Field(description="Qdrant point id.")
+    doc_id: str | None = Field(None, description="The document's own id (from the indexed file).")
+    rank: int
+    score: float = Field(description="RF formula score (precision) or feedback score (recall). Not comparable "
+                                     "across queries: never threshold it.")
+    feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
+    source: Literal["seed", "rf", "ann"]
+    text: str
+    payload: dict[str, Any] = {}
+
+
+class ProfileRef(BaseModel):
+    fingerprint: str
+    weights: Weights
+    created_at: str
+    vanilla_mode: bool = False
+
+
+class SearchResult(BaseModel):
+    mode: Literal["precision", "recall"]
+    query: str
+    collection: str
+    hits: list[Hit]
+    feedback_scores_used: int = Field(description="Documents scored by the feedback model for this search.")
+    scoring_rounds: int
+    profile: ProfileRef
+    warnings: list[str] = []
+    timings_ms: dict[str, float] = {}
+
+
+class ProfileSummary(BaseModel):
+    collection: str
+    key: str
+    status: Literal["usable", "unusable", "failed-evaluation", "corrupt"]
+    profile: CalibrationProfile | None = None
+    previous: CalibrationProfile | None = None
+    matches_config: bool = False
+    age_hours: float | None = None
+    error: str | None = None
+
+
+class IndexReport(BaseModel):
+    collection: str
+    vector_name: str
+    documents: int
+    created: bool
+    points_count: int
+    seconds: float
+
+
+Evaluation.model_rebuild()

@@ -1,0 +1,129 @@
+"""The two search patterns of Qdrant's RF guide.
+
+* precision: top-N ANN seeds (vectors) -> feedback scores -> RF query -> RF results are final.
+* recall: seeds by point id -> RF query with a budget -> score the new results -> merge with the
+  seeds -> sort by feedback score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rf_mcp.adapters.engine import PointId
+from rf_mcp.domain import guardrails
+from rf_mcp.domain.context import Target
+from rf_mcp.domain.models import Hit, ProfileRef, SearchResult, Weights
+from rf_mcp.errors import InputError
+
+MAX_QUERY_CHARS = 4000
+MAX_LIMIT = 1000
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + (now - self.t) * 1000, 3)
+        self.t = now
+
+
+def check_query(query: str) -> str:
+    q = (query or "").strip()
+    if not q:
+        raise InputError("The query is empty.", fix="Pass the user's question as text.")
+    if len(q) > MAX_QUERY_CHARS:
+        raise InputError(f"The query has {len(q)} characters (at most {MAX_QUERY_CHARS}).",
+                         fix="Shorten it to the information need.")
+    return q
+
+
+def check_limit(name: str, value: int, maximum: int = MAX_LIMIT) -> None:
+    if not 1 <= value <= maximum:
+        raise InputError(f"{name}={value} is out of range (1..{maximum}).", fix=f"Use a {name} between 1 and {maximum}.")
+
+
+def _seed_count_fits(target: Target, seeds: int) -> None:
+    guardrails.seed_count(seeds)
+    if target.info.points_count < seeds:
+        raise guardrails.GuardrailError(
+            f"Collection {target.collection!r} has {target.info.points_count} points, fewer than the {seeds} seeds asked for.",
+            fix="Index more documents, or ask for fewer seeds (at least 2).",
+        )
+
+
+def _hit(target: Target, point, rank: int, score: float, fb: float | None, source: str) -> Hit:
+    payload = dict(point.payload or {})
+    return Hit(id=point.id, doc_id=None if payload.get("doc_id") is None else str(payload["doc_id"]), rank=rank,
+               score=float(score), feedback_score=fb, source=source, text=target.text(payload), payload=payload)
+
+
+async def precision(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,
+                    limit: int = 10, score_seeds: bool = True) -> SearchResult:
+    query = check_query(query)
+    check_limit("limit", limit)
+    _seed_count_fits(target, seeds)
+    start = target.scored
+    clock = _Clock()
+    qv = await target.embedder.embed_query(query)
+    clock.lap("embed")
+    seed_points = await target.engine.nearest(target.collection, target.vector_name, qv, seeds, with_vectors=True)
+    clock.lap("ann")
+    if score_seeds:
+        scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+        guardrails.seed_contrast(scores)
+    else:  # vanilla mode: c=0 makes the feedback terms vanish; no scoring is spent
+        scores = [float(len(seed_points) - i) for i in range(len(seed_points))]
+    clock.lap("scoring")
+    vec = [p.vector[target.vector_name] if target.vector_name else p.vector for p in seed_points]
+    points = await target.engine.relevance_feedback(
+        target.collection, target.vector_name, qv, list(zip(vec, scores)), weights.as_tuple(), limit)
+    clock.lap("rf_query")
+    seed_scores = {p.id: s for p, s in zip(seed_points, scores)} if score_seeds else {}
+    hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
+    return SearchResult(mode="precision", query=query, collection=target.collection, hits=hits,
+                        feedback_scores_used=target.scored - start, scoring_rounds=1 if score_seeds else 0,
+                        profile=profile, timings_ms=clock.laps)
+
+
+async def recall(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,
+                 budget: int = 20, limit: int | None = None,
+                 seed_ids: Sequence[PointId] | None = None) -> SearchResult:
+    query = check_query(query)
+    check_limit("budget", budget)
+    clock = _Clock()
+    start = target.scored
+    qv = await target.embedder.embed_query(query)
+    clock.lap("embed")
+    if seed_ids:
+        ids = list(dict.fromkeys(seed_ids))
+        guardrails.seed_count(len(ids))
+        seed_points = await target.engine.retrieve(target.collection, ids)
+        missing = set(map(str, ids)) - {str(p.id) for p in seed_points}
+        if missing:
+            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)}.",
+                             fix="Pass point ids returned by a previous search.")
+    else:
+        _seed_count_fits(target, seeds)
+        seed_points = await target.engine.nearest(target.collection, target.vector_name, qv, seeds)
+    clock.lap("ann")
+    seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+    guardrails.seed_contrast(seed_scores)
+    clock.lap("scoring")
+    rf_points = await target.engine.relevance_feedback(
+        target.collection, target.vector_name, qv, [(p.id, s) for p, s in zip(seed_points, seed_scores)],
+        weights.as_tuple(), budget)
+    clock.lap("rf_query")
+    rf_scores = await target.score(query, [target.text(p.payload) for p in rf_points])
+    clock.lap("scoring")
+    merged = [(s, p, "seed") for p, s in zip(seed_points, seed_scores)] + [
+        (s, p, "rf") for p, s in zip(rf_points, rf_scores)]
+    merged.sort(key=lambda t: t[0], reverse=True)
+    merged = merged[: limit or len(merged)]
+    hits = [_hit(target, p, i + 1, s, s, src) for i, (s, p, src) in enumerate(merged)]
+    return SearchResult(mode="recall", query=query, collection=target.collection, hits=hits,
+                        feedback_scores_used=target.scored - start, scoring_rounds=2, profile=profile,
+                        timings_ms=clock.laps)

@@ -1,0 +1,145 @@
+"""``RFService``: the product's Python API. The CLI and the MCP tools are thin layers over it.
+
+    async with RFService(load_config("config.toml")) as rf:
+        await rf.index("docs", "corpus.jsonl")
+        await rf.calibrate("docs", queries)
+        result = await rf.search_precision("docs", "my question")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rf_mcp.adapters.embedder import Embedder
+from rf_mcp.adapters.engine import PointId, QdrantEngine
+from rf_mcp.adapters.rf_library import Progress
+from rf_mcp.adapters.scorers import Scorer, build_scorer
+from rf_mcp.config import Config
+from rf_mcp.domain import calibration, evaluation, guardrails, indexing, search
+from rf_mcp.domain.context import Target, resolve_target
+from rf_mcp.domain.datasets import Query, load_vectors
+from rf_mcp.domain.models import (VANILLA, CalibrationProfile, CalibrationReport, EvaluationReport, IndexReport,
+                                  ProfileRef, ProfileSummary, SearchResult, TrainSettings)
+from rf_mcp.domain.profiles import ProfileStore
+from rf_mcp.errors import InputError
+
+
+class RFService:
+    def __init__(self, config: Config, *, engine: QdrantEngine | None = None, embedder: Embedder | None = None,
+                 scorer: Scorer | None = None) -> None:
+        self.config = config
+        self.engine = engine or QdrantEngine(config.qdrant)
+        self.embedder = embedder or Embedder(config.retriever)
+        self._scorer = scorer
+        self.profiles = ProfileStore(self.engine)
+
+    async def __aenter__(self) -> RFService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    @property
+    def scorer(self) -> Scorer:
+        if self._scorer is None:
+            self._scorer = build_scorer(self.config.feedback)
+        return self._scorer
+
+    def _vector_name(self, vector_name: str | None) -> str:
+        return self.config.collection.vector_name if vector_name is None else vector_name
+
+    async def target(self, collection: str, vector_name: str | None = None) -> Target:
+        return await resolve_target(self.engine, self.embedder, self.scorer, collection,
+                                    self._vector_name(vector_name), self.config.collection.text_fields)
+
+    # -- operations ----------------------------------------------------------------------------
+    async def index(self, collection: str, path: str | Path, *, vector_name: str | None = None,
+                    vectors_path: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+        c = self.config.collection
+        vectors = None if vectors_path is None else load_vectors(vectors_path)
+        return await indexing.index_file(self.engine, self.embedder, collection, self._vector_name(vector_name), path,
+                                         id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
+                                         progress=progress)
+
+    async def calibrate(self, collection: str, queries: Sequence[str], settings: TrainSettings | None = None, *,
+                        vector_name: str | None = None, progress: Progress | None = None) -> CalibrationReport:
+        target = await self.target(collection, vector_name)
+        return await calibration.calibrate(target, queries, settings or TrainSettings(), self.profiles, progress)
+
+    async def current_profile(self, target: Target) -> CalibrationProfile:
+        profile = await self.profiles.get(target.collection, target.parts.fingerprint)
+        if profile is None:
+            await self.profiles.resolve(target.parts)  # raises the precise refusal
+        assert profile is not None
+        return profile
+
+    async def evaluate(self, collection: str, queries: Sequence[Query], *, qrels: dict[str, dict[str, int]] | None = None,
+                       at_n: int = 10, eval_context_limit: int = 3, vector_name: str | None = None,
+                       progress: Progress | None = None) -> EvaluationReport:
+        target = await self.target(collection, vector_name)
+        profile = await self.current_profile(target)
+        s = self.config.search
+        return await evaluation.evaluate(target, profile, queries, self.profiles, qrels=qrels, at_n=at_n,
+                                         eval_context_limit=eval_context_limit, seeds=s.seeds, budget=s.recall_budget,
+                                         progress=progress)
+
+    async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
+        if vanilla:
+            return ProfileRef(fingerprint="vanilla", weights=VANILLA, created_at="-", vanilla_mode=True), [
+                "Vanilla mode (a=1, b=0, c=0): plain vector search through the RF API, no feedback used."]
+        profile = await self.profiles.resolve(target.parts)
+        warnings = []
+        drift = guardrails.drift_warning(profile.points_count, target.info.points_count,
+                                         self.config.search.drift_warning)
+        if drift:
+            warnings.append(drift)
+        if profile.evaluation is None:
+            warnings.append("This calibration has not been evaluated: run evaluate on held-out queries.")
+        elif profile.evaluation.verdict == "unverified":
+            warnings.append("This calibration was evaluated without relevance judgments: gains are unverified.")
+        return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights,
+                          created_at=profile.created_at), warnings
+
+    async def search_precision(self, collection: str, query: str, *, limit: int | None = None,
+                               seeds: int | None = None, vanilla: bool = False,
+                               vector_name: str | None = None) -> SearchResult:
+        target = await self.target(collection, vector_name)
+        ref, warnings = await self._search_profile(target, vanilla)
+        s = self.config.search
+        result = await search.precision(target, query, ref.weights, ref, seeds=seeds or s.seeds,
+                                        limit=limit or s.limit, score_seeds=not vanilla)
+        result.warnings = warnings + result.warnings
+        return result
+
+    async def search_recall(self, collection: str, query: str, *, budget: int | None = None, limit: int | None = None,
+                            seeds: int | None = None, seed_ids: Sequence[PointId] | None = None,
+                            vector_name: str | None = None) -> SearchResult:
+        target = await self.target(collection, vector_name)
+        ref, warnings = await self._search_profile(target, vanilla=False)
+        s = self.config.search
+        result = await search.recall(target, query, ref.weights, ref, seeds=seeds or s.seeds,
+                                     budget=budget or s.recall_budget, limit=limit, seed_ids=seed_ids)
+        result.warnings = warnings + result.warnings
+        return result
+
+    async def list_profiles(self, collection: str | None = None) -> list[ProfileSummary]:
+        names = [collection] if collection else await self.engine.list_collections()
+        out: list[ProfileSummary] = []
+        for name in names:
+            if not await self.engine.exists(name):
+                raise InputError(f"Collection {name!r} does not exist.", fix="List collections without a name first.")
+            configured = None
+            try:
+                configured = (await self.target(name)).parts
+            except Exception:  # noqa: BLE001 - a collection this config cannot search still lists its profiles
+                configured = None
+            out.extend(await self.profiles.list(name, configured))
+        return out
+
+    async def rollback(self, collection: str, vector_name: str | None = None) -> CalibrationProfile:
+        target = await self.target(collection, vector_name)
+        return await self.profiles.rollback(collection, target.parts.fingerprint)

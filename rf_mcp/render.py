@@ -1,0 +1,68 @@
+"""Human-readable text for domain results (CLI output without --json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rf_mcp.domain.models import (CalibrationReport, EvaluationReport, IndexReport, ProfileSummary, SearchResult,
+                                  CalibrationProfile)
+
+
+def _warnings(ws: list[str]) -> list[str]:
+    return [f"warning: {w}" for w in ws]
+
+
+def _profile(p: CalibrationProfile) -> list[str]:
+    w, s = p.weights, p.signal
+    return [f"  fingerprint {p.fingerprint}  retriever {p.retriever}  feedback {p.feedback}",
+            f"  a={w.a:.6g} b={w.b:.6g} c={w.c:.6g}  usable={p.usable}",
+            f"  signal: disagreement {s.disagreement:.1%} ({s.queries_disagreeing}/{s.queries_total} queries; "
+            f"{s.queries_with_pairs} with a context pair; library printed "
+            f"{'n/a' if s.library_reported is None else f'{s.library_reported:.1%}'})",
+            f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}"]
+
+
+def render(result: Any) -> str:
+    if isinstance(result, list):
+        if not result:
+            return "no calibration profiles"
+        return "\n".join(render(r) for r in result)
+    if isinstance(result, IndexReport):
+        return (f"indexed {result.documents} documents into {result.collection!r} "
+                f"(vector {result.vector_name or '(default)'!r}, {'created' if result.created else 'updated'}); "
+                f"{result.points_count} points, {result.seconds:.1f}s")
+    if isinstance(result, CalibrationReport):
+        return "\n".join([result.message, *_profile(result.profile),
+                          f"  feedback scores used: {result.feedback_scores_used}", *_warnings(result.warnings)])
+    if isinstance(result, EvaluationReport):
+        ev = result.evaluation
+        lines = [result.message]
+        if ev.ground_truth:
+            lines.append(f"  {'method':<18}{'cost':>5}{'nDCG@1':>8}{'nDCG@3':>8}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}")
+            for m in ev.ground_truth.methods:
+                lines.append(f"  {m.method:<18}{m.feedback_cost:>5}{m.ndcg_at_1:>8.3f}{m.ndcg_at_3:>8.3f}"
+                             f"{m.ndcg_at_10:>9.3f}{m.recall_at_10:>7.3f}{m.recall_at_100:>7.3f}")
+            lines.append(f"  ({ev.ground_truth.queries} judged queries; {ev.ground_truth.refused_queries} refused by "
+                         "the guardrails, ranked as vanilla in the RF rows)")
+        lines.append(f"  feedback scores used: {ev.feedback_scores_used}")
+        return "\n".join(lines + _warnings(result.warnings))
+    if isinstance(result, SearchResult):
+        w = result.profile.weights
+        lines = [f"{result.mode} search in {result.collection!r}: {len(result.hits)} hits, "
+                 f"{result.feedback_scores_used} feedback scores, profile {result.profile.fingerprint} "
+                 f"(a={w.a:.4g} b={w.b:.4g} c={w.c:.4g})"]
+        for h in result.hits:
+            fb = "" if h.feedback_score is None else f" fb={h.feedback_score:.3f}"
+            lines.append(f"{h.rank:>3}. [{h.doc_id or h.id}] {h.score:.4f}{fb} {h.source:<4} {h.text[:90]}")
+        return "\n".join(lines + _warnings(result.warnings))
+    if isinstance(result, ProfileSummary):
+        head = f"{result.collection} {result.key} [{result.status}]" + (" (matches config)" if result.matches_config else "")
+        if result.profile is None:
+            return f"{head} {result.error}"
+        ev = result.profile.evaluation
+        tail = [f"  evaluation: {ev.verdict}" + (f" ({'; '.join(ev.reasons)})" if ev.reasons else "")] if ev else [
+            "  evaluation: none"]
+        return "\n".join([head, *_profile(result.profile), *tail])
+    if isinstance(result, CalibrationProfile):
+        return "\n".join(["restored the previous calibration:", *_profile(result)])
+    return str(result)

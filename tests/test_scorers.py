@@ -1,0 +1,83 @@
+"""Feedback models: BM25, fastembed dense from a local folder, and a cross-encoder the test exports itself."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rf_mcp.adapters.scorers import build_scorer
+from rf_mcp.adapters.scorers.bm25 import BM25Scorer, CorpusStats
+from rf_mcp.config import FeedbackSettings
+from rf_mcp.errors import ConfigError, ModelError
+from tests.conftest import MODEL, needs_shared
+
+DOCS = ["Stem cells divide and differentiate into neurons.", "The stock market fell sharply today.",
+        "Neurons derived from stem cells show tau phosphorylation."]
+
+
+def test_bm25_prefers_matching_documents():
+    s = BM25Scorer()
+    scores = s.score_sync("stem cells neurons tau", DOCS, CorpusStats(DOCS))
+    assert scores[2] > scores[0] > scores[1] == 0.0
+    assert s.identity == "bm25(k1=1.2,b=0.75)"
+
+
+def test_unknown_model_names_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="kind"):
+        build_scorer(FeedbackSettings(type="fastembed", model="no/such-model"))
+    with pytest.raises(ModelError, match="is not a folder"):
+        build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="has no model.onnx"):
+        build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "empty")))
+
+
+@needs_shared
+def test_fastembed_dense_feedback_from_a_local_folder():
+    s = build_scorer(FeedbackSettings(type="fastembed", model="local/all-MiniLM-L6-v2", model_path=str(MODEL),
+                                      kind="dense", dim=384, pooling="mean"))
+    assert s.kind == "dense" and s.identity.startswith("fastembed-dense:local/all-MiniLM-L6-v2@sha256:")
+    scores = s.score_sync("stem cells becoming neurons", DOCS)
+    assert scores[1] < min(scores[0], scores[2]) and all(-1.0 <= x <= 1.0 for x in scores)
+
+
+def export_tiny_cross_encoder(folder: Path) -> Path:
+    """A tiny (untrained) BERT-tokenized ONNX cross-encoder with a `logits` output, built offline."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    folder.mkdir()
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json", "vocab.txt"):
+        shutil.copy(MODEL / f, folder / f)
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb = torch.nn.Embedding(30522, 8)
+            self.out = torch.nn.Linear(8, 1)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            m = attention_mask.unsqueeze(-1).float()
+            h = self.emb(input_ids) * m * (1 + token_type_ids.unsqueeze(-1).float())
+            return self.out(h.sum(1) / m.sum(1))
+
+    x = torch.ones(2, 5, dtype=torch.long)
+    axes = {n: {0: "b", 1: "s"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+    torch.onnx.export(Tiny(), (x, x, torch.zeros_like(x)), str(folder / "model.onnx"),
+                      input_names=list(axes), output_names=["logits"], dynamic_axes={**axes, "logits": {0: "b"}},
+                      opset_version=17, dynamo=False)
+    return folder
+
+
+@needs_shared
+def test_cross_encoder_path_detected_from_the_onnx_outputs(tmp_path):
+    folder = export_tiny_cross_encoder(tmp_path / "tiny-ce")
+    s = build_scorer(FeedbackSettings(type="fastembed", model="test/tiny-ce", model_path=str(folder)))
+    assert s.kind == "cross-encoder"  # kind = "auto": found the `logits` output
+    assert s.identity.startswith("fastembed-cross-encoder:test/tiny-ce@sha256:")
+    a = s.score_sync("stem cells", DOCS)
+    assert len(a) == 3 and a == s.score_sync("stem cells", DOCS) and len(set(a)) == 3
+    # the score depends on the (query, document) pair, as a cross-encoder's does
+    assert s.score_sync("stock market", DOCS) != a
