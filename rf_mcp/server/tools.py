@@ -1,0 +1,142 @@
+"""The MCP tools: thin handlers from a typed input model to one RFService call.
+
+Each tool's parameters are generated from its pydantic input model (one schema, shared with docs
+and tests); its return type is a domain result model, so clients get an output schema and
+``structured_content``. Refusals and bad input become tool errors (``is_error``) whose text names
+the problem and the fix; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ValidationError
+
+from rf_mcp.domain.datasets import Query, read_qrels, read_queries
+from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, SearchResult
+from rf_mcp.domain.service import RFService
+from rf_mcp.errors import RFError
+from rf_mcp.server import descriptions as d
+from rf_mcp.server.schemas import (CalibrateInput, CollectionOverview, CollectionsInput, CollectionsOutput,
+                                   EvaluateInput, IndexInput, PrecisionInput, RecallInput)
+
+log = logging.getLogger("rf_mcp.server")
+In = TypeVar("In", bound=BaseModel)
+
+
+def _problem(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        parts.append(f"{where}: {err['msg']}")
+    return "Invalid arguments: " + "; ".join(parts) + ". Fix: correct them as the tool's input schema describes."
+
+
+def model_tool(name: str, model: type[In], result: type, handler: Callable[[In, Context], Awaitable[Any]]) -> Callable:
+    """A tool function whose keyword parameters are ``model``'s fields, calling ``handler(model(...), ctx)``."""
+    params = []
+    annotations: dict[str, Any] = {}
+    for field_name, field in model.model_fields.items():
+        ann = Annotated[field.annotation, field]
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann))
+        annotations[field_name] = ann
+    params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
+    annotations["ctx"] = Context
+    annotations["return"] = result
+
+    async def tool(**kwargs: Any) -> Any:
+        ctx = kwargs.pop("ctx")
+        try:
+            args = model(**kwargs)
+        except ValidationError as exc:
+            raise ToolError(_problem(exc)) from None
+        try:
+            return await handler(args, ctx)
+        except RFError as exc:
+            raise ToolError(f"{exc.code}: {exc}") from None
+        except ToolError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback on stderr, short text to the client
+            log.exception("tool %s failed unexpectedly", name)
+            raise ToolError(f"internal_error: {type(exc).__name__}: {exc}. The server logged the details; "
+                            "the request can be retried or reported.") from None
+
+    tool.__name__ = name
+    tool.__signature__ = inspect.Signature(params, return_annotation=result)  # type: ignore[attr-defined]
+    tool.__annotations__ = annotations
+    return tool
+
+
+def _progress(ctx: Context):
+    async def report(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
+
+
+def register_tools(server: MCPServer, service: RFService, *, read_only: bool) -> None:
+    read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    async def list_collections(args: CollectionsInput, ctx: Context) -> CollectionsOutput:
+        names = [args.collection] if args.collection else await service.engine.list_collections()
+        profiles = await service.list_profiles(args.collection)
+        overviews = []
+        for name in names:
+            overviews.append(CollectionOverview(info=await service.engine.describe(name),
+                                                profiles=[p for p in profiles if p.collection == name]))
+        notes = [] if overviews else ["No collections yet: create one with the index tool or `rf-mcp index`."]
+        return CollectionsOutput(qdrant=service.engine.location, collections=overviews,
+                                 configured_retriever=service.config.retriever.model,
+                                 configured_feedback=service.scorer.identity, notes=notes)
+
+    async def calibrate(args: CalibrateInput, ctx: Context) -> CalibrationReport:
+        if args.queries is not None:
+            queries = args.queries
+        else:
+            queries = [q.text for q in read_queries(args.queries_path or "")]
+        queries = queries[: args.max_queries] if args.max_queries else queries
+        return await service.calibrate(args.collection, queries, args.train_settings(), vector_name=args.vector_name,
+                                       progress=_progress(ctx))
+
+    async def evaluate(args: EvaluateInput, ctx: Context) -> EvaluationReport:
+        qrels = read_qrels(args.qrels_path) if args.qrels_path else None
+        if args.queries is not None:
+            queries = [Query(id=q.id, text=q.text) for q in args.queries]
+        else:
+            queries = read_queries(args.queries_path or "", ids=set(qrels) if qrels else None)
+        queries = queries[: args.max_queries] if args.max_queries else queries
+        return await service.evaluate(args.collection, queries, qrels=qrels, at_n=args.at_n,
+                                      vector_name=args.vector_name, progress=_progress(ctx))
+
+    async def precision(args: PrecisionInput, ctx: Context) -> SearchResult:
+        return await service.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
+                                              vanilla=args.vanilla, vector_name=args.vector_name)
+
+    async def recall(args: RecallInput, ctx: Context) -> SearchResult:
+        return await service.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
+                                           seeds=args.seeds, seed_ids=args.seed_ids, vector_name=args.vector_name)
+
+    async def index(args: IndexInput, ctx: Context) -> IndexReport:
+        return await service.index(args.collection, args.input_path, vector_name=args.vector_name,
+                                   vectors_path=args.vectors_path, progress=_progress(ctx))
+
+    specs: list[tuple[str, type[BaseModel], type, Callable, str, ToolAnnotations]] = [
+        ("list_collections", CollectionsInput, CollectionsOutput, list_collections, d.LIST_COLLECTIONS, read),
+        ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE, write),
+        ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),
+        ("rf_search_precision", PrecisionInput, SearchResult, precision, d.PRECISION, read),
+        ("rf_search_recall", RecallInput, SearchResult, recall, d.RECALL, read),
+    ]
+    if not read_only:
+        specs.append(("index", IndexInput, IndexReport, index, d.INDEX, write))
+    for name, model, result, handler, description, annotations in specs:
+        server.add_tool(model_tool(name, model, result, handler), name=name, description=description,
+                        annotations=annotations, structured_output=True)
