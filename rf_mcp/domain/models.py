@@ -98,11 +98,17 @@ class CalibrationProfile(BaseModel):
     signal: Signal
     train: TrainSettings
     query_count: int
-    query_hashes: list[str] = Field(default_factory=list, description="Short hashes of the training queries.")
+    query_hashes: list[str] = Field(default_factory=list, exclude=True,
+                                    description="Short hashes of the training queries (stored, not shown).")
     points_count: int
     created_at: str
     seconds: float
     evaluation: Evaluation | None = None
+
+
+def stored_form(profile: CalibrationProfile) -> dict:
+    """The JSON stored in Qdrant: the shown fields plus the training-query hashes."""
+    return {**profile.model_dump(mode="json"), "query_hashes": list(profile.query_hashes)}
 
 
 class CalibrationReport(BaseModel):
@@ -128,8 +134,8 @@ class Hit(BaseModel):
                                      "across queries: never threshold it.")
     feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
     source: Literal["seed", "rf", "ann"]
-    text: str
-    payload: dict[str, Any] = {}
+    text: str = Field(description="The document text the feedback model read (the configured text fields).")
+    payload: dict[str, Any] = Field({}, description="Other payload fields of the point.")
 
 
 class ProfileRef(BaseModel):

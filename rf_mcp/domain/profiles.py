@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from rf_mcp.adapters.engine import QdrantEngine
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX, FingerprintParts
-from rf_mcp.domain.models import CalibrationProfile, Evaluation, ProfileSummary
+from rf_mcp.domain.models import CalibrationProfile, Evaluation, ProfileSummary, stored_form
 from rf_mcp.errors import GuardrailError, InputError
 
 
@@ -46,7 +46,7 @@ class ProfileStore:
             entry = await self._entry(profile.collection, key)
             previous = entry.get("current") if entry else None
             await self.engine.set_metadata(profile.collection, {key: {
-                "current": profile.model_dump(mode="json"), "previous": previous}})
+                "current": stored_form(profile), "previous": previous}})
         return key
 
     async def get(self, collection: str, fingerprint: str) -> CalibrationProfile | None:
@@ -68,7 +68,7 @@ class ProfileStore:
             current = CalibrationProfile.model_validate(entry["current"])
             current.evaluation = evaluation
             await self.engine.set_metadata(collection, {key: {
-                "current": current.model_dump(mode="json"), "previous": entry.get("previous")}})
+                "current": stored_form(current), "previous": entry.get("previous")}})
 
     async def rollback(self, collection: str, fingerprint: str) -> CalibrationProfile:
         key = PROFILE_KEY_PREFIX + fingerprint

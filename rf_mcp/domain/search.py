@@ -57,8 +57,10 @@ def _seed_count_fits(target: Target, seeds: int) -> None:
 
 def _hit(target: Target, point, rank: int, score: float, fb: float | None, source: str) -> Hit:
     payload = dict(point.payload or {})
-    return Hit(id=point.id, doc_id=None if payload.get("doc_id") is None else str(payload["doc_id"]), rank=rank,
-               score=float(score), feedback_score=fb, source=source, text=target.text(payload), payload=payload)
+    doc_id = payload.pop("doc_id", None)
+    extra = {k: v for k, v in payload.items() if k not in target.text_fields}  # the text fields are in `text`
+    return Hit(id=point.id, doc_id=None if doc_id is None else str(doc_id), rank=rank, score=float(score),
+               feedback_score=fb, source=source, text=target.text(payload), payload=extra)
 
 
 async def precision(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,

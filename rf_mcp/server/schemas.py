@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rf_mcp.adapters.engine import CollectionInfo
@@ -18,6 +16,16 @@ class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class QueriesInput(ToolInput):
+    """Inputs that take queries either inline (``queries``) or from a server-side file (``queries_path``)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "QueriesInput":
+        if (getattr(self, "queries", None) is None) == (getattr(self, "queries_path", None) is None):
+            raise ValueError("give exactly one of queries (a list) or queries_path (a file)")
+        return self
+
+
 class IndexInput(ToolInput):
     collection: str = Collection
     input_path: str = Field(min_length=1, description="Server-side path of a JSONL corpus (_id, title, text).")
@@ -26,7 +34,7 @@ class IndexInput(ToolInput):
     vector_name: str | None = VectorName
 
 
-class CalibrateInput(ToolInput):
+class CalibrateInput(QueriesInput):
     collection: str = Collection
     queries: list[str] | None = Field(None, max_length=1000, description="50-200 real, representative user "
                                       "queries (not synthetic). Give these or queries_path.")
@@ -39,12 +47,6 @@ class CalibrateInput(ToolInput):
     epochs: int = Field(1000, ge=1, le=100_000, description="Training epochs (early stopping applies).")
     vector_name: str | None = VectorName
 
-    @model_validator(mode="after")
-    def _one_source(self) -> "CalibrateInput":
-        if (self.queries is None) == (self.queries_path is None):
-            raise ValueError("give exactly one of queries (a list) or queries_path (a file)")
-        return self
-
     def train_settings(self) -> TrainSettings:
         return TrainSettings(limit=self.limit, context_limit=self.context_limit,
                              confidence_margin=self.confidence_margin, epochs=self.epochs)
@@ -55,7 +57,7 @@ class EvalQuery(ToolInput):
     text: str = QueryText
 
 
-class EvaluateInput(ToolInput):
+class EvaluateInput(QueriesInput):
     collection: str = Collection
     queries: list[EvalQuery] | None = Field(None, max_length=2000, description="Held-out queries (not the "
                                             "calibration ones). Give these or queries_path.")
@@ -65,12 +67,6 @@ class EvaluateInput(ToolInput):
     max_queries: int | None = Field(None, ge=1, le=2000)
     at_n: int = Field(10, ge=1, le=100, description="Cut-off of the library's metrics.")
     vector_name: str | None = VectorName
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "EvaluateInput":
-        if (self.queries is None) == (self.queries_path is None):
-            raise ValueError("give exactly one of queries (a list) or queries_path (a file)")
-        return self
 
 
 class PrecisionInput(ToolInput):
@@ -110,7 +106,3 @@ class CollectionsOutput(BaseModel):
     configured_feedback: str | None
     notes: list[str] = []
 
-
-def flat(model: type[BaseModel]) -> dict[str, Any]:
-    """JSON schema of a tool input (for docs and tests)."""
-    return model.model_json_schema()
