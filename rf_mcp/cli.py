@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(f"--{name.replace('_', '-')}", type=type(field.default), default=field.default,
                         help=f"{field.description or name} (default {field.default}).")
 
+    sp.add_argument("--max-feedback-scores", type=int, help="Refuse if queries x limit exceeds this (cost cap).")
+
     sp = sub.add_parser("evaluate", help="Evaluate the calibrated formula on held-out queries.")
     coll(sp)
     query_source(sp)
@@ -115,7 +117,7 @@ async def _run(args: argparse.Namespace) -> Any:
             settings = TrainSettings(**{k: getattr(args, k) for k in TrainSettings.model_fields})
             queries = [q.text for q in _load_queries(args)]
             return await rf.calibrate(args.collection, queries, settings, vector_name=args.vector_name,
-                                      progress=_progress)
+                                      progress=_progress, max_feedback_scores=args.max_feedback_scores)
         if args.command == "evaluate":
             qrels = read_qrels(args.qrels) if args.qrels else None
             return await rf.evaluate(args.collection, _load_queries(args), qrels=qrels, at_n=args.at_n,

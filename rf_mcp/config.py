@@ -63,13 +63,25 @@ FeedbackKind = Literal["auto", "cross-encoder", "dense", "late-interaction"]
 
 
 class FeedbackSettings(ModelSettings):
-    type: Literal["fastembed", "bm25"] = Field(
-        "fastembed", description="fastembed (a model) or bm25 (lexical, no model)."
+    type: str = Field(
+        "fastembed", min_length=1,
+        description="fastembed (a model), bm25 (lexical), llm (an LLM judge), or a plug-in's type name.",
     )
     model: str = "Xenova/ms-marco-MiniLM-L-6-v2"
     kind: FeedbackKind = Field("auto", description="Kind of fastembed model; auto detects it.")
     k1: float = Field(1.2, gt=0, description="BM25 term saturation (type = bm25).")
     b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (type = bm25).")
+    transport: Literal["sampling", "http"] = Field(
+        "sampling", description="llm: grade with the MCP client's own LLM (sampling) or an OpenAI-compatible API."
+    )
+    base_url: str | None = Field(None, description="llm + http: the API base URL, e.g. https://api.openai.com/v1.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="llm + http: environment variable holding the API key.")
+    timeout: float = Field(60.0, gt=0, description="llm + http: seconds per request.")
+    max_retries: int = Field(2, ge=0, le=10, description="llm + http: retries after a failed request (backoff).")
+    concurrency: int = Field(4, ge=1, le=64, description="llm + http: requests in flight at once.")
+    batch_size: int = Field(20, ge=1, le=100, description="llm: documents graded per request (listwise).")
+    max_doc_chars: int = Field(2000, ge=100, description="llm: each document is cut to this many characters.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Options for a plug-in scorer.")
 
 
 class CollectionSettings(_Section):

@@ -41,7 +41,7 @@ def test_env_overrides_use_qdrant_mcp_names(tmp_path):
 @pytest.mark.parametrize("text, key", [
     ('[retriever]\nmodle = "x"\n', "[retriever].modle"),
     ('[search]\nseeds = 1\n', "[search].seeds"),
-    ('[feedback]\ntype = "magic"\n', "[feedback].type"),
+    ('[feedback]\ntransport = "pigeon"\n', "[feedback].transport"),
     ('[qdrant]\npath = "a"\nurl = "http://b"\n', "[qdrant]"),
     ('[collection]\ntext_fields = []\n', "[collection].text_fields"),
 ])

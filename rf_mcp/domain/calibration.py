@@ -15,7 +15,7 @@ from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
 from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Signal, TrainSettings, Weights
 from rf_mcp.domain.profiles import ProfileStore
-from rf_mcp.errors import InputError
+from rf_mcp.errors import GuardrailError, InputError
 
 UNTRAINED = (1.0, 1.0, 1.0)
 
@@ -65,10 +65,26 @@ def compute_signal(rf: FastRelevanceFeedback, n_queries: int, log: str) -> Signa
                   library_reported=parse_disagreement(log))
 
 
+def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int | None) -> int:
+    """Calibration scores queries x limit documents: refuse what the scorer cannot do or the cap forbids."""
+    cost = n_queries * settings.limit
+    if getattr(target.scorer, "out_of_band", False):
+        raise GuardrailError(
+            f"Calibrating with the MCP client's own LLM would take {n_queries} sampling round trips and {cost} gradings.",
+            fix='Calibrate with [feedback] transport = "http" on the same model (same identity), then search '
+                "through sampling.")
+    if cap is not None and cost > cap:
+        raise InputError(
+            f"Calibration would cost {cost} feedback-model scores ({n_queries} queries x limit {settings.limit}), "
+            f"over the cap of {cap}.", fix="Raise max_feedback_scores, or use fewer queries or a lower limit.")
+    return cost
+
+
 async def calibrate(target: Target, queries: Sequence[str], settings: TrainSettings, store: ProfileStore,
-                    progress: Progress | None = None) -> CalibrationReport:
+                    progress: Progress | None = None, max_feedback_scores: int | None = None) -> CalibrationReport:
     warnings: list[str] = []
     clean = check_queries(queries, warnings)
+    check_cost(target, len(clean), settings, max_feedback_scores)
     if settings.context_limit >= settings.limit:
         raise InputError(f"context_limit={settings.context_limit} must be smaller than limit={settings.limit}.",
                          fix="Use e.g. limit=50, context_limit=5.")

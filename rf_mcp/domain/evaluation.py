@@ -155,6 +155,9 @@ async def evaluate(target: Target, profile: CalibrationProfile, queries: Sequenc
     if target.info.points_count < eval_context_limit + at_n:
         raise InputError(f"Collection {target.collection!r} has {target.info.points_count} points, too few for "
                          f"at_n={at_n} after {eval_context_limit} seeds.", fix="Use a smaller at_n.")
+    if getattr(target.scorer, "out_of_band", False):
+        raise GuardrailError("Evaluating with the MCP client's own LLM would take several sampling round trips per query.",
+                             fix='Evaluate with [feedback] transport = "http" on the same model (same identity).')
     if not profile.usable:
         raise GuardrailError(f"The calibration is unusable ({'; '.join(profile.reasons)}): nothing to evaluate.",
                              fix="Recalibrate first.")

@@ -63,16 +63,63 @@ def _hit(target: Target, point, rank: int, score: float, fb: float | None, sourc
                feedback_score=fb, source=source, text=target.text(payload), payload=extra)
 
 
+async def _precision_seeds(target: Target, qv, seeds: int):
+    _seed_count_fits(target, seeds)
+    return await target.engine.nearest(target.collection, target.vector_name, qv, seeds, with_vectors=True)
+
+
+async def _recall_seeds(target: Target, qv, seeds: int, seed_ids: Sequence[PointId] | None):
+    if seed_ids:
+        ids = list(dict.fromkeys(seed_ids))
+        guardrails.seed_count(len(ids))
+        points = await target.engine.retrieve(target.collection, ids)
+        missing = set(map(str, ids)) - {str(p.id) for p in points}
+        if missing:
+            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)}.",
+                             fix="Pass point ids returned by a previous search.")
+        return points
+    _seed_count_fits(target, seeds)
+    return await target.engine.nearest(target.collection, target.vector_name, qv, seeds)
+
+
+async def _recall_new(target: Target, qv, seed_points, seed_scores: Sequence[float], weights: Weights, budget: int):
+    return await target.engine.relevance_feedback(
+        target.collection, target.vector_name, qv, [(p.id, s) for p, s in zip(seed_points, seed_scores)],
+        weights.as_tuple(), budget)
+
+
+async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[str]:
+    """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
+    qv = await target.embedder.embed_query(check_query(query))
+    return [target.text(p.payload) for p in await _precision_seeds(target, qv, seeds)]
+
+
+async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
+    qv = await target.embedder.embed_query(check_query(query))
+    return [target.text(p.payload) for p in await _recall_seeds(target, qv, seeds, seed_ids)]
+
+
+async def recall_new_texts(target: Target, query: str, weights: Weights, seeds: int, budget: int,
+                           seed_ids: Sequence[PointId] | None) -> list[str]:
+    """The second scoring round of a recall search (needs the seeds' scores from the scorer)."""
+    query = check_query(query)
+    check_limit("budget", budget)
+    qv = await target.embedder.embed_query(query)
+    seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
+    seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+    guardrails.seed_contrast(seed_scores)
+    return [target.text(p.payload) for p in await _recall_new(target, qv, seed_points, seed_scores, weights, budget)]
+
+
 async def precision(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,
                     limit: int = 10, score_seeds: bool = True) -> SearchResult:
     query = check_query(query)
     check_limit("limit", limit)
-    _seed_count_fits(target, seeds)
     start = target.scored
     clock = _Clock()
     qv = await target.embedder.embed_query(query)
     clock.lap("embed")
-    seed_points = await target.engine.nearest(target.collection, target.vector_name, qv, seeds, with_vectors=True)
+    seed_points = await _precision_seeds(target, qv, seeds)
     clock.lap("ann")
     if score_seeds:
         scores = await target.score(query, [target.text(p.payload) for p in seed_points])
@@ -100,24 +147,12 @@ async def recall(target: Target, query: str, weights: Weights, profile: ProfileR
     start = target.scored
     qv = await target.embedder.embed_query(query)
     clock.lap("embed")
-    if seed_ids:
-        ids = list(dict.fromkeys(seed_ids))
-        guardrails.seed_count(len(ids))
-        seed_points = await target.engine.retrieve(target.collection, ids)
-        missing = set(map(str, ids)) - {str(p.id) for p in seed_points}
-        if missing:
-            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)}.",
-                             fix="Pass point ids returned by a previous search.")
-    else:
-        _seed_count_fits(target, seeds)
-        seed_points = await target.engine.nearest(target.collection, target.vector_name, qv, seeds)
+    seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
     clock.lap("ann")
     seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
     guardrails.seed_contrast(seed_scores)
     clock.lap("scoring")
-    rf_points = await target.engine.relevance_feedback(
-        target.collection, target.vector_name, qv, [(p.id, s) for p, s in zip(seed_points, seed_scores)],
-        weights.as_tuple(), budget)
+    rf_points = await _recall_new(target, qv, seed_points, seed_scores, weights, budget)
     clock.lap("rf_query")
     rf_scores = await target.score(query, [target.text(p.payload) for p in rf_points])
     clock.lap("scoring")

@@ -66,9 +66,11 @@ class RFService:
                                          progress=progress)
 
     async def calibrate(self, collection: str, queries: Sequence[str], settings: TrainSettings | None = None, *,
-                        vector_name: str | None = None, progress: Progress | None = None) -> CalibrationReport:
+                        vector_name: str | None = None, progress: Progress | None = None,
+                        max_feedback_scores: int | None = None) -> CalibrationReport:
         target = await self.target(collection, vector_name)
-        return await calibration.calibrate(target, queries, settings or TrainSettings(), self.profiles, progress)
+        return await calibration.calibrate(target, queries, settings or TrainSettings(), self.profiles, progress,
+                                           max_feedback_scores)
 
     async def current_profile(self, target: Target) -> CalibrationProfile:
         profile = await self.profiles.get(target.collection, target.parts.fingerprint)
@@ -125,6 +127,28 @@ class RFService:
                                      budget=budget or s.recall_budget, limit=limit, seed_ids=seed_ids)
         result.warnings = warnings + result.warnings
         return result
+
+    # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------
+    async def plan_precision(self, collection: str, query: str, *, seeds: int | None = None,
+                             vector_name: str | None = None) -> list[str]:
+        """The seed texts a precision search will score; refuses first if the search would be refused."""
+        target = await self.target(collection, vector_name)
+        await self._search_profile(target, vanilla=False)
+        return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
+
+    async def plan_recall_seeds(self, collection: str, query: str, *, seeds: int | None = None,
+                                seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
+        target = await self.target(collection, vector_name)
+        await self._search_profile(target, vanilla=False)
+        return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, seed_ids)
+
+    async def plan_recall_new(self, collection: str, query: str, *, seeds: int | None = None, budget: int | None = None,
+                              seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
+        target = await self.target(collection, vector_name)
+        ref, _ = await self._search_profile(target, vanilla=False)
+        s = self.config.search
+        return await search.recall_new_texts(target, query, ref.weights, seeds or s.seeds, budget or s.recall_budget,
+                                             seed_ids)
 
     async def list_profiles(self, collection: str | None = None) -> list[ProfileSummary]:
         names = [collection] if collection else await self.engine.list_collections()

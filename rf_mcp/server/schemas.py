@@ -45,6 +45,8 @@ class CalibrateInput(QueriesInput):
     context_limit: int = Field(5, ge=2, le=50, description="Top candidates mined for the context pair.")
     confidence_margin: float = Field(0.0, ge=0.0, description="Minimum feedback-score gap for a context pair.")
     epochs: int = Field(1000, ge=1, le=100_000, description="Training epochs (early stopping applies).")
+    max_feedback_scores: int | None = Field(None, ge=1, description="Refuse if queries x limit exceeds this "
+                                            "(a cost cap for slow or paid feedback models such as an LLM judge).")
     vector_name: str | None = VectorName
 
     def train_settings(self) -> TrainSettings:

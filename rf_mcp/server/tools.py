@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ValidationError
@@ -22,7 +22,9 @@ from rf_mcp.domain.datasets import Query, read_qrels, read_queries
 from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, SearchResult
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
+from rf_mcp.adapters.scorers.llm_judge import is_sampling
 from rf_mcp.server import descriptions as d
+from rf_mcp.server.sampling import SamplingRounds
 from rf_mcp.server.schemas import (CalibrateInput, CollectionOverview, CollectionsInput, CollectionsOutput,
                                    EvaluateInput, IndexInput, PrecisionInput, RecallInput)
 
@@ -38,8 +40,14 @@ def _problem(exc: ValidationError) -> str:
     return "Invalid arguments: " + "; ".join(parts) + ". Fix: correct them as the tool's input schema describes."
 
 
-def model_tool(name: str, model: type[In], result: type, handler: Callable[[In, Context], Awaitable[Any]]) -> Callable:
-    """A tool function whose keyword parameters are ``model``'s fields, calling ``handler(model(...), ctx)``."""
+def model_tool(name: str, model: type[In], result: type, handler: Callable[..., Awaitable[Any]],
+               resolvers: dict[str, Callable] | None = None) -> Callable:
+    """A tool function whose keyword parameters are ``model``'s fields, calling ``handler(model(...), ctx)``.
+
+    With ``resolvers``, each becomes a hidden ``Annotated[Any, Resolve(fn)]`` parameter (filled by the SDK
+    before the body, e.g. with the client's LLM replies) and the handler gets them as a third argument.
+    """
+    resolvers = resolvers or {}
     params = []
     annotations: dict[str, Any] = {}
     for field_name, field in model.model_fields.items():
@@ -47,18 +55,23 @@ def model_tool(name: str, model: type[In], result: type, handler: Callable[[In, 
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann))
         annotations[field_name] = ann
+    for rname, fn in resolvers.items():
+        ann = Annotated[Any, Resolve(fn)]
+        params.append(inspect.Parameter(rname, inspect.Parameter.KEYWORD_ONLY, annotation=ann))
+        annotations[rname] = ann
     params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
     annotations["ctx"] = Context
     annotations["return"] = result
 
     async def tool(**kwargs: Any) -> Any:
         ctx = kwargs.pop("ctx")
+        resolved = {r: kwargs.pop(r) for r in resolvers}
         try:
             args = model(**kwargs)
         except ValidationError as exc:
             raise ToolError(_problem(exc)) from None
         try:
-            return await handler(args, ctx)
+            return await (handler(args, ctx, resolved) if resolvers else handler(args, ctx))
         except RFError as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
         except ToolError:
@@ -104,7 +117,7 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
             queries = [q.text for q in read_queries(args.queries_path or "")]
         queries = queries[: args.max_queries] if args.max_queries else queries
         return await service.calibrate(args.collection, queries, args.train_settings(), vector_name=args.vector_name,
-                                       progress=_progress(ctx))
+                                       progress=_progress(ctx), max_feedback_scores=args.max_feedback_scores)
 
     async def evaluate(args: EvaluateInput, ctx: Context) -> EvaluationReport:
         qrels = read_qrels(args.qrels_path) if args.qrels_path else None
@@ -128,15 +141,36 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
         return await service.index(args.collection, args.input_path, vector_name=args.vector_name,
                                    vectors_path=args.vectors_path, progress=_progress(ctx))
 
+    resolvers: dict[str, dict[str, Callable]] = {}
+    if is_sampling(service.scorer):  # the client's LLM grades: ask it in resolver rounds, then search as usual
+        rounds = SamplingRounds(service, service.scorer)  # type: ignore[arg-type]
+        resolvers = {"rf_search_precision": rounds.precision_resolvers(), "rf_search_recall": rounds.recall_resolvers()}
+
+        async def precision_sampled(args: PrecisionInput, ctx: Context, resolved: dict[str, Any]) -> SearchResult:
+            await rounds.before_precision(args, resolved)
+            result = await precision(args, ctx)
+            result.warnings += rounds.model_warnings()
+            return result
+
+        async def recall_sampled(args: RecallInput, ctx: Context, resolved: dict[str, Any]) -> SearchResult:
+            await rounds.before_recall(args, resolved)
+            result = await recall(args, ctx)
+            result.warnings += rounds.model_warnings()
+            return result
+
+        precision_handler, recall_handler = precision_sampled, recall_sampled
+    else:
+        precision_handler, recall_handler = precision, recall
+
     specs: list[tuple[str, type[BaseModel], type, Callable, str, ToolAnnotations]] = [
         ("list_collections", CollectionsInput, CollectionsOutput, list_collections, d.LIST_COLLECTIONS, read),
         ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE, write),
         ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),
-        ("rf_search_precision", PrecisionInput, SearchResult, precision, d.PRECISION, read),
-        ("rf_search_recall", RecallInput, SearchResult, recall, d.RECALL, read),
+        ("rf_search_precision", PrecisionInput, SearchResult, precision_handler, d.PRECISION, read),
+        ("rf_search_recall", RecallInput, SearchResult, recall_handler, d.RECALL, read),
     ]
     if not read_only:
         specs.append(("index", IndexInput, IndexReport, index, d.INDEX, write))
     for name, model, result, handler, description, annotations in specs:
-        server.add_tool(model_tool(name, model, result, handler), name=name, description=description,
-                        annotations=annotations, structured_output=True)
+        server.add_tool(model_tool(name, model, result, handler, resolvers.get(name)), name=name,
+                        description=description, annotations=annotations, structured_output=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
 
 
 from rf_mcp.config import FeedbackSettings
@@ -31,6 +33,7 @@ class Scorer(ABC):
 
 ScorerFactory = Callable[[FeedbackSettings], Scorer]
 _REGISTRY: dict[str, ScorerFactory] = {}
+ENTRY_POINT_GROUP = "rf_mcp.scorers"
 
 
 def register(type_name: str) -> Callable[[ScorerFactory], ScorerFactory]:
@@ -41,16 +44,36 @@ def register(type_name: str) -> Callable[[ScorerFactory], ScorerFactory]:
     return deco
 
 
-def build_scorer(settings: FeedbackSettings) -> Scorer:
-    # importing the built-ins registers them
-    from rf_mcp.adapters.scorers import bm25, fastembed_scorer  # noqa: F401
+def _plugins() -> dict[str, Any]:
+    """Scorer factories published by installed packages under the ``rf_mcp.scorers`` entry-point group."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
+
+def available_types() -> list[str]:
+    from rf_mcp.adapters.scorers import bm25, fastembed_scorer, llm_judge  # noqa: F401 - registers the built-ins
+
+    return sorted(set(_REGISTRY) | set(_plugins()))
+
+
+def build_scorer(settings: FeedbackSettings) -> Scorer:
+    """The built-in scorer for ``[feedback].type``, or the plug-in registered under that name."""
+    types = available_types()
     factory = _REGISTRY.get(settings.type)
+    if factory is None and settings.type in _plugins():
+        try:
+            factory = _plugins()[settings.type].load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in is a configuration problem
+            raise ConfigError(f"The feedback plug-in {settings.type!r} failed to load: {type(exc).__name__}: {exc}",
+                              fix="Reinstall or fix the plug-in package.") from None
     if factory is None:
         raise ConfigError(
             f"[feedback].type {settings.type!r} is not a known feedback model type.",
-            fix=f"Use one of {sorted(_REGISTRY)}.",
+            fix=f"Use one of {types}, or install a plug-in that provides it (entry-point group {ENTRY_POINT_GROUP!r}).",
         )
-    return factory(settings)
+    scorer = factory(settings)
+    if not isinstance(scorer, Scorer) or not getattr(scorer, "identity", None):
+        raise ConfigError(f"The feedback plug-in {settings.type!r} did not return a Scorer with an identity.",
+                          fix="Its factory must return an rf_mcp Scorer subclass instance with `identity` set.")
+    return scorer
 
 

@@ -1,0 +1,174 @@
+"""Search tools whose feedback model is the MCP client's own LLM (sampling).
+
+The SDK's resolvers ask the client: ``Annotated[..., Resolve(fn)]`` parameters run before the tool body
+and may return ``Sample(...)``; the SDK sends ``sampling/createMessage`` (standalone requests on the
+handshake-era protocol, ``InputRequiredResult`` rounds on 2026-07-28) and injects the reply. Each round
+grades all its documents in one listwise request, so a precision search costs one round trip and a
+recall search two (one more for each reply that has to be asked again). The grades are filed in the
+judge's cache, and the ordinary domain search then runs unchanged and reads them from there.
+
+(No ``from __future__ import annotations`` here: the SDK reads the resolvers' ``Resolve`` annotations,
+which name local functions, at registration.)
+"""
+
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, Resolve, Sample
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CreateMessageResult, ModelHint, ModelPreferences, SamplingMessage, TextContent
+
+from rf_mcp.adapters.scorers.llm_judge import SYSTEM_PROMPT, JudgeReplyError, SamplingJudge, parse, retry_message
+from rf_mcp.domain.service import RFService
+from rf_mcp.errors import RFError
+
+NO_SAMPLING = ("This server's feedback model is the MCP client's own LLM (sampling), but this client does not "
+               "support sampling. Fix: use a client with sampling, or configure the HTTP judge "
+               '([feedback] type = "llm", transport = "http", base_url, model) or another feedback model.')
+
+
+def _tool_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except RFError as exc:
+            raise ToolError(f"{exc.code}: {exc}") from None
+
+    return wrapped
+
+
+def _require_sampling(ctx: Context) -> None:
+    caps = ctx.client_capabilities
+    if caps is None or caps.sampling is None:
+        raise ToolError(NO_SAMPLING)
+
+
+def _text(result: CreateMessageResult) -> str:
+    content = result.content
+    return getattr(content, "text", "") if not isinstance(content, list) else " ".join(
+        getattr(c, "text", "") for c in content)
+
+
+class SamplingRounds:
+    """Builds the resolvers and the grade bookkeeping for one judge."""
+
+    def __init__(self, service: RFService, judge: SamplingJudge) -> None:
+        self.service = service
+        self.judge = judge
+
+    def _messages(self, query: str, texts: list[str]) -> list[SamplingMessage]:
+        return [SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.render(query, texts)))]
+
+    def sample(self, query: str, texts: list[str], extra: list[SamplingMessage] | None = None) -> Sample:
+        return Sample(self._messages(query, texts) + (extra or []), max_tokens=64 + 24 * len(texts),
+                      system_prompt=SYSTEM_PROMPT, temperature=0.0,
+                      model_preferences=ModelPreferences(hints=[ModelHint(name=self.judge.model)]))
+
+    def grades_or_retry(self, query: str, texts: list[str], reply: CreateMessageResult) -> list[float] | Sample:
+        self.judge.sampled_models.add(reply.model)
+        try:
+            return parse(_text(reply), len(texts))
+        except JudgeReplyError as exc:
+            return self.sample(query, texts, [
+                SamplingMessage(role="assistant", content=TextContent(type="text", text=_text(reply))),
+                SamplingMessage(role="user", content=TextContent(type="text", text=retry_message(str(exc))))])
+
+    def file(self, query: str, texts: list[str], value: Any) -> None:
+        """Put a round's grades in the cache; a second unusable reply fails the call (no invented grade)."""
+        if isinstance(value, CreateMessageResult):
+            self.judge.sampled_models.add(value.model)
+            try:
+                value = parse(_text(value), len(texts))
+            except JudgeReplyError as exc:
+                raise ToolError(f"model_error: the client's LLM gave unusable grades twice ({exc}). Fix: retry, or "
+                                "use a model that follows the JSON format.") from None
+        if not isinstance(value, list) or len(value) != len(texts):
+            raise ToolError("model_error: no grades were received for this round. Fix: retry the call.")
+        self.judge.accept(query, texts, value)
+
+    def model_warnings(self) -> list[str]:
+        other = sorted(m for m in self.judge.sampled_models if m and m != self.judge.model)
+        if other:
+            return [f"The client's LLM graded as {other}, but the calibration is for {self.judge.model!r}: "
+                    "weights are tied to the feedback model; calibrate for the model the client uses."]
+        return []
+
+    # -- precision: one round -------------------------------------------------------------------
+    def precision_resolvers(self) -> dict[str, Callable]:
+        svc = self.service
+
+        @_tool_errors
+        async def seed_request(collection: str, query: str, seeds: int, vanilla: bool, vector_name: str | None,
+                               ctx: Context) -> Any:
+            if vanilla:
+                return None
+            _require_sampling(ctx)
+            return self.sample(query, await svc.plan_precision(collection, query, seeds=seeds, vector_name=vector_name))
+
+        @_tool_errors
+        async def seed_grades(collection: str, query: str, seeds: int, vanilla: bool, vector_name: str | None,
+                              reply: Annotated[Any, Resolve(seed_request)]) -> Any:
+            if vanilla:
+                return None
+            texts = await svc.plan_precision(collection, query, seeds=seeds, vector_name=vector_name)
+            return self.grades_or_retry(query, texts, reply)
+
+        return {"seed_grades": seed_grades}
+
+    async def before_precision(self, args: Any, resolved: dict[str, Any]) -> None:
+        if not args.vanilla:
+            texts = await self.service.plan_precision(args.collection, args.query, seeds=args.seeds,
+                                                      vector_name=args.vector_name)
+            self.file(args.query, texts, resolved["seed_grades"])
+
+    # -- recall: two rounds ---------------------------------------------------------------------
+    def recall_resolvers(self) -> dict[str, Callable]:
+        svc = self.service
+
+        async def seeds_of(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None) -> list[str]:
+            return await svc.plan_recall_seeds(collection, query, seeds=seeds, seed_ids=seed_ids, vector_name=vector_name)
+
+        async def new_of(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
+                         vector_name: str | None) -> list[str]:
+            return await svc.plan_recall_new(collection, query, seeds=seeds, budget=budget, seed_ids=seed_ids,
+                                             vector_name=vector_name)
+
+        @_tool_errors
+        async def seed_request(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None,
+                               ctx: Context) -> Any:
+            _require_sampling(ctx)
+            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, vector_name))
+
+        @_tool_errors
+        async def seed_grades(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None,
+                              reply: Annotated[Any, Resolve(seed_request)]) -> Any:
+            return self.grades_or_retry(query, await seeds_of(collection, query, seeds, seed_ids, vector_name), reply)
+
+        @_tool_errors
+        async def new_request(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
+                              vector_name: str | None, grades: Annotated[Any, Resolve(seed_grades)]) -> Any:
+            self.file(query, await seeds_of(collection, query, seeds, seed_ids, vector_name), grades)
+            texts = await new_of(collection, query, seeds, budget, seed_ids, vector_name)
+            return self.sample(query, texts) if texts else []
+
+        @_tool_errors
+        async def new_grades(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
+                             vector_name: str | None, reply: Annotated[Any, Resolve(new_request)]) -> Any:
+            if isinstance(reply, list):
+                return reply
+            texts = await new_of(collection, query, seeds, budget, seed_ids, vector_name)
+            return self.grades_or_retry(query, texts, reply)
+
+        return {"seed_grades": seed_grades, "new_grades": new_grades}
+
+    async def before_recall(self, args: Any, resolved: dict[str, Any]) -> None:
+        svc = self.service
+        seeds = await svc.plan_recall_seeds(args.collection, args.query, seeds=args.seeds, seed_ids=args.seed_ids,
+                                            vector_name=args.vector_name)
+        self.file(args.query, seeds, resolved["seed_grades"])
+        new = await svc.plan_recall_new(args.collection, args.query, seeds=args.seeds, budget=args.budget,
+                                        seed_ids=args.seed_ids, vector_name=args.vector_name)
+        self.file(args.query, new, resolved["new_grades"])

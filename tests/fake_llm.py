@@ -1,0 +1,109 @@
+"""A small OpenAI-compatible chat-completions server for tests (127.0.0.1 only), grading by simple rules.
+
+It reads the judge's prompt the way a model would see it (query line, ``<doc id=N>`` blocks) and grades
+each document by how many query words it contains. Modes let tests inject faults.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DOC = re.compile(r"<doc id=(\d+)>\n(.*?)\n</doc>", re.S)
+WORD = re.compile(r"[a-z0-9]{4,}")
+
+
+def read_prompt(prompt: str) -> tuple[str, list[tuple[int, str]]]:
+    query = html.unescape(prompt.split("\n", 1)[0].removeprefix("Query: "))
+    docs = [(int(i), html.unescape(t)) for i, t in DOC.findall(prompt)]
+    return query, docs
+
+
+def rule_grades(prompt: str) -> dict[int, int]:
+    query, docs = read_prompt(prompt)
+    words = set(WORD.findall(query.lower()))
+    return {i: min(10, len(words & set(WORD.findall(text.lower())))) for i, text in docs}
+
+
+def rule_reply(prompt: str) -> str:
+    return json.dumps({"grades": [{"id": i, "grade": g} for i, g in rule_grades(prompt).items()]})
+
+
+@dataclass
+class FakeLLM:
+    mode: str = "ok"  # ok | garbage_once | garbage | out_of_range | slow | error_once
+    delay: float = 0.0
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    prompts: list[str] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests += 1
+        self.headers.append(dict(request.headers))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                import anyio
+                await anyio.sleep(self.delay)
+            if self.mode == "error_once" and self.requests == 1:
+                return JSONResponse({"error": "overloaded"}, status_code=503)
+            user = [m["content"] for m in body["messages"] if m["role"] == "user"]
+            prompt = user[0]
+            self.prompts.append(prompt)
+            retrying = len(user) > 1
+            if self.mode == "garbage" or (self.mode == "garbage_once" and not retrying):
+                content = "I think they are all quite relevant!"
+            elif self.mode == "out_of_range":
+                content = json.dumps({"grades": [{"id": i, "grade": 42} for i in rule_grades(prompt)]})
+            else:
+                content = rule_reply(prompt)
+            return JSONResponse({"id": "x", "object": "chat.completion", "model": body["model"],
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": content}}]})
+        finally:
+            self.in_flight -= 1
+
+
+class Served:
+    """Runs a FakeLLM on a free 127.0.0.1 port in a background thread."""
+
+    def __init__(self, llm: FakeLLM) -> None:
+        self.llm = llm
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        app = Starlette(routes=[Route("/v1/chat/completions", llm.chat, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "Served":
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline:
+                raise TimeoutError("fake LLM did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

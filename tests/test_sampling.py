@@ -1,0 +1,99 @@
+"""The client's own LLM as the feedback model: MCP sampling through the real SDK client, both protocol versions."""
+
+from __future__ import annotations
+
+import pytest
+from mcp.client.client import Client
+from mcp_types import CreateMessageResult, TextContent
+
+from rf_mcp.config import FeedbackSettings
+from rf_mcp.domain.models import TrainSettings
+from rf_mcp.domain.service import RFService
+from rf_mcp.errors import GuardrailError
+from rf_mcp.server import build_server
+from tests.conftest import needs_shared, train_queries
+from tests.fake_llm import FakeLLM, Served, rule_reply
+
+pytestmark = [needs_shared, pytest.mark.anyio]
+Q = "APOE4 expression in neurons increases tau phosphorylation"
+MODES = ["legacy", "2026-07-28"]
+
+
+def sampling_config(cfg):
+    return cfg.model_copy(update={"feedback": FeedbackSettings(type="llm", model="rule-judge", transport="sampling")})
+
+
+class Grader:
+    """The client side: grades deterministically from the prompt text, like tests/fake_llm.py's server."""
+
+    def __init__(self, garbage_first: int = 0) -> None:
+        self.calls = 0
+        self.garbage_first = garbage_first
+
+    async def __call__(self, context, params) -> CreateMessageResult:
+        self.calls += 1
+        prompt = params.messages[0].content.text
+        text = "sure, all good" if self.calls <= self.garbage_first else rule_reply(prompt)
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text=text), model="rule-judge")
+
+
+async def _calibrate_with_http_judge(cfg) -> None:
+    with Served(FakeLLM()) as served:
+        http_cfg = cfg.model_copy(update={"feedback": FeedbackSettings(
+            type="llm", model="rule-judge", transport="http", base_url=served.base_url)})
+        async with RFService(http_cfg) as rf:
+            report = await rf.calibrate("mini", train_queries(60), TrainSettings(limit=20, epochs=300))
+            assert report.profile.usable, report.message
+            assert report.feedback_scores_used == report.profile.query_count * 20
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_searches_graded_by_the_clients_llm(mini_store, mode):
+    cfg, _ = mini_store
+    await _calibrate_with_http_judge(cfg)
+    async with RFService(sampling_config(cfg)) as service:
+        server = build_server(service)
+        grader = Grader()
+        async with Client(server, sampling_callback=grader, mode=mode) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q, "limit": 5})
+            assert not r.is_error, r.content
+            assert grader.calls == 1 and r.structured_content["feedback_scores_used"] == 5
+            before = grader.calls
+            r = await client.call_tool("rf_search_recall", {"collection": "mini", "query": Q + " in mice",
+                                                            "budget": 10, "limit": 5})
+            assert not r.is_error, r.content
+            assert grader.calls - before == 2 and r.structured_content["feedback_scores_used"] == 15
+            assert r.structured_content["profile"]["weights"]["c"] != 0
+            # an unusable reply is asked again once (one more round trip), never guessed
+            retry = Grader(garbage_first=1)
+        async with Client(server, sampling_callback=retry, mode=mode) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q + " tauopathy"})
+            assert not r.is_error and retry.calls == 2
+        bad = Grader(garbage_first=10)
+        async with Client(server, sampling_callback=bad, mode=mode) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q + " in humans"})
+            assert r.is_error and "unusable grades twice" in r.content[0].text and bad.calls == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_clients_without_sampling_get_a_clear_refusal(mini_store, mode):
+    cfg, _ = mini_store
+    await _calibrate_with_http_judge(cfg)
+    async with RFService(sampling_config(cfg)) as service:
+        async with Client(build_server(service), mode=mode) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+            assert r.is_error and "does not support sampling" in r.content[0].text
+            assert 'transport = "http"' in r.content[0].text
+            ok = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q, "vanilla": True})
+            assert not ok.is_error
+
+
+async def test_uncalibrated_judge_is_refused_before_asking_the_client(mini_store):
+    cfg, _ = mini_store
+    async with RFService(sampling_config(cfg)) as service:
+        grader = Grader()
+        async with Client(build_server(service), sampling_callback=grader) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+            assert r.is_error and "different setup" in r.content[0].text and grader.calls == 0
+        with pytest.raises(GuardrailError, match="sampling round trips"):
+            await service.calibrate("mini", train_queries(60))
