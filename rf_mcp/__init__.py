@@ -2,8 +2,15 @@
 
 from rf_mcp.config import Config, load_config
 from rf_mcp.domain.datasets import Query, read_qrels, read_queries
-from rf_mcp.domain.models import (CalibrationProfile, CalibrationReport, EvaluationReport, IndexReport,
-                                  SearchResult, TrainSettings, Weights)
+from rf_mcp.domain.models import (
+                                  CalibrationProfile,
+                                  CalibrationReport,
+                                  EvaluationReport,
+                                  IndexReport,
+                                  SearchResult,
+                                  TrainSettings,
+                                  Weights,
+)
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError, EngineError, GuardrailError, InputError, ModelError, RFError
 

@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8000)
     sp.add_argument("--read-only", action="store_true", help="Disable the index tool (also RF_MCP_READ_ONLY=1).")
+    sp.add_argument("--allow-remote", action="store_true", help="Allow binding the HTTP transports to a non-loopback host.")
+    sp.add_argument("--auth-token-env", help="Environment variable holding the bearer token HTTP clients must send "
+                                             "(default: RF_MCP_AUTH_TOKEN, if set).")
+    sp.add_argument("--allowed-host", action="append", default=[],
+                    help="Extra Host header value accepted by the DNS-rebinding check (e.g. mcp.example.com:443).")
     return p
 
 
@@ -107,7 +112,8 @@ async def _run(args: argparse.Namespace) -> Any:
     if args.command == "serve":
         from rf_mcp.server.app import serve
 
-        await serve(config, transport=args.transport, host=args.host, port=args.port, read_only=args.read_only)
+        await serve(config, transport=args.transport, host=args.host, port=args.port, read_only=args.read_only,
+                    allow_remote=args.allow_remote, auth_token_env=args.auth_token_env, allowed_hosts=args.allowed_host)
         return None
     async with RFService(config) as rf:
         if args.command == "index":

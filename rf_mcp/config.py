@@ -11,8 +11,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from rf_mcp.errors import ConfigError
 
@@ -29,7 +30,7 @@ class QdrantSettings(_Section):
 
     path: str | None = Field(None, description="Folder of the embedded engine (default ./rf_data).")
     url: str | None = Field(None, description="URL of a Qdrant server, e.g. http://localhost:6333.")
-    api_key: str | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY).")
+    api_key: SecretStr | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY); never shown.")
     timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
 
     @model_validator(mode="after")
@@ -40,7 +41,13 @@ class QdrantSettings(_Section):
 
     @property
     def location(self) -> str:
-        return self.url or f"embedded:{self.path or DEFAULT_LOCAL_PATH}"
+        """Where the data lives, safe to show (no credentials)."""
+        if self.url:
+            parts = urlsplit(self.url)
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return f"embedded:{self.path or DEFAULT_LOCAL_PATH}"
 
 
 class ModelSettings(_Section):

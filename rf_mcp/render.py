@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rf_mcp.domain.models import (CalibrationReport, EvaluationReport, IndexReport, ProfileSummary, SearchResult,
-                                  CalibrationProfile)
+from rf_mcp.domain.models import (
+    CalibrationProfile,
+    CalibrationReport,
+    EvaluationReport,
+    IndexReport,
+    ProfileSummary,
+    SearchResult,
+)
 
 
 def _warnings(ws: list[str]) -> list[str]:

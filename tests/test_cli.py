@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import MINI, SCIFACT, make_config, mini_vectors, needs_shared
 
 pytestmark = needs_shared

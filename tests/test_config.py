@@ -30,8 +30,9 @@ def test_defaults_without_file():
 def test_env_overrides_use_qdrant_mcp_names(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('[qdrant]\npath = "/somewhere"\n')
-    cfg = load_config(p, env={"QDRANT_URL": "http://127.0.0.1:6333", "QDRANT_API_KEY": "k"})
-    assert cfg.qdrant.url == "http://127.0.0.1:6333" and cfg.qdrant.path is None and cfg.qdrant.api_key == "k"
+    cfg = load_config(p, env={"QDRANT_URL": "http://127.0.0.1:6333", "QDRANT_API_KEY": "k-secret-42"})
+    assert cfg.qdrant.url == "http://127.0.0.1:6333" and cfg.qdrant.path is None
+    assert cfg.qdrant.api_key.get_secret_value() == "k-secret-42" and "secret" not in repr(cfg)
     cfg = load_config(None, env={"QDRANT_LOCAL_PATH": str(tmp_path / "x")})
     assert cfg.qdrant.path == str(tmp_path / "x")
     cfg = load_config(None, env={"RF_MCP_CONFIG": str(p)})

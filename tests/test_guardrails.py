@@ -7,8 +7,8 @@ import math
 import pytest
 from qdrant_client import models
 
-from rf_mcp.config import FeedbackSettings
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.config import FeedbackSettings
 from rf_mcp.domain.models import Evaluation
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, InputError, ModelError
@@ -146,3 +146,26 @@ async def test_drift_warning(mini_store):
         await rf.profiles.save(profile.model_copy(update={"points_count": 250}))
         res = await rf.search_precision("mini", Q)
         assert any("from 250 to 500 points (+100%)" in w for w in res.warnings)
+
+
+async def test_inverted_scores_are_flagged_at_calibration(mini_store):
+    """A scorer whose scores fall as relevance rises (a distance) is caught and the profile is unusable."""
+    from rf_mcp.domain.models import TrainSettings
+    from tests.conftest import train_queries
+
+    class Distance(BM25Scorer):
+        identity = "test-negated-bm25"
+
+        async def score(self, query, documents):
+            return [-s for s in await super().score(query, documents)]
+
+    cfg, _ = mini_store
+    async with RFService(cfg) as rf:
+        ok = (await rf.list_profiles("mini"))[0].profile
+        assert ok.signal.retriever_correlation > 0.1 and ok.usable
+    async with RFService(cfg, scorer=Distance()) as rf:
+        report = await rf.calibrate("mini", train_queries(), TrainSettings(limit=30, epochs=200))
+        assert report.profile.signal.retriever_correlation < -0.1
+        assert not report.profile.usable and any("look like a distance" in r for r in report.profile.reasons)
+        with pytest.raises(GuardrailError, match="look like a distance"):
+            await rf.search_precision("mini", Q)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,10 +16,12 @@ from mcp.client.stdio import StdioServerParameters
 
 from rf_mcp.domain.service import RFService
 from rf_mcp.server import build_server
-from tests.conftest import MINI, SCIFACT, make_config, mini_vectors, needs_shared, train_queries
+from tests.conftest import MINI, make_config, mini_vectors, needs_shared, train_queries
+from tests.serving import ServedMCP
 
 pytestmark = [needs_shared, pytest.mark.anyio]
-TOOLS = {"list_collections", "calibrate", "evaluate", "rf_search_precision", "rf_search_recall", "index"}
+TOOLS = {"list_collections", "calibrate", "evaluate", "rf_search_precision", "rf_search_recall", "index",
+         "rollback_calibration"}
 Q = "APOE4 expression in neurons increases tau phosphorylation"
 
 
@@ -142,36 +142,8 @@ async def test_whole_flow_over_stdio_keeps_stdout_clean(tmp_path):
     assert "Naive formula params" not in wire and "Building training data" not in wire  # the library's prints
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Served:
-    def __init__(self, tmp: Path, transport: str) -> None:
-        self.port = _free_port()
-        cfg = make_config(tmp, tmp / "data")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rf_mcp", "--config", str(cfg), "serve", "--transport", transport,
-             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=open(tmp / f"{transport}.err", "w"))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, (tmp / f"{transport}.err").read_text()
-                time.sleep(0.2)
-        raise TimeoutError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 async def test_streamable_http_flow_and_concurrency(tmp_path):
-    served = _Served(tmp_path, "streamable-http")
+    served = ServedMCP(tmp_path, "streamable-http")
     url = f"http://127.0.0.1:{served.port}/mcp"
     try:
         async with Client(url, read_timeout_seconds=300) as client:
@@ -204,7 +176,7 @@ async def test_streamable_http_flow_and_concurrency(tmp_path):
 
 
 async def test_sse_transport(tmp_path):
-    served = _Served(tmp_path, "sse")
+    served = ServedMCP(tmp_path, "sse")
     try:
         async with Client(sse_client(f"http://127.0.0.1:{served.port}/sse")) as client:
             assert {t.name for t in (await client.list_tools()).tools} == TOOLS

@@ -105,7 +105,8 @@ class QdrantEngine:
                 s = self.settings
                 try:
                     if s.url:
-                        self._client = QdrantClient(url=s.url, api_key=s.api_key, timeout=int(s.timeout))
+                        key = s.api_key.get_secret_value() if s.api_key else None
+                        self._client = QdrantClient(url=s.url, api_key=key, timeout=max(1, int(s.timeout)))
                     else:
                         path = Path(s.path or DEFAULT_LOCAL_PATH)
                         path.mkdir(parents=True, exist_ok=True)
@@ -138,11 +139,14 @@ class QdrantEngine:
 
     def _map_error(self, exc: Exception) -> EngineError:
         text = str(exc) or type(exc).__name__
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        if key:
+            text = text.replace(key, "***")
         if self.settings.url and any(
             k in type(exc).__name__ for k in ("ResponseHandling", "Connect", "Timeout", "RpcError")
         ):
             return EngineError(
-                f"Qdrant at {self.settings.url} did not answer: {text}",
+                f"Qdrant at {self.location} did not answer: {text}",
                 fix="Check that the server runs and QDRANT_URL / QDRANT_API_KEY are right.",
             )
         return EngineError(f"Qdrant refused the request: {text}", fix="Check the collection and arguments.")

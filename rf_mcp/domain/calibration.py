@@ -18,6 +18,7 @@ from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
 
 UNTRAINED = (1.0, 1.0, 1.0)
+INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positively with the retriever
 
 
 def query_hash(text: str) -> str:
@@ -51,6 +52,10 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
     if signal.disagreement < guardrails.MIN_DISAGREEMENT:
         reasons.append(f"the feedback model disagreed with the retriever on only {signal.disagreement:.0%} of "
                        f"training queries (need at least {guardrails.MIN_DISAGREEMENT:.0%}): nothing to distil")
+    if signal.retriever_correlation is not None and signal.retriever_correlation < INVERTED_CORRELATION:
+        reasons.append(f"the feedback scores fall as the retriever's similarity rises (Spearman "
+                       f"{signal.retriever_correlation:+.2f}): they look like a distance, but RF needs higher = "
+                       "more relevant; negate or fix the scorer")
     if weights.b < 0:
         reasons.append(f"b={weights.b:.4g} is negative, which Qdrant rejects")
     return reasons
@@ -60,9 +65,14 @@ def compute_signal(rf: FastRelevanceFeedback, n_queries: int, log: str) -> Signa
     data = rf.training_data
     assert data is not None
     disagreeing = int(data[data.target_score > 0]["query_idx"].nunique())
+    ranks = data[["score", "feedback_model_score"]].groupby(data["query_idx"]).rank()
+    ranks["query_idx"] = data["query_idx"]
+    per_query = [g["score"].corr(g["feedback_model_score"]) for _, g in ranks.groupby("query_idx")]
+    per_query = [c for c in per_query if c == c]  # constant columns give NaN
+    corr = round(float(sum(per_query) / len(per_query)), 4) if per_query else None
     return Signal(disagreement=round(disagreeing / n_queries, 6), queries_total=n_queries,
                   queries_with_pairs=int(data["query_idx"].nunique()), queries_disagreeing=disagreeing,
-                  library_reported=parse_disagreement(log))
+                  library_reported=parse_disagreement(log), retriever_correlation=corr)
 
 
 def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int | None) -> int:

@@ -11,6 +11,7 @@ from rf_mcp.adapters.rf_library import payload_text
 from rf_mcp.adapters.scorers import Scorer
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import FingerprintParts
+from rf_mcp.errors import InputError
 
 
 @dataclass
@@ -57,6 +58,8 @@ async def resolve_target(engine: QdrantEngine, embedder: Embedder, scorer: Score
     info = await engine.describe(collection)
     await embedder.warm_up()
     vec = guardrails.dense_vector(info, vector_name, embedder.dim)
+    if info.points_count == 0:
+        raise InputError(f"Collection {collection!r} has no points.", fix="Index documents into it first (rf-mcp index).")
     target = Target(engine, embedder, scorer, info, vec, list(text_fields))
     await scorer.bind(collection, target.corpus_texts)
     return target

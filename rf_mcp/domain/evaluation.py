@@ -24,8 +24,14 @@ from rf_mcp.domain.calibration import query_hash
 from rf_mcp.domain.context import Target
 from rf_mcp.domain.datasets import Query
 from rf_mcp.domain.metrics import all_metrics
-from rf_mcp.domain.models import (CalibrationProfile, Evaluation, EvaluationReport, GroundTruth, MethodMetrics,
-                                  ProfileRef)
+from rf_mcp.domain.models import (
+    CalibrationProfile,
+    Evaluation,
+    EvaluationReport,
+    GroundTruth,
+    MethodMetrics,
+    ProfileRef,
+)
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
 

@@ -42,6 +42,9 @@ class Signal(BaseModel):
     queries_with_pairs: int = Field(description="Queries whose top candidates had a usable context pair.")
     queries_disagreeing: int
     library_reported: float | None = Field(None, description="The percentage the library printed, parsed (cross-check).")
+    retriever_correlation: float | None = Field(None, description="Mean per-query Spearman correlation between "
+                                                "retriever similarity and feedback score over training candidates; "
+                                                "strongly negative means the scores look inverted (a distance?).")
 
 
 class Evaluation(BaseModel):

@@ -19,8 +19,17 @@ from rf_mcp.config import Config
 from rf_mcp.domain import calibration, evaluation, guardrails, indexing, search
 from rf_mcp.domain.context import Target, resolve_target
 from rf_mcp.domain.datasets import Query, load_vectors
-from rf_mcp.domain.models import (VANILLA, CalibrationProfile, CalibrationReport, EvaluationReport, IndexReport,
-                                  ProfileRef, ProfileSummary, SearchResult, TrainSettings)
+from rf_mcp.domain.models import (
+    VANILLA,
+    CalibrationProfile,
+    CalibrationReport,
+    EvaluationReport,
+    IndexReport,
+    ProfileRef,
+    ProfileSummary,
+    SearchResult,
+    TrainSettings,
+)
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import InputError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from io import TextIOWrapper
 from typing import Literal
 
@@ -15,10 +16,14 @@ from mcp.server.stdio import stdio_server
 from rf_mcp import __version__
 from rf_mcp.config import Config
 from rf_mcp.domain.service import RFService
+from rf_mcp.errors import ConfigError
+from rf_mcp.server.http import check_bind, run_http
 from rf_mcp.server.tools import register_tools
+from rf_mcp.server.validation import ArgumentCheck
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 READ_ONLY_ENV = "RF_MCP_READ_ONLY"
+AUTH_TOKEN_ENV = "RF_MCP_AUTH_TOKEN"
 
 INSTRUCTIONS = """rf-mcp gives calibrated Qdrant Relevance Feedback (RF) search. Workflow: list_collections ->
 (index) -> calibrate with 50-200 real queries -> evaluate on held-out queries (with relevance judgments if
@@ -27,8 +32,10 @@ plain vector search missed (seeds + budget scores). Refusals explain what to do 
 
 
 def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
-    server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
-    register_tools(server, service, read_only=read_only)
+    models: dict = {}
+    server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
+                       middleware=[ArgumentCheck(models)])
+    models.update(register_tools(server, service, read_only=read_only))
     return server
 
 
@@ -48,14 +55,21 @@ async def _run_stdio(server: MCPServer) -> None:
 
 
 async def serve(config: Config, *, transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8000,
-                read_only: bool = False) -> None:
+                read_only: bool = False, allow_remote: bool = False, auth_token_env: str | None = None,
+                allowed_hosts: Sequence[str] = ()) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     read_only = read_only or os.environ.get(READ_ONLY_ENV, "").lower() in ("1", "true", "yes")
+    token = None
+    if transport != "stdio":
+        check_bind(host, allow_remote)
+        token_env = auth_token_env or AUTH_TOKEN_ENV
+        token = os.environ.get(token_env) or None
+        if auth_token_env and not token:
+            raise ConfigError(f"--auth-token-env names {auth_token_env}, but that environment variable is empty.",
+                              fix=f"Export {auth_token_env}=<a long random token>, or drop --auth-token-env.")
     async with RFService(config) as service:
         server = build_server(service, read_only=read_only)
         if transport == "stdio":
             await _run_stdio(server)
-        elif transport == "sse":
-            await server.run_sse_async(host=host, port=port)
         else:
-            await server.run_streamable_http_async(host=host, port=port)
+            await run_http(server, transport, host, port, token=token, allowed_hosts=allowed_hosts)

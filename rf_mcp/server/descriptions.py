@@ -39,3 +39,7 @@ Refuses like rf_search_precision."""
 INDEX = """Create or update a collection from a server-side JSONL corpus (BEIR layout: _id, title, text): embeds
 every document with the retriever and upserts it under a stable id (re-running is idempotent). For a standalone
 start; disabled when the server runs read-only. Slow for large corpora (tens of documents per second on CPU)."""
+
+ROLLBACK = """Restore the previous calibration of a collection for this server's retriever and feedback model (the
+current one becomes the previous, so a second call undoes the first). Use it when a new calibration or its
+evaluation turned out worse. Fails if there is no previous calibration."""

@@ -92,6 +92,11 @@ class RecallInput(ToolInput):
     vector_name: str | None = VectorName
 
 
+class RollbackInput(ToolInput):
+    collection: str = Collection
+    vector_name: str | None = VectorName
+
+
 class CollectionsInput(ToolInput):
     collection: str | None = Field(None, description="One collection; omit for all.")
 

@@ -18,26 +18,28 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
+from rf_mcp.adapters.scorers.llm_judge import is_sampling
 from rf_mcp.domain.datasets import Query, read_qrels, read_queries
-from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, SearchResult
+from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, EvaluationReport, IndexReport, SearchResult
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
-from rf_mcp.adapters.scorers.llm_judge import is_sampling
 from rf_mcp.server import descriptions as d
 from rf_mcp.server.sampling import SamplingRounds
-from rf_mcp.server.schemas import (CalibrateInput, CollectionOverview, CollectionsInput, CollectionsOutput,
-                                   EvaluateInput, IndexInput, PrecisionInput, RecallInput)
+from rf_mcp.server.schemas import (
+    CalibrateInput,
+    CollectionOverview,
+    CollectionsInput,
+    CollectionsOutput,
+    EvaluateInput,
+    IndexInput,
+    PrecisionInput,
+    RecallInput,
+    RollbackInput,
+)
+from rf_mcp.server.validation import describe
 
 log = logging.getLogger("rf_mcp.server")
 In = TypeVar("In", bound=BaseModel)
-
-
-def _problem(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        parts.append(f"{where}: {err['msg']}")
-    return "Invalid arguments: " + "; ".join(parts) + ". Fix: correct them as the tool's input schema describes."
 
 
 def model_tool(name: str, model: type[In], result: type, handler: Callable[..., Awaitable[Any]],
@@ -69,7 +71,7 @@ def model_tool(name: str, model: type[In], result: type, handler: Callable[..., 
         try:
             args = model(**kwargs)
         except ValidationError as exc:
-            raise ToolError(_problem(exc)) from None
+            raise ToolError(describe(exc)) from None
         try:
             return await (handler(args, ctx, resolved) if resolvers else handler(args, ctx))
         except RFError as exc:
@@ -94,7 +96,8 @@ def _progress(ctx: Context):
     return report
 
 
-def register_tools(server: MCPServer, service: RFService, *, read_only: bool) -> None:
+def register_tools(server: MCPServer, service: RFService, *, read_only: bool) -> dict[str, type[BaseModel]]:
+    """Register the tools; returns each tool's input model (for argument checking)."""
     read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
     write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
@@ -137,6 +140,9 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
         return await service.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
                                            seeds=args.seeds, seed_ids=args.seed_ids, vector_name=args.vector_name)
 
+    async def rollback(args: RollbackInput, ctx: Context) -> CalibrationProfile:
+        return await service.rollback(args.collection, args.vector_name)
+
     async def index(args: IndexInput, ctx: Context) -> IndexReport:
         return await service.index(args.collection, args.input_path, vector_name=args.vector_name,
                                    vectors_path=args.vectors_path, progress=_progress(ctx))
@@ -168,9 +174,11 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
         ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),
         ("rf_search_precision", PrecisionInput, SearchResult, precision_handler, d.PRECISION, read),
         ("rf_search_recall", RecallInput, SearchResult, recall_handler, d.RECALL, read),
+        ("rollback_calibration", RollbackInput, CalibrationProfile, rollback, d.ROLLBACK, write),
     ]
     if not read_only:
         specs.append(("index", IndexInput, IndexReport, index, d.INDEX, write))
-    for name, model, result, handler, description, annotations in specs:
+    for name, model, result, handler, description, hints in specs:
         server.add_tool(model_tool(name, model, result, handler, resolvers.get(name)), name=name,
-                        description=description, annotations=annotations, structured_output=True)
+                        description=description, annotations=hints, structured_output=True)
+    return {name: model for name, model, *_ in specs}

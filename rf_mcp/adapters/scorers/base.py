@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError
 

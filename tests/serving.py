@@ -1,0 +1,43 @@
+"""Start `rf-mcp serve` on a free loopback port for transport tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import make_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedMCP:
+    def __init__(self, tmp: Path, transport: str = "streamable-http", *extra: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        cfg = make_config(tmp, tmp / "data")
+        self.err = tmp / f"{transport}-{self.port}.err"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rf_mcp", "--config", str(cfg), "serve", "--transport", transport,
+             "--port", str(self.port), *extra],
+            stdout=subprocess.DEVNULL, stderr=self.err.open("w"), env={**os.environ, **(env or {})})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError(self.err.read_text())
+                time.sleep(0.2)
+        raise TimeoutError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)

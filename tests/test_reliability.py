@@ -1,0 +1,288 @@
+"""Bad input, faults and concurrency: clear errors, a server that keeps serving, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp.client.client import Client
+
+from rf_mcp.config import load_config
+from rf_mcp.domain.models import TrainSettings
+from rf_mcp.domain.service import RFService
+from rf_mcp.server import build_server
+from tests.conftest import MODEL, make_config, needs_shared, train_queries
+from tests.serving import ServedMCP, free_port
+
+pytestmark = pytest.mark.anyio
+Q = "APOE4 expression in neurons increases tau phosphorylation"
+LONG = "x" * 4001
+
+
+def text(r) -> str:
+    return "\n".join(c.text for c in r.content if getattr(c, "text", None))
+
+
+BAD_INPUTS = [
+    # (tool, arguments, a phrase the error must contain)
+    ("rf_search_precision", {}, "collection: Field required"),
+    ("rf_search_precision", {"collection": "mini"}, "query: Field required"),
+    ("rf_search_precision", {"collection": "mini", "query": ""}, "query: String should have at least 1"),
+    ("rf_search_precision", {"collection": "mini", "query": LONG}, "at most 4000"),
+    ("rf_search_precision", {"collection": "mini", "query": "   "}, "The query is empty"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "limit": 0}, "limit: Input should be greater"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "limit": 10_000}, "limit: Input should be less"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "seeds": 1}, "seeds: Input should be greater"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "seeds": 50}, "seeds: Input should be less"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "limit": "ten"}, "limit: Input should be a valid integer"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "colour": "red"}, "colour: unknown argument"),
+    ("rf_search_precision", {"collection": "", "query": Q}, "collection: String should have at least 1"),
+    ("rf_search_precision", {"collection": "nowhere", "query": Q}, "'nowhere' does not exist"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "vector_name": "nope"}, "no vector 'nope'"),
+    ("rf_search_precision", {"collection": "hybrid", "query": Q, "vector_name": "bm25"}, "sparse"),
+    ("rf_search_precision", {"collection": "small", "query": Q}, "8 dimensions but the retriever makes 384"),
+    ("rf_search_precision", {"collection": "empty", "query": Q}, "'empty' has no points"),
+    ("rf_search_precision", {"collection": "tiny", "query": Q, "vanilla": True}, "3 points, fewer than the 5 seeds"),
+    ("rf_search_precision", {"collection": "uncalibrated", "query": Q}, "no calibration"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "budget": 0}, "budget: Input should be greater"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "budget": 5000}, "budget: Input should be less"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [1]}, "seed_ids: List should have at least 2"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": list(range(30))}, "seed_ids: List should have at most 20"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [123456789, 987654321]}, "not found"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [{"a": 1}, 2]}, "seed_ids.0"),
+    ("calibrate", {"collection": "mini"}, "exactly one of queries"),
+    ("calibrate", {"collection": "mini", "queries": ["q1", "q2"]}, "too few"),
+    ("calibrate", {"collection": "mini", "queries_path": "/no/such/queries.txt"}, "does not exist"),
+    ("calibrate", {"collection": "mini", "queries": ["q"] * 3, "queries_path": "/x"}, "exactly one of queries"),
+    ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 3}, "limit: Input should be greater"),
+    ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 800}, "has 500 points"),
+    ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "max_feedback_scores": 10},
+     "over the cap of 10"),
+    ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 10,
+                   "context_limit": 10}, "context_limit=10 must be smaller than limit=10"),
+    ("evaluate", {"collection": "mini"}, "exactly one of queries"),
+    ("evaluate", {"collection": "mini", "queries": [{"text": Q}], "qrels_path": "/no/qrels.tsv"}, "does not exist"),
+    ("evaluate", {"collection": "mini", "queries": [{"text": Q}], "at_n": 0}, "at_n: Input should be greater"),
+    ("evaluate", {"collection": "mini", "queries": [{"id": "1"}]}, "queries.0.text: Field required"),
+    ("index", {"collection": "mini", "input_path": "/no/corpus.jsonl"}, "does not exist"),
+    ("index", {"collection": "x", "input_path": str(Path(__file__))}, "is not valid JSON"),
+    ("rollback_calibration", {"collection": "uncalibrated"}, "has no previous version"),
+    ("list_collections", {"collection": "nowhere"}, "does not exist"),
+]
+
+
+@needs_shared
+async def test_bad_input_table(mini_store):
+    assert len(BAD_INPUTS) >= 30
+    cfg, _ = mini_store
+    from qdrant_client import models
+
+    async with RFService(cfg) as service:
+        engine = service.engine
+        await engine.run(lambda c: c.create_collection(
+            "hybrid", vectors_config={"dense": models.VectorParams(size=384, distance=models.Distance.COSINE)},
+            sparse_vectors_config={"bm25": models.SparseVectorParams()}))
+        await engine.create_collection("small", "dense", 8)
+        await engine.create_collection("empty", "dense", 384)
+        await engine.create_collection("tiny", "dense", 384)
+        await engine.upsert("tiny", "dense", [1, 2, 3], [[0.1] * 384] * 3, [{"text": "a"}] * 3)
+        await engine.create_collection("uncalibrated", "dense", 384)
+        await engine.upsert("uncalibrated", "dense", list(range(1, 8)), [[float(i)] + [0.1] * 383 for i in range(7)],
+                            [{"text": f"d{i}"} for i in range(7)])
+        async with Client(build_server(service)) as client:
+            for tool, args, needle in BAD_INPUTS:
+                r = await client.call_tool(tool, args)
+                assert r.is_error, (tool, args, r.structured_content)
+                msg = text(r)
+                assert needle in msg, (tool, args, msg)
+                assert "Fix:" in msg and "Traceback" not in msg, msg
+                ok = await client.call_tool("list_collections", {})  # still serving
+                assert not ok.is_error
+
+
+class FakeQdrant:
+    """Just enough of Qdrant's REST API (list collections) to show recovery once the server is back."""
+
+    def __init__(self, port: int) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def collections(request):
+            return JSONResponse({"result": {"collections": []}, "status": "ok", "time": 0.0})
+
+        async def root(request):
+            return JSONResponse({"title": "qdrant - vector search engine", "version": "1.16.0"})
+
+        app = Starlette(routes=[Route("/collections", collections), Route("/", root)])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@needs_shared
+async def test_qdrant_unreachable_then_back(tmp_path):
+    port = free_port()
+    cfg = load_config(make_config(tmp_path, tmp_path / "unused"), env={
+        "QDRANT_URL": f"http://127.0.0.1:{port}", "QDRANT_API_KEY": "sekret-api-key-123"})
+    cfg = cfg.model_copy(update={"qdrant": cfg.qdrant.model_copy(update={"timeout": 2.0})})
+    async with RFService(cfg) as service, Client(build_server(service)) as client:
+        for _ in range(2):
+            r = await client.call_tool("list_collections", {})
+            assert r.is_error and "did not answer" in text(r) and "QDRANT_URL" in text(r)
+            assert "sekret" not in text(r)
+        with FakeQdrant(port):
+            r = await client.call_tool("list_collections", {})
+            assert not r.is_error, text(r)
+            assert r.structured_content["qdrant"] == f"http://127.0.0.1:{port}"
+            assert "sekret" not in str(r.structured_content)
+
+
+@needs_shared
+async def test_missing_or_corrupt_model_folder(tmp_path, mini_template):
+    import shutil
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(MODEL, broken)
+    (broken / "model.onnx").write_bytes(b"not an onnx file")
+    shutil.copytree(mini_template, tmp_path / "data")
+    for folder, needle in ((tmp_path / "missing", "is not a folder"), (broken, "Could not load [retriever]")):
+        cfg_text = make_config(tmp_path, tmp_path / "data").read_text().replace(str(MODEL), str(folder))
+        (tmp_path / "c.toml").write_text(cfg_text)
+        cfg = load_config(tmp_path / "c.toml", env={})
+        async with RFService(cfg) as service, Client(build_server(service)) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+            assert r.is_error and needle in text(r) and "model_error" in text(r), text(r)
+            ok = await client.call_tool("list_collections", {})
+            assert not ok.is_error
+
+
+@needs_shared
+async def test_cancelled_calibration_leaves_the_stored_profile_alone(mini_store):
+    cfg, _ = mini_store
+    async with RFService(cfg) as rf:
+        before = (await rf.list_profiles("mini"))[0]
+        seen: list[float] = []
+
+        with anyio.CancelScope() as scope:  # like a client that disconnects after three progress notifications
+            async def progress(done, total, message):
+                seen.append(done)
+                if len(seen) == 3:
+                    scope.cancel()
+
+            await rf.calibrate("mini", train_queries(200), TrainSettings(limit=200, epochs=3000), progress=progress)
+        assert scope.cancelled_caught and len(seen) == 3
+        count = len(seen)
+        await anyio.sleep(0.5)
+        assert len(seen) == count  # the training thread stopped too
+        after = (await rf.list_profiles("mini"))[0]
+        assert after.profile == before.profile and after.previous == before.previous
+        res = await rf.search_precision("mini", Q)  # still works
+        assert res.profile.fingerprint == before.profile.fingerprint
+
+
+@needs_shared
+async def test_killed_server_mid_calibration_loses_nothing(mini_store, tmp_path):
+    cfg, cfg_path = mini_store
+    async with RFService(cfg) as rf:
+        before = (await rf.list_profiles("mini"))[0].profile
+    queries = tmp_path / "q.txt"
+    queries.write_text("\n".join(train_queries(200)))
+    proc = subprocess.Popen([sys.executable, "-m", "rf_mcp", "--config", str(cfg_path), "calibrate", "-c", "mini",
+                             "-q", str(queries), "--limit", "200", "--epochs", "5000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until training runs, then kill it hard
+        if "training query" in line:
+            break
+    proc.kill()
+    proc.wait(timeout=30)
+    async with RFService(cfg) as rf:
+        summary = (await rf.list_profiles("mini"))[0]
+        assert summary.status == "usable" and summary.profile == before
+
+
+@needs_shared
+async def test_concurrent_calibrations_are_serialised(mini_store):
+    cfg, _ = mini_store
+    async with RFService(cfg) as rf:
+        async def run(limit: int):
+            await rf.calibrate("mini", train_queries(40), TrainSettings(limit=limit, epochs=200))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, 20)
+            tg.start_soon(run, 30)
+        s = (await rf.list_profiles("mini"))[0]
+        assert {s.profile.train.limit, s.previous.train.limit} == {20, 30}  # both complete, neither lost
+        assert s.profile.query_count == s.previous.query_count == 40
+
+
+@needs_shared
+async def test_http_bearer_token_and_host_checks(tmp_path):
+    import httpx
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    served = ServedMCP(tmp_path, env={"RF_MCP_AUTH_TOKEN": "tok-" + "a" * 32})
+    url = f"http://127.0.0.1:{served.port}/mcp"
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.post(url, json=init, headers=headers)
+            assert r.status_code == 401 and "Bearer" in r.text
+            r = await http.post(url, json=init, headers={**headers, "authorization": "Bearer wrong"})
+            assert r.status_code == 401
+            ok = {**headers, "authorization": "Bearer tok-" + "a" * 32}
+            r = await http.post(url, json=init, headers={**ok, "host": "evil.example.com"})  # DNS rebinding
+            assert r.status_code in (400, 403, 421)
+            r = await http.post(url, json=init, headers={**ok, "origin": "http://evil.example.com"})
+            assert r.status_code in (400, 403)
+        async with httpx2.AsyncClient(headers={"authorization": "Bearer tok-" + "a" * 32}) as http2:
+            async with Client(streamable_http_client(url, http_client=http2)) as client:
+                assert {t.name for t in (await client.list_tools()).tools} >= {"rf_search_precision"}
+    finally:
+        served.stop()
+
+
+def test_binding_beyond_loopback_needs_a_flag(tmp_path):
+    cfg = make_config(tmp_path, tmp_path / "data")
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "serve", "--transport",
+                        "streamable-http", "--host", "0.0.0.0", "--port", str(free_port())],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--allow-remote" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "serve", "--transport", "sse",
+                        "--auth-token-env", "RF_MCP_TEST_EMPTY_TOKEN"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "RF_MCP_TEST_EMPTY_TOKEN" in r.stderr
+
+
+@needs_shared
+async def test_short_load_over_streamable_http(mini_template, tmp_path):
+    """The CI version of benchmarks/load.py: 10 clients for 5 s, no errors."""
+    import shutil
+
+    from benchmarks.load import run_load
+
+    shutil.copytree(mini_template, tmp_path / "data")
+    served = ServedMCP(tmp_path)
+    try:
+        report = await run_load(f"http://127.0.0.1:{served.port}/mcp", "mini", clients=10, seconds=5)
+    finally:
+        served.stop()
+    assert report["errors"] == 0, report["error_samples"]
+    assert report["requests"] >= 10
