@@ -286,3 +286,41 @@ async def test_short_load_over_streamable_http(mini_template, tmp_path):
         served.stop()
     assert report["errors"] == 0, report["error_samples"]
     assert report["requests"] >= 10
+
+
+@needs_shared
+async def test_client_gone_mid_calibrate_over_http(mini_template, tmp_path):
+    """A client that abandons a calibrate call: the server cancels the run and keeps the old profile."""
+    import shutil
+
+    shutil.copytree(mini_template, tmp_path / "data")
+    served = ServedMCP(tmp_path)
+    url = f"http://127.0.0.1:{served.port}/mcp"
+    args = {"collection": "mini", "queries": train_queries(60), "limit": 50, "epochs": 300}
+    try:
+        async with Client(url, read_timeout_seconds=300) as client:
+            t0 = time.perf_counter()
+            assert not (await client.call_tool("calibrate", args)).is_error  # how long a full run takes
+            full_run = time.perf_counter() - t0
+            before = (await client.call_tool("list_collections", {})).structured_content
+        progress: list[float] = []
+        with anyio.CancelScope() as scope:
+            async with Client(url, read_timeout_seconds=300) as client:
+                async def on_progress(done, total, message):
+                    progress.append(done)
+                    if len(progress) == 2:
+                        scope.cancel()
+
+                await client.call_tool("calibrate", args, progress_callback=on_progress)
+        assert scope.cancelled_caught and len(progress) == 2
+        await anyio.sleep(2 * full_run + 2)  # had the run gone on, it would have finished and stored a profile
+        async with Client(url) as client:
+            after = (await client.call_tool("list_collections", {})).structured_content
+            ok = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+        def stored(overview):
+            return [(p["profile"], p["previous"]) for p in overview["collections"][0]["profiles"]]
+
+        assert stored(after) == stored(before)  # the abandoned run wrote nothing
+        assert not ok.is_error
+    finally:
+        served.stop()

@@ -83,5 +83,5 @@ def build_app(server: MCPServer, transport: str, host: str, port: int, *, token:
 async def run_http(server: MCPServer, transport: str, host: str, port: int, *, token: str | None,
                    allowed_hosts: Sequence[str] = ()) -> None:
     app = build_app(server, transport, host, port, token=token, allowed_hosts=allowed_hosts)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
     await uvicorn.Server(config).serve()
