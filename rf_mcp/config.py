@@ -32,11 +32,16 @@ class QdrantSettings(_Section):
     url: str | None = Field(None, description="URL of a Qdrant server, e.g. http://localhost:6333.")
     api_key: SecretStr | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY); never shown.")
     timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
+    backend: Literal["auto", "local", "edge"] = Field(
+        "auto", description="Embedded engine: local (qdrant-client) or edge (qdrant-edge-py); auto = local, "
+                            "or the server when url is set.")
 
     @model_validator(mode="after")
     def _one_location(self) -> "QdrantSettings":
         if self.path and self.url:
             raise ValueError("set either path (embedded) or url (server), not both")
+        if self.url and self.backend == "edge":
+            raise ValueError("backend = \"edge\" is embedded: remove url, or use backend = \"auto\" for the server")
         return self
 
     @property

@@ -260,3 +260,12 @@ class QdrantEngine:
     async def set_metadata(self, collection: str, entries: dict[str, Any]) -> None:
         """Merge top-level keys into the collection metadata (a key set to None is removed)."""
         await self.run(lambda c: c.update_collection(collection, metadata=entries))
+
+
+def open_engine(settings: QdrantSettings) -> Any:
+    """The engine for ``[qdrant]``: a Qdrant server (url), qdrant-client's embedded mode, or qdrant-edge."""
+    if settings.backend == "edge":
+        from rf_mcp.adapters.edge_engine import EdgeEngine
+
+        return EdgeEngine(settings)
+    return QdrantEngine(settings)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rf_mcp.adapters.embedder import Embedder
-from rf_mcp.adapters.engine import PointId, QdrantEngine
+from rf_mcp.adapters.engine import PointId, QdrantEngine, open_engine
 from rf_mcp.adapters.rf_library import Progress
 from rf_mcp.adapters.scorers import Scorer, build_scorer
 from rf_mcp.config import Config
@@ -38,7 +38,7 @@ class RFService:
     def __init__(self, config: Config, *, engine: QdrantEngine | None = None, embedder: Embedder | None = None,
                  scorer: Scorer | None = None) -> None:
         self.config = config
-        self.engine = engine or QdrantEngine(config.qdrant)
+        self.engine = engine or open_engine(config.qdrant)
         self.embedder = embedder or Embedder(config.retriever)
         self._scorer = scorer
         self.profiles = ProfileStore(self.engine)
