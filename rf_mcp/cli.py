@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from rf_mcp.config import load_config
+from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.datasets import read_qrels, read_queries
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
@@ -76,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("rollback", help="Restore the previous calibration of the configured fingerprint.")
     coll(sp)
+
+    sp = sub.add_parser("migrate", help="Copy a collection and its calibration profiles to a Qdrant server or folder.")
+    coll(sp)
+    sp.add_argument("--to", required=True, help="Target: a Qdrant URL (http://...) or an embedded folder path.")
+    sp.add_argument("--to-backend", choices=["local", "edge"], default="local", help="For a folder target.")
+    sp.add_argument("--to-api-key-env", default="QDRANT_API_KEY", help="Environment variable with the target's API key.")
 
     sp = sub.add_parser("serve", help="Run the MCP server.")
     sp.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
@@ -140,6 +147,13 @@ async def _run(args: argparse.Namespace) -> Any:
             return await rf.list_profiles(args.collection)
         if args.command == "rollback":
             return await rf.rollback(args.collection, args.vector_name)
+        if args.command == "migrate":
+            if args.to.startswith(("http://", "https://")):
+                key = os.environ.get(args.to_api_key_env)
+                to = QdrantSettings(url=args.to, api_key=key or None)
+            else:
+                to = QdrantSettings(path=args.to, backend=args.to_backend)
+            return await rf.migrate(args.collection, to, vector_name=args.vector_name, progress=_progress)
     raise AssertionError(args.command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.models import (
     CalibrationProfile,
     CalibrationReport,
@@ -69,6 +70,9 @@ def render(result: Any) -> str:
         tail = [f"  evaluation: {ev.verdict}" + (f" ({'; '.join(ev.reasons)})" if ev.reasons else "")] if ev else [
             "  evaluation: none"]
         return "\n".join([head, *_profile(result.profile), *tail])
+    if isinstance(result, MigrationReport):
+        return (f"migrated {result.points} points and {result.profiles} calibration profile(s) of "
+                f"{result.collection!r} from {result.source} to {result.target} in {result.seconds:.1f}s")
     if isinstance(result, CalibrationProfile):
         return "\n".join(["restored the previous calibration:", *_profile(result)])
     return str(result)

@@ -17,6 +17,14 @@ from rf_mcp.config import Config, load_config
 from rf_mcp.domain.datasets import read_qrels, read_queries
 from rf_mcp.domain.service import RFService
 
+# A Qdrant server given by QDRANT_URL is for the server-path tests only; every other test must not reach
+# it (nor a user's config or tokens) through the environment its subprocesses inherit.
+if os.environ.get("QDRANT_URL") and not os.environ.get("RF_MCP_TEST_QDRANT_URL"):
+    os.environ["RF_MCP_TEST_QDRANT_URL"] = os.environ["QDRANT_URL"]
+for _name in ("QDRANT_URL", "QDRANT_API_KEY", "QDRANT_LOCAL_PATH", "RF_MCP_CONFIG", "RF_MCP_AUTH_TOKEN",
+              "RF_MCP_READ_ONLY"):
+    os.environ.pop(_name, None)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RF_MCP_SHARED", ROOT.parent / "shared"))
 MODEL = SHARED / "models" / "all-MiniLM-L6-v2-int8"

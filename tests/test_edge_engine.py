@@ -97,3 +97,29 @@ async def test_whole_domain_on_edge(tmp_path):
     async with RFService(cfg) as rf:  # profiles survive a reopen (file next to the shard)
         assert (await rf.list_profiles("mini"))[0].status == "usable"
     shutil.rmtree(tmp_path / "data")
+
+
+@needs_shared
+async def test_migrate_collection_and_profiles(mini_store, tmp_path):
+    """`rf-mcp migrate` copies points and calibration profiles; searches give the same results there."""
+    import json
+    import subprocess
+    import sys
+
+    cfg, cfg_path = mini_store
+    target = tmp_path / "edge-copy"
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg_path), "--json", "migrate", "-c", "mini",
+                        "--to", str(target), "--to-backend", "edge"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["points"] == 500 and report["profiles"] == 1
+    again = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg_path), "migrate", "-c", "mini",
+                            "--to", str(target), "--to-backend", "edge"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    edge_cfg = cfg.model_copy(update={"qdrant": QdrantSettings(path=str(target), backend="edge")})
+    query = "APOE4 expression in neurons increases tau phosphorylation"
+    async with RFService(cfg) as a, RFService(edge_cfg) as b:
+        pa, pb = await a.search_precision("mini", query), await b.search_precision("mini", query)
+        assert pa.profile.fingerprint == pb.profile.fingerprint
+        assert [h.doc_id for h in pa.hits] == [h.doc_id for h in pb.hits]
+        assert np.allclose([h.score for h in pa.hits], [h.score for h in pb.hits], atol=1e-4)

@@ -246,6 +246,17 @@ class EdgeEngine:
 
         return await self._run(scroll)
 
+    async def scroll_points(self, collection: str, vector_name: str, offset: Any = None,
+                            batch: int = 256) -> tuple[list[tuple[PointId, list[float], dict[str, Any]]], Any]:
+        qe = _edge()
+
+        def page() -> tuple[list[tuple[PointId, list[float], dict[str, Any]]], Any]:
+            recs, nxt = self._shard(collection).scroll(qe.ScrollRequest(offset=offset, limit=batch, with_payload=True,
+                                                                        with_vector=[vector_name]))
+            return [(r.id, list(self._vector_out(r.vector, True, "")), r.payload or {}) for r in recs], nxt
+
+        return await self._run(page)
+
     # -- metadata (calibration profiles) ------------------------------------------------------------
     async def get_metadata(self, collection: str) -> dict[str, Any]:
         return dict((await self._run(self._read_meta, collection)).get("metadata") or {})

@@ -107,6 +107,8 @@ class QdrantEngine:
                     if s.url:
                         key = s.api_key.get_secret_value() if s.api_key else None
                         self._client = QdrantClient(url=s.url, api_key=key, timeout=max(1, int(s.timeout)))
+                    elif s.path == ":memory:":  # nothing persisted (benchmarks, experiments)
+                        self._client = QdrantClient(location=":memory:")
                     else:
                         path = Path(s.path or DEFAULT_LOCAL_PATH)
                         path.mkdir(parents=True, exist_ok=True)
@@ -251,6 +253,18 @@ class QdrantEngine:
                     return out
 
         return await self.run(_scroll)
+
+    async def scroll_points(self, collection: str, vector_name: str, offset: Any = None,
+                            batch: int = 256) -> tuple[list[tuple[PointId, list[float], dict[str, Any]]], Any]:
+        """One page of (id, vector, payload) and the next offset (None at the end)."""
+
+        def page(c: QdrantClient) -> tuple[list[tuple[PointId, list[float], dict[str, Any]]], Any]:
+            points, nxt = c.scroll(collection, limit=batch, offset=offset, with_payload=True,
+                                   with_vectors=[vector_name] if vector_name else True)
+            out = [(p.id, list(p.vector[vector_name] if vector_name else p.vector), p.payload or {}) for p in points]
+            return out, nxt
+
+        return await self.run(page)
 
     # -- metadata ------------------------------------------------------------------------------
     async def get_metadata(self, collection: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from rf_mcp.adapters.embedder import Embedder
 from rf_mcp.adapters.engine import PointId, QdrantEngine, open_engine
 from rf_mcp.adapters.rf_library import Progress
 from rf_mcp.adapters.scorers import Scorer, build_scorer
-from rf_mcp.config import Config
-from rf_mcp.domain import calibration, evaluation, guardrails, indexing, search
+from rf_mcp.config import Config, QdrantSettings
+from rf_mcp.domain import calibration, evaluation, guardrails, indexing, migration, search
 from rf_mcp.domain.context import Target, resolve_target
 from rf_mcp.domain.datasets import Query, load_vectors
 from rf_mcp.domain.models import (
@@ -30,6 +30,7 @@ from rf_mcp.domain.models import (
     SearchResult,
     TrainSettings,
 )
+from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import InputError
 
@@ -172,6 +173,16 @@ class RFService:
                 configured = None
             out.extend(await self.profiles.list(name, configured))
         return out
+
+    async def migrate(self, collection: str, to: QdrantSettings, *, vector_name: str | None = None,
+                      progress: Progress | None = None) -> MigrationReport:
+        """Copy a collection and its calibration profiles to another Qdrant (a server URL or another folder)."""
+        target = open_engine(to)
+        try:
+            return await migration.migrate(self.engine, target, collection, self._vector_name(vector_name),
+                                           progress=progress)
+        finally:
+            await target.close()
 
     async def rollback(self, collection: str, vector_name: str | None = None) -> CalibrationProfile:
         target = await self.target(collection, vector_name)
