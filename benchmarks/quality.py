@@ -149,7 +149,8 @@ async def setup(args: argparse.Namespace) -> dict[str, Any]:
     shared = Path(args.shared)
     data = load(shared, args.mini, args.queries, args.qrels)
     tmp = Path(tempfile.mkdtemp(prefix="rf-quality-"))
-    cfg = Config(qdrant=QdrantSettings(path=str(tmp / "data")), retriever=RetrieverSettings(
+    # qdrant-client's engine: the hybrid rows use its sparse vectors and fusion API directly
+    cfg = Config(qdrant=QdrantSettings(path=str(tmp / "data"), backend="local"), retriever=RetrieverSettings(
         model="local/all-MiniLM-L6-v2", model_path=str(shared / "models" / "all-MiniLM-L6-v2-int8"), dim=384,
         pooling="mean"))
     embedder = PrecomputedEmbedder(cfg.retriever, data["query_table"])

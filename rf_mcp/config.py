@@ -33,8 +33,8 @@ class QdrantSettings(_Section):
     api_key: SecretStr | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY); never shown.")
     timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
     backend: Literal["auto", "local", "edge"] = Field(
-        "auto", description="Embedded engine: local (qdrant-client) or edge (qdrant-edge-py); auto = local, "
-                            "or the server when url is set.")
+        "auto", description="Embedded engine: edge (qdrant-edge-py, Qdrant's Rust engine) or local "
+                            "(qdrant-client); auto = edge, or the server when url is set.")
 
     @model_validator(mode="after")
     def _one_location(self) -> "QdrantSettings":

@@ -12,6 +12,7 @@ from rf_mcp.adapters.engine import QdrantEngine
 from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
+from rf_mcp.errors import EngineError
 from tests.conftest import MINI, make_config, mini_vectors, needs_shared, train_queries
 
 pytest.importorskip("qdrant_edge", reason="needs qdrant-edge-py")
@@ -72,9 +73,14 @@ async def test_nearest_retrieve_metadata_agree(engines, tmp_path):
     assert rec.payload == {"i": 5} and len(rec.vector["dense"]) == DIM
     await edge.set_metadata("c", {"rf_mcp:x": {"current": {"v": 1}}, "other": 1})
     await edge.set_metadata("c", {"other": None})
+    second = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
+    with pytest.raises(EngineError, match="in use by another rf-mcp process"):
+        await second.list_collections()  # one process per folder: a second writer is refused
+    await edge.close()
     reopened = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
     assert await reopened.get_metadata("c") == {"rf_mcp:x": {"current": {"v": 1}}}
     assert await reopened.list_collections() == ["c"]
+    await reopened.close()
 
 
 @needs_shared

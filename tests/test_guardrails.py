@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from qdrant_client import models
 
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.config import FeedbackSettings
@@ -95,9 +94,7 @@ async def test_different_feedback_model_refused(mini_store):
 async def test_sparse_vector_refused(mini_store):
     cfg, _ = mini_store
     async with RFService(cfg) as rf:
-        await rf.engine.run(lambda c: c.create_collection(
-            "hybrid", vectors_config={"dense": models.VectorParams(size=384, distance=models.Distance.COSINE)},
-            sparse_vectors_config={"bm25": models.SparseVectorParams()}))
+        await rf.engine.create_collection("hybrid", "dense", 384, sparse=["bm25"])
         with pytest.raises(GuardrailError, match="sparse"):
             await rf.search_precision("hybrid", Q, vector_name="bm25")
         with pytest.raises(InputError, match="no vector 'nope'"):

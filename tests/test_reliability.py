@@ -80,13 +80,9 @@ BAD_INPUTS = [
 async def test_bad_input_table(mini_store):
     assert len(BAD_INPUTS) >= 30
     cfg, _ = mini_store
-    from qdrant_client import models
-
     async with RFService(cfg) as service:
         engine = service.engine
-        await engine.run(lambda c: c.create_collection(
-            "hybrid", vectors_config={"dense": models.VectorParams(size=384, distance=models.Distance.COSINE)},
-            sparse_vectors_config={"bm25": models.SparseVectorParams()}))
+        await engine.create_collection("hybrid", "dense", 384, sparse=["bm25"])
         await engine.create_collection("small", "dense", 8)
         await engine.create_collection("empty", "dense", 384)
         await engine.create_collection("tiny", "dense", 384)

@@ -1,6 +1,6 @@
 """Embedded engine on qdrant-edge-py (Qdrant's Rust engine in-process): one shard folder per collection.
 
-Opt-in with ``[qdrant] backend = "edge"``. Same async interface as :class:`QdrantEngine` and the same result
+The embedded default (``[qdrant] backend = "auto"`` without a url, or ``"edge"``). Same async interface as :class:`QdrantEngine` and the same result
 types (qdrant-client models), so the domain does not know which engine runs. Differences handled here:
 * edge has no collections: ``<path>/<collection>/shard`` plus ``collection.json`` (vector config and the
   metadata that holds calibration profiles, written atomically under a file lock);
@@ -50,6 +50,21 @@ class EdgeEngine:
         self.root = Path(settings.path or DEFAULT_LOCAL_PATH)
         self._lock = threading.RLock()
         self._shards: dict[str, Any] = {}
+        self._root_lock: Any = None
+
+    def _claim_folder(self) -> None:
+        """One process per folder, like qdrant-client's embedded mode: two writers would corrupt the shards."""
+        if self._root_lock is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        f = open(self.root / ".rf-mcp.lock", "w")  # noqa: SIM115 - held open for the engine's lifetime
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise EngineError(f"The embedded Qdrant folder {self.root} is in use by another rf-mcp process.",
+                              fix="Stop the other process, or run a Qdrant server and set QDRANT_URL for shared use.")
+        self._root_lock = f
 
     @property
     def location(self) -> str:
@@ -104,6 +119,7 @@ class EdgeEngine:
 
     def _call_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self._lock:
+            self._claim_folder()
             try:
                 return fn(*args, **kwargs)
             except (InputError, EngineError):
@@ -120,6 +136,9 @@ class EdgeEngine:
             for shard in self._shards.values():
                 shard.close()
             self._shards.clear()
+            if self._root_lock is not None:
+                self._root_lock.close()  # releases the folder
+                self._root_lock = None
 
     # -- conversions ------------------------------------------------------------------------------
     @staticmethod
@@ -136,10 +155,10 @@ class EdgeEngine:
 
     # -- collections ------------------------------------------------------------------------------
     async def list_collections(self) -> list[str]:
-        return self._list()
+        return await self._run(self._list)
 
     async def exists(self, collection: str) -> bool:
-        return self._meta_path(collection).is_file()
+        return await self._run(lambda: self._meta_path(collection).is_file())
 
     async def describe(self, collection: str) -> CollectionInfo:
         meta = await self._run(self._read_meta, collection)
@@ -148,7 +167,8 @@ class EdgeEngine:
         vectors = [VectorInfo(**v) for v in meta["vectors"]]
         return CollectionInfo(name=collection, points_count=count, vectors=vectors)
 
-    async def create_collection(self, collection: str, vector_name: str, dim: int, distance: str = "Cosine") -> None:
+    async def create_collection(self, collection: str, vector_name: str, dim: int, distance: str = "Cosine",
+                                sparse: Sequence[str] = ()) -> None:
         qe = _edge()
 
         def create() -> None:
@@ -159,9 +179,12 @@ class EdgeEngine:
                 shard_dir = self._dir(collection) / "shard"
                 if shard_dir.exists():
                     shutil.rmtree(shard_dir)
-                self._shards[collection] = qe.EdgeShard.create(str(shard_dir), qe.EdgeConfig(vectors={vector_name: params}))
-                self._write_meta(collection, {"vectors": [{"name": vector_name, "kind": "dense", "dim": dim,
-                                                           "distance": distance}], "metadata": {}})
+                config = qe.EdgeConfig(vectors={vector_name: params},
+                                       sparse_vectors={n: qe.EdgeSparseVectorParams() for n in sparse} or None)
+                self._shards[collection] = qe.EdgeShard.create(str(shard_dir), config)
+                vectors = [{"name": vector_name, "kind": "dense", "dim": dim, "distance": distance}]
+                vectors += [{"name": n, "kind": "sparse"} for n in sparse]
+                self._write_meta(collection, {"vectors": vectors, "metadata": {}})
 
         await self._run(create)
 

@@ -193,10 +193,13 @@ class QdrantEngine:
 
         return await self.run(_describe)
 
-    async def create_collection(self, collection: str, vector_name: str, dim: int, distance: str = "Cosine") -> None:
+    async def create_collection(self, collection: str, vector_name: str, dim: int, distance: str = "Cosine",
+                                sparse: Sequence[str] = ()) -> None:
         params = models.VectorParams(size=dim, distance=models.Distance(distance))
         vectors: Any = {vector_name: params} if vector_name else params
-        await self.run(lambda c: c.create_collection(collection, vectors_config=vectors))
+        sparse_cfg = {name: models.SparseVectorParams() for name in sparse} or None
+        await self.run(lambda c: c.create_collection(collection, vectors_config=vectors,
+                                                     sparse_vectors_config=sparse_cfg))
 
     async def upsert(self, collection: str, vector_name: str, ids: Sequence[PointId],
                      vectors: Sequence[Sequence[float]], payloads: Sequence[dict[str, Any]]) -> None:
@@ -278,7 +281,7 @@ class QdrantEngine:
 
 def open_engine(settings: QdrantSettings) -> Any:
     """The engine for ``[qdrant]``: a Qdrant server (url), qdrant-client's embedded mode, or qdrant-edge."""
-    if settings.backend == "edge":
+    if settings.backend == "edge" or (settings.backend == "auto" and not settings.url):  # edge: the embedded default
         from rf_mcp.adapters.edge_engine import EdgeEngine
 
         return EdgeEngine(settings)
