@@ -129,3 +129,12 @@ async def test_migrate_collection_and_profiles(mini_store, tmp_path):
         assert pa.profile.fingerprint == pb.profile.fingerprint
         assert [h.doc_id for h in pa.hits] == [h.doc_id for h in pb.hits]
         assert np.allclose([h.score for h in pa.hits], [h.score for h in pb.hits], atol=1e-4)
+
+
+async def test_a_local_engine_folder_is_recognised(tmp_path):
+    local = QdrantEngine(QdrantSettings(path=str(tmp_path / "data")))
+    await local.create_collection("c", "dense", 4)
+    await local.close()
+    edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "data"), backend="edge"))
+    with pytest.raises(EngineError, match='backend = "local"'):
+        await edge.list_collections()

@@ -56,6 +56,11 @@ class EdgeEngine:
         """One process per folder, like qdrant-client's embedded mode: two writers would corrupt the shards."""
         if self._root_lock is not None:
             return
+        if (self.root / "meta.json").is_file() and (self.root / "collection").is_dir():
+            raise EngineError(
+                f"The folder {self.root} holds data of qdrant-client's embedded engine, not of the edge engine.",
+                fix='Set [qdrant] backend = "local" to keep using it, or copy it with backend = "local" and '
+                    '`rf-mcp migrate -c NAME --to NEW_FOLDER --to-backend edge`.')
         self.root.mkdir(parents=True, exist_ok=True)
         f = open(self.root / ".rf-mcp.lock", "w")  # noqa: SIM115 - held open for the engine's lifetime
         try:
