@@ -35,7 +35,7 @@ from rf_mcp.adapters.scorers import Scorer
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer, CorpusStats, tokenize
 from rf_mcp.config import Config, QdrantSettings, RetrieverSettings
 from rf_mcp.domain import search
-from rf_mcp.domain.datasets import Query, read_jsonl, read_qrels, read_queries
+from rf_mcp.domain.datasets import read_jsonl, read_qrels, read_queries
 from rf_mcp.domain.metrics import all_metrics
 from rf_mcp.domain.models import VANILLA, ProfileRef, TrainSettings
 from rf_mcp.domain.service import RFService
