@@ -47,13 +47,18 @@ def pct(xs: list[float]) -> dict[str, float]:
 
 async def measure(engine: Any, vectors: np.ndarray, queries: int, rf_queries: int) -> dict[str, Any]:
     n = len(vectors)
-    rng = np.random.default_rng(1)
     t0 = time.perf_counter()
     await engine.create_collection("bench", "dense", DIM)
     for s in range(0, n, 2000):
         ids = list(range(s + 1, min(n, s + 2000) + 1))
         await engine.upsert("bench", "dense", ids, vectors[s:s + 2000], [{"i": i} for i in ids])
     upsert = time.perf_counter() - t0
+    return {"upsert_s": round(upsert, 1), **await measure_queries(engine, vectors, queries, rf_queries)}
+
+
+async def measure_queries(engine: Any, vectors: np.ndarray, queries: int, rf_queries: int) -> dict[str, Any]:
+    n = len(vectors)
+    rng = np.random.default_rng(1)
     near, rf = [], []
     for i in range(queries):
         q = vectors[rng.integers(n)] + 0.05 * rng.normal(size=DIM)
@@ -66,7 +71,7 @@ async def measure(engine: Any, vectors: np.ndarray, queries: int, rf_queries: in
         t = time.perf_counter()
         await engine.relevance_feedback("bench", "dense", q, fb, WEIGHTS, 10)
         rf.append((time.perf_counter() - t) * 1000)
-    return {"upsert_s": round(upsert, 1), "nearest_ms": pct(near), "rf_ms": pct(rf)}
+    return {"nearest_ms": pct(near), "rf_ms": pct(rf)}
 
 
 async def reopen_seconds(make: Any) -> float:
@@ -85,9 +90,18 @@ async def synthetic(sizes: list[int]) -> list[dict[str, Any]]:
         tmp = Path(tempfile.mkdtemp(prefix="rf-latency-"))
         edge = EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
         r = await measure(edge, vectors, 50, 50)
+        t = time.perf_counter()
+        await edge.optimize("bench")
+        build = round(time.perf_counter() - t, 1)
         await edge.close()
         r["reopen_s"] = await reopen_seconds(lambda: EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge")))
         rows.append({"points": n, "backend": "edge (exact)", **r})
+        print(json.dumps(rows[-1]), flush=True)
+        hnsw = EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
+        r = await measure_queries(hnsw, vectors, 50, 50)
+        await hnsw.close()
+        r["reopen_s"] = await reopen_seconds(lambda: EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge")))
+        rows.append({"points": n, "backend": f"edge (HNSW, built in {build} s)", "upsert_s": None, **r})
         print(json.dumps(rows[-1]), flush=True)
         if n <= 20_000:
             local = QdrantEngine(QdrantSettings(path=str(tmp / "local")))
@@ -154,7 +168,7 @@ def markdown(syn: list[dict[str, Any]], sf: list[dict[str, Any]], command: str) 
              "| points | backend | upsert s | reopen s | nearest p50 / p95 | RF p50 / p95 | queries |",
              "|---|---|---|---|---|---|---|"]
     for r in syn:
-        lines.append(f"| {r['points']:,} | {r['backend']} | {r['upsert_s']} | {r['reopen_s'] if r['reopen_s'] is not None else '-'} | "
+        lines.append(f"| {r['points']:,} | {r['backend']} | {r['upsert_s'] if r['upsert_s'] is not None else '-'} | {r['reopen_s'] if r['reopen_s'] is not None else '-'} | "
                      f"{r['nearest_ms']['p50']} / {r['nearest_ms']['p95']} | {r['rf_ms']['p50']} / {r['rf_ms']['p95']} | "
                      f"{r['nearest_ms']['n']} / {r['rf_ms']['n']} |")
     if sf:

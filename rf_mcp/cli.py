@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("rollback", help="Restore the previous calibration of the configured fingerprint.")
     coll(sp)
 
+    sp = sub.add_parser("optimize", help="Build the HNSW index of an embedded (edge) collection now.")
+    coll(sp)
+
     sp = sub.add_parser("migrate", help="Copy a collection and its calibration profiles to a Qdrant server or folder.")
     coll(sp)
     sp.add_argument("--to", required=True, help="Target: a Qdrant URL (http://...) or an embedded folder path.")
@@ -125,7 +128,9 @@ async def _run(args: argparse.Namespace) -> Any:
     async with RFService(config) as rf:
         if args.command == "index":
             return await rf.index(args.collection, args.input, vector_name=args.vector_name, vectors_path=args.vectors,
-                                  progress=_progress)
+                                  progress=_progress, build_index=True)
+        if args.command == "optimize":
+            return await rf.optimize(args.collection)
         if args.command == "calibrate":
             settings = TrainSettings(**{k: getattr(args, k) for k in TrainSettings.model_fields})
             queries = [q.text for q in _load_queries(args)]

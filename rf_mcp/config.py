@@ -36,6 +36,9 @@ class QdrantSettings(_Section):
         "auto", description="Embedded engine: edge (qdrant-edge-py, Qdrant's Rust engine) or local "
                             "(qdrant-client); auto = edge, or the server when url is set.")
 
+    hnsw_threshold: int = Field(20_000, ge=1, description="edge: `rf-mcp index` builds the HNSW index once a "
+                                                           "collection has this many points (exact search below).")
+
     @model_validator(mode="after")
     def _one_location(self) -> "QdrantSettings":
         if self.path and self.url:

@@ -37,7 +37,7 @@ def render(result: Any) -> str:
     if isinstance(result, IndexReport):
         return (f"indexed {result.documents} documents into {result.collection!r} "
                 f"(vector {result.vector_name or '(default)'!r}, {'created' if result.created else 'updated'}); "
-                f"{result.points_count} points, {result.seconds:.1f}s")
+                f"{result.points_count} points ({result.indexed_vectors or 0} in an HNSW index), {result.seconds:.1f}s")
     if isinstance(result, CalibrationReport):
         return "\n".join([result.message, *_profile(result.profile),
                           f"  feedback scores used: {result.feedback_scores_used}", *_warnings(result.warnings)])

@@ -138,3 +138,25 @@ async def test_a_local_engine_folder_is_recognised(tmp_path):
     edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "data"), backend="edge"))
     with pytest.raises(EngineError, match='backend = "local"'):
         await edge.list_collections()
+
+
+@needs_shared
+def test_cli_index_builds_the_hnsw_index_above_the_threshold(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cfg = make_config(tmp_path, tmp_path / "data")
+    cfg.write_text(cfg.read_text().replace("[qdrant]\n", "[qdrant]\nhnsw_threshold = 100\n"))
+
+    def rf(*args):
+        r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "--json", *args],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    out = rf("index", "-c", "mini", "-i", str(MINI / "corpus.jsonl"), "--vectors", str(mini_vectors(tmp_path)))
+    assert out["points_count"] == 500 and out["indexed_vectors"] == 500
+    hits = rf("search", "-c", "mini", "--vanilla", "APOE4 and tau phosphorylation")["hits"]
+    assert len(hits) == 10
+    assert rf("optimize", "-c", "mini")["indexed_vectors"] == 500

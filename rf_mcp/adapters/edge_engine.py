@@ -7,7 +7,8 @@ types (qdrant-client models), so the domain does not know which engine runs. Dif
 * edge takes feedback examples as vectors only: point-id examples are resolved to their stored vectors and
   excluded with a filter, which is what a Qdrant server does with ids;
 * the training library needs a qdrant-client ``query_points``: :attr:`sync_client` gives it a facade.
-Searches are exact (no HNSW index is built yet).
+Searches are exact until ``optimize`` builds the HNSW index (``rf-mcp optimize``, or ``rf-mcp index`` once a
+collection reaches ``[qdrant] hnsw_threshold`` points).
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ class EdgeEngine:
                 if shard_dir.exists():
                     shutil.rmtree(shard_dir)
                 config = qe.EdgeConfig(vectors={vector_name: params},
-                                       sparse_vectors={n: qe.EdgeSparseVectorParams() for n in sparse} or None)
+                                       sparse_vectors={n: qe.EdgeSparseVectorParams() for n in sparse} or None,
+                                       # `optimize` indexes every segment: when to call it is our threshold's call
+                                       optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1))
                 self._shards[collection] = qe.EdgeShard.create(str(shard_dir), config)
                 vectors = [{"name": vector_name, "kind": "dense", "dim": dim, "distance": distance}]
                 vectors += [{"name": n, "kind": "sparse"} for n in sparse]
@@ -214,8 +217,9 @@ class EdgeEngine:
                     exclude: Sequence[PointId]) -> list[models.ScoredPoint]:
         qe = _edge()
         flt = qe.Filter(must_not=[qe.HasIdCondition(set(exclude))]) if exclude else None
+        # HNSW where `optimize` built it, exact (plain) scans elsewhere
         req = qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=True,
-                              with_vector=[vector_name] if with_vectors else False, params=qe.SearchParams(exact=True))
+                              with_vector=[vector_name] if with_vectors else False)
         return [self._scored(p, with_vectors, vector_name) for p in self._shard(collection).query(req)]
 
     async def nearest(self, collection: str, vector_name: str, vector: Sequence[float], limit: int,
@@ -284,6 +288,13 @@ class EdgeEngine:
             return [(r.id, list(self._vector_out(r.vector, True, "")), r.payload or {}) for r in recs], nxt
 
         return await self._run(page)
+
+    async def optimize(self, collection: str) -> bool:
+        """Build the HNSW index (blocking: qdrant-edge-py 0.9.0 holds the GIL while it runs)."""
+        return await self._run(lambda: self._shard(collection).optimize())
+
+    async def indexed_vectors(self, collection: str) -> int:
+        return await self._run(lambda: self._shard(collection).info().indexed_vectors_count)
 
     # -- metadata (calibration profiles) ------------------------------------------------------------
     async def get_metadata(self, collection: str) -> dict[str, Any]:

@@ -257,6 +257,14 @@ class QdrantEngine:
 
         return await self.run(_scroll)
 
+    async def optimize(self, collection: str) -> bool:
+        """Index building is the engine's own business here (a server builds HNSW by itself)."""
+        return False
+
+    async def indexed_vectors(self, collection: str) -> int:
+        info = await self.run(lambda c: c.get_collection(collection))
+        return int(info.indexed_vectors_count or 0)
+
     async def scroll_points(self, collection: str, vector_name: str, offset: Any = None,
                             batch: int = 256) -> tuple[list[tuple[PointId, list[float], dict[str, Any]]], Any]:
         """One page of (id, vector, payload) and the next offset (None at the end)."""

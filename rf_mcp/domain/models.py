@@ -178,6 +178,7 @@ class IndexReport(BaseModel):
     created: bool
     points_count: int
     seconds: float
+    indexed_vectors: int | None = Field(None, description="Vectors in an HNSW index (exact search for the rest).")
 
 
 Evaluation.model_rebuild()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,12 +69,19 @@ class RFService:
 
     # -- operations ----------------------------------------------------------------------------
     async def index(self, collection: str, path: str | Path, *, vector_name: str | None = None,
-                    vectors_path: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+                    vectors_path: str | Path | None = None, progress: Progress | None = None,
+                    build_index: bool = False) -> IndexReport:
         c = self.config.collection
         vectors = None if vectors_path is None else load_vectors(vectors_path)
-        return await indexing.index_file(self.engine, self.embedder, collection, self._vector_name(vector_name), path,
-                                         id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
-                                         progress=progress)
+        report = await indexing.index_file(self.engine, self.embedder, collection, self._vector_name(vector_name),
+                                           path, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
+                                           progress=progress)
+        if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
+            if progress is not None:
+                await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
+            await self.engine.optimize(collection)
+        report.indexed_vectors = await self.engine.indexed_vectors(collection)
+        return report
 
     async def calibrate(self, collection: str, queries: Sequence[str], settings: TrainSettings | None = None, *,
                         vector_name: str | None = None, progress: Progress | None = None,
@@ -173,6 +181,15 @@ class RFService:
                 configured = None
             out.extend(await self.profiles.list(name, configured))
         return out
+
+    async def optimize(self, collection: str) -> IndexReport:
+        """Build the engine's HNSW index now (edge; a server does this by itself)."""
+        t0 = time.perf_counter()
+        info = await self.engine.describe(collection)
+        await self.engine.optimize(collection)
+        return IndexReport(collection=collection, vector_name=self._vector_name(None), documents=0, created=False,
+                           points_count=info.points_count, seconds=round(time.perf_counter() - t0, 3),
+                           indexed_vectors=await self.engine.indexed_vectors(collection))
 
     async def migrate(self, collection: str, to: QdrantSettings, *, vector_name: str | None = None,
                       progress: Progress | None = None) -> MigrationReport:
