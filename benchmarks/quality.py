@@ -295,7 +295,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(r: dict[str, Any], command: str) -> str:
     lines = [f"# Quality benchmark ({'scifact-mini smoke run' if r['mini'] else 'BEIR SciFact'})", "",
              f"Command: `{command}`  ", f"Date: {r['date']}  ", f"Machine: {r['machine']}, 2 cores  ",
-             f"Training queries: {r['train_queries']}; evaluation queries (judged): {r['eval_queries']}", ""]
+             f"Training queries: {r['train_queries']}; evaluation queries (judged): {r['eval_queries']}  ",
+             "Engine latency (edge vs local, HNSW, a whole precision search split into parts): "
+             "[LATENCY.md](LATENCY.md), from `python -m benchmarks.latency --shared ../shared`.", ""]
     for name, fm in r["feedback_models"].items():
         w = fm["weights"]
         lines += [f"## Feedback model: {name} (`{fm['identity']}`)", "",
