@@ -167,11 +167,12 @@ class EdgeEngine:
         return await self._run(lambda: self._meta_path(collection).is_file())
 
     async def describe(self, collection: str) -> CollectionInfo:
-        meta = await self._run(self._read_meta, collection)
-        qe = _edge()
-        count = await self._run(lambda: self._shard(collection).count(qe.CountRequest(exact=True)))
-        vectors = [VectorInfo(**v) for v in meta["vectors"]]
-        return CollectionInfo(name=collection, points_count=count, vectors=vectors)
+        def describe() -> CollectionInfo:  # one worker-thread hop: this runs on every search
+            meta = self._read_meta(collection)
+            count = self._shard(collection).info().points_count  # 0.004 ms; an exact count takes 0.4 ms at 5k
+            return CollectionInfo(name=collection, points_count=count, vectors=[VectorInfo(**v) for v in meta["vectors"]])
+
+        return await self._run(describe)
 
     async def create_collection(self, collection: str, vector_name: str, dim: int, distance: str = "Cosine",
                                 sparse: Sequence[str] = ()) -> None:

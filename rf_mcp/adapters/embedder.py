@@ -70,4 +70,5 @@ class Embedder:
         return await anyio.to_thread.run_sync(self.embed_query_sync, text)
 
     async def warm_up(self) -> None:
-        await anyio.to_thread.run_sync(self._load)
+        if self._model is None:  # no worker-thread hop once loaded (this runs on every search)
+            await anyio.to_thread.run_sync(self._load)
