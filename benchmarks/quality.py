@@ -36,6 +36,7 @@ from rf_mcp.adapters.scorers.bm25 import BM25Scorer, CorpusStats, tokenize
 from rf_mcp.config import Config, QdrantSettings, RetrieverSettings
 from rf_mcp.domain import search
 from rf_mcp.domain.datasets import read_jsonl, read_qrels, read_queries
+from rf_mcp.domain.evaluation import rerank_top, with_tail
 from rf_mcp.domain.metrics import all_metrics
 from rf_mcp.domain.models import VANILLA, ProfileRef, TrainSettings
 from rf_mcp.domain.service import RFService
@@ -216,14 +217,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pool = await scorer.score(q.text, [target.text(p.payload) for p in van[:25]])
             score25 = time.perf_counter() - t
 
-            def rerank(k: int) -> list[str]:
-                order = sorted(range(k), key=lambda i: pool[i], reverse=True)
-                return [van_ids[i] for i in order] + van_ids[k:]
-
             add = lambda method, ranked: rows.setdefault(method, []).append(all_metrics(ranked, rels))  # noqa: E731
             add("vanilla", van_ids)
-            add("rerank top-5", rerank(5))
-            add("rerank top-25", rerank(25))
+            add("rerank top-5", rerank_top(van_ids, pool, 5))
+            add("rerank top-25", rerank_top(van_ids, pool, 25))
             through = await search.precision(target, q.text, VANILLA, ref, limit=DEPTH, score_seeds=False)
             add("vanilla through RF (a=1,b=0,c=0)", [h.doc_id for h in through.hits])
             hybrid = await engine.run(lambda c: c.query_points("scifact", prefetch=[
@@ -257,7 +254,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 refused += 1
                 prec_ids = rec_ids = fused_ids = van_ids
             add("RF precision (5 seeds)", prec_ids)
-            add("RF recall (5 + 20)", rec_ids + [d for d in van_ids if d not in set(rec_ids)])
+            add("RF recall (5 + 20)", with_tail(rec_ids, van_ids))
             add("RF precision + BM25 (RRF)", fused_ids)
             timing.setdefault("rerank25_scoring", []).append(score25 * 1000)
         costs = {"vanilla": 0, "rerank top-5": 5, "rerank top-25": 25, "vanilla through RF (a=1,b=0,c=0)": 0,

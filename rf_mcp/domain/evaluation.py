@@ -87,9 +87,16 @@ async def _library_view(target: Target, profile: CalibrationProfile, queries: li
     return out, rf.feedback_calls
 
 
-def _rerank(ids: list[str], scores: list[float], rest: list[str]) -> list[str]:
-    order = sorted(range(len(ids)), key=lambda i: scores[i], reverse=True)
-    return [ids[i] for i in order] + rest
+def rerank_top(ranked: list[str], scores: list[float], k: int) -> list[str]:
+    """The feedback model as a plain reranker: its order for the top k (``scores[:k]``), the rest unchanged."""
+    order = sorted(range(k), key=lambda i: scores[i], reverse=True)
+    return [ranked[i] for i in order] + ranked[k:]
+
+
+def with_tail(head: list[str], ranked: list[str]) -> list[str]:
+    """``head`` followed by the rest of ``ranked`` (deep metrics for lists shorter than the cut-off)."""
+    seen = set(head)
+    return head + [d for d in ranked if d not in seen]
 
 
 async def _ground_truth(target: Target, profile: CalibrationProfile, queries: list[Query],
@@ -116,10 +123,10 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
             refused += 1
             prec_ids = rec_ids = van_ids
         runs["vanilla"].append(all_metrics(van_ids, rels))
-        runs[f"rerank top-{seeds}"].append(all_metrics(_rerank(van_ids[:seeds], pool_scores[:seeds], van_ids[seeds:]), rels))
-        runs[f"rerank top-{pool}"].append(all_metrics(_rerank(van_ids[:pool], pool_scores, van_ids[pool:]), rels))
+        runs[f"rerank top-{seeds}"].append(all_metrics(rerank_top(van_ids, pool_scores, seeds), rels))
+        runs[f"rerank top-{pool}"].append(all_metrics(rerank_top(van_ids, pool_scores, pool), rels))
         runs["rf precision"].append(all_metrics(prec_ids, rels))
-        runs["rf recall"].append(all_metrics(rec_ids + [d for d in van_ids if d not in set(rec_ids)], rels))
+        runs["rf recall"].append(all_metrics(with_tail(rec_ids, van_ids), rels))
         if progress is not None:
             await progress(float(i + 1), float(len(queries)), f"ground-truth evaluation {i + 1}/{len(queries)}")
     costs = {"vanilla": 0, f"rerank top-{seeds}": seeds, f"rerank top-{pool}": pool, "rf precision": seeds,

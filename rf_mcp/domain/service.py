@@ -147,23 +147,26 @@ class RFService:
         return result
 
     # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------
+    async def _planned(self, collection: str, vector_name: str | None) -> tuple[Target, ProfileRef]:
+        """The target and profile a search would use; refuses first if the search would be refused."""
+        target = await self.target(collection, vector_name)
+        ref, _ = await self._search_profile(target, vanilla=False)
+        return target, ref
+
     async def plan_precision(self, collection: str, query: str, *, seeds: int | None = None,
                              vector_name: str | None = None) -> list[str]:
-        """The seed texts a precision search will score; refuses first if the search would be refused."""
-        target = await self.target(collection, vector_name)
-        await self._search_profile(target, vanilla=False)
+        """The seed texts a precision search will score."""
+        target, _ = await self._planned(collection, vector_name)
         return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
 
     async def plan_recall_seeds(self, collection: str, query: str, *, seeds: int | None = None,
                                 seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
-        target = await self.target(collection, vector_name)
-        await self._search_profile(target, vanilla=False)
+        target, _ = await self._planned(collection, vector_name)
         return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, seed_ids)
 
     async def plan_recall_new(self, collection: str, query: str, *, seeds: int | None = None, budget: int | None = None,
                               seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
-        target = await self.target(collection, vector_name)
-        ref, _ = await self._search_profile(target, vanilla=False)
+        target, ref = await self._planned(collection, vector_name)
         s = self.config.search
         return await search.recall_new_texts(target, query, ref.weights, seeds or s.seeds, budget or s.recall_budget,
                                              seed_ids)
