@@ -18,11 +18,11 @@ import anyio
 from pydantic import BaseModel
 
 from rf_mcp.config import QdrantSettings, load_config
-from rf_mcp.domain.datasets import read_qrels, read_queries
+from rf_mcp.domain.datasets import read_qrels
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
-from rf_mcp.render import render
+from rf_mcp.text import render_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +38,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("index", help="Embed a JSONL corpus with the retriever and upsert it (idempotent).")
     coll(sp)
-    sp.add_argument("--input", "-i", required=True, help="JSONL corpus (BEIR layout: _id, title, text).")
+    sp.add_argument("--input", "-i", help="JSONL corpus (BEIR layout: _id, title, text).")
     sp.add_argument("--vectors", help="Precomputed retriever vectors (.npy, one row per corpus line): no embedding.")
+    sp.add_argument("--sparse-only", action="store_true",
+                    help="Only (re)write the BM25 sparse vectors from the points' payload text (no --input).")
 
     def query_source(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--queries", "-q", required=True, help="Queries: JSONL (_id, text) or one per line.")
@@ -108,13 +110,8 @@ async def _progress(done: float, total: float, message: str) -> None:
         print(f"[{done:.0f}/{total:.0f}] {message}", file=sys.stderr, flush=True)
 
 
-def _load_queries(args: argparse.Namespace):
-    ids = set(read_qrels(args.ids_from)) if args.ids_from else None
-    if getattr(args, "qrels", None):
-        qrels_ids = set(read_qrels(args.qrels))
-        ids = qrels_ids if ids is None else ids & qrels_ids
-    queries = read_queries(args.queries, ids=ids)
-    return queries[: args.max_queries] if args.max_queries else queries
+def _query_ids(args: argparse.Namespace) -> set[str] | None:
+    return set(read_qrels(args.ids_from)) if args.ids_from else None
 
 
 async def _run(args: argparse.Namespace) -> Any:
@@ -128,17 +125,18 @@ async def _run(args: argparse.Namespace) -> Any:
     async with RFService(config) as rf:
         if args.command == "index":
             return await rf.index(args.collection, args.input, vector_name=args.vector_name, vectors_path=args.vectors,
-                                  progress=_progress, build_index=True)
+                                  progress=_progress, build_index=True, sparse_only=args.sparse_only)
         if args.command == "optimize":
             return await rf.optimize(args.collection)
         if args.command == "calibrate":
             settings = TrainSettings(**{k: getattr(args, k) for k in TrainSettings.model_fields})
-            queries = [q.text for q in _load_queries(args)]
-            return await rf.calibrate(args.collection, queries, settings, vector_name=args.vector_name,
-                                      progress=_progress, max_feedback_scores=args.max_feedback_scores)
+            return await rf.calibrate(args.collection, None, settings, queries_path=args.queries,
+                                      max_queries=args.max_queries, query_ids=_query_ids(args),
+                                      vector_name=args.vector_name, progress=_progress,
+                                      max_feedback_scores=args.max_feedback_scores)
         if args.command == "evaluate":
-            qrels = read_qrels(args.qrels) if args.qrels else None
-            return await rf.evaluate(args.collection, _load_queries(args), qrels=qrels, at_n=args.at_n,
+            return await rf.evaluate(args.collection, queries_path=args.queries, qrels_path=args.qrels,
+                                     max_queries=args.max_queries, query_ids=_query_ids(args), at_n=args.at_n,
                                      eval_context_limit=args.eval_context_limit, vector_name=args.vector_name,
                                      progress=_progress)
         if args.command == "search":
@@ -194,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(_dump(result), indent=2))
     else:
-        print(render(result))
+        print(render_text(result))
     return 0
 
 

@@ -32,7 +32,7 @@ class QdrantSettings(_Section):
     url: str | None = Field(None, description="URL of a Qdrant server, e.g. http://localhost:6333.")
     api_key: SecretStr | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY); never shown.")
     timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
-    backend: Literal["auto", "local", "edge"] = Field(
+    backend: Literal["auto", "local", "edge", "memory"] = Field(
         "auto", description="Embedded engine: edge (qdrant-edge-py, Qdrant's Rust engine) or local "
                             "(qdrant-client); auto = edge, or the server when url is set.")
 
@@ -46,6 +46,11 @@ class QdrantSettings(_Section):
         if self.url and self.backend == "edge":
             raise ValueError("backend = \"edge\" is embedded: remove url, or use backend = \"auto\" for the server")
         return self
+
+    @property
+    def data_path(self) -> str:
+        """The embedded engine's folder."""
+        return self.path or DEFAULT_LOCAL_PATH
 
     @property
     def location(self) -> str:
@@ -109,6 +114,8 @@ class CollectionSettings(_Section):
         description="Payload fields joined into the text the feedback model reads.",
     )
     id_field: str = Field("_id", description="Field of the input JSONL holding the document id.")
+    sparse_vector: str = Field("bm25", max_length=255, description='BM25 sparse vector written by `rf-mcp index` '
+                               'and used by fusion = "sparse"; "" = none.')
 
 
 class SearchSettings(_Section):

@@ -1,30 +1,32 @@
-"""The retriever: embeds queries and documents into the collection's dense vector space."""
+"""The retriever on fastembed: embeds queries and documents into the collection's dense vector space."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import numpy as np
 
 from rf_mcp.adapters import fastembed_models
 from rf_mcp.config import RetrieverSettings
+from rf_mcp.ports import Retriever
 
 
-class Embedder:
+class FastembedRetriever(Retriever):
     """A fastembed ``TextEmbedding``, loaded on first use, with a small query cache."""
 
     def __init__(self, settings: RetrieverSettings, cache_size: int = 2048) -> None:
         self.settings = settings
-        self._model = None
+        self._model: Any = None
         self._identity: str | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
-    def _load(self):
+    def _load(self) -> Any:
         with self._lock:
             if self._model is None:
                 from fastembed import TextEmbedding
@@ -34,22 +36,26 @@ class Embedder:
                 self._identity = fastembed_models.identity(self.settings, folder)
             return self._model
 
+    async def load(self) -> None:
+        if self._model is None:  # no worker-thread hop once loaded (this runs on every search)
+            await anyio.to_thread.run_sync(self._load)
+
     @property
     def identity(self) -> str:
-        self._load()
+        if self._identity is None:
+            self._load()
         assert self._identity is not None
         return self._identity
 
     @property
     def dim(self) -> int:
-        model = self._load()
-        return int(model.embedding_size)
+        return int(self._load().embedding_size)
 
-    def embed_documents_sync(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def _embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         model = self._load()
         return np.asarray(list(model.embed(list(texts), batch_size=batch_size)), dtype=np.float32)
 
-    def embed_query_sync(self, text: str) -> np.ndarray:
+    def _embed_query(self, text: str) -> np.ndarray:
         with self._lock:
             hit = self._cache.get(text)
             if hit is not None:
@@ -64,11 +70,11 @@ class Embedder:
         return vec
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return await anyio.to_thread.run_sync(self.embed_documents_sync, texts)
+        return await anyio.to_thread.run_sync(self._embed_documents, texts)
 
     async def embed_query(self, text: str) -> np.ndarray:
-        return await anyio.to_thread.run_sync(self.embed_query_sync, text)
-
-    async def warm_up(self) -> None:
-        if self._model is None:  # no worker-thread hop once loaded (this runs on every search)
-            await anyio.to_thread.run_sync(self._load)
+        with self._lock:
+            hit = self._cache.get(text)
+        if hit is not None:  # cached: no worker-thread hop
+            return hit
+        return await anyio.to_thread.run_sync(self._embed_query, text)

@@ -1,10 +1,12 @@
-"""Bridge to ``qdrant-relevance-feedback``: its training loop and Evaluator, with our adapters.
+"""The training library (``qdrant-relevance-feedback``) behind the :class:`rf_mcp.ports.Trainer` port.
 
 * Its progress output (``rich`` to stdout) is captured: stdout is the MCP protocol channel.
-* Its per-candidate ``get_similarity_score`` (one Qdrant query, a full scan on the embedded engine,
-  per candidate) is replaced by the same similarity computed from the vectors already retrieved;
-  the formula, loss, data split and training loop stay the library's own.
-* Runs in a worker thread; async scorers are called back on the event loop with ``anyio.from_thread``.
+* It talks to Qdrant through a small facade whose ``query_points`` runs the job's engine calls (any engine of
+  the port: edge, qdrant-client, the in-memory double), called back on the event loop from the worker thread.
+* Its per-candidate ``get_similarity_score`` (one Qdrant query, a full scan on an embedded engine, per
+  candidate) is replaced by the same similarity computed from the vectors already retrieved; the formula, the
+  loss, the data split and the training loop stay the library's own.
+* Cancellation stops the work promptly: between training queries, and between epochs (the formula checks).
 """
 
 from __future__ import annotations
@@ -12,31 +14,41 @@ from __future__ import annotations
 import io
 import re
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import anyio.from_thread
 import numpy as np
 import pandas as pd
 import rich
+import torch
+from qdrant_client import models
 from qdrant_relevance_feedback import RelevanceFeedback
+from qdrant_relevance_feedback.evaluate.evaluate import Evaluator
+from qdrant_relevance_feedback.evaluate.metrics import DcgWinRate, relative_relevance_gain
 from qdrant_relevance_feedback.feedback import Feedback
 from qdrant_relevance_feedback.retriever import Retriever
-from qdrant_relevance_feedback.train.train import get_context_pairs, vanilla_retrieval
+from qdrant_relevance_feedback.train.naive_formula import NaiveFormula
+from qdrant_relevance_feedback.train.train import get_context_pairs, split_train_val, train_formula
 from rich.console import Console
 
-from rf_mcp.adapters.embedder import Embedder
-from rf_mcp.adapters.engine import similarity
-from rf_mcp.adapters.scorers import Scorer
 from rf_mcp.errors import GuardrailError
+from rf_mcp.ports import (
+    FeedbackItem,
+    LibraryEvaluation,
+    Point,
+    Trainer,
+    TrainingJob,
+    TrainingOutcome,
+    TrainSettings,
+    Weights3,
+)
 
 _capture_lock = threading.Lock()
 _DISAGREEMENT = re.compile(r"On ([0-9.]+)% of training queries the feedback model strongly disagreed")
-
-Progress = Callable[[float, float, str], Awaitable[None]]
-# validates a scorer's output: (scores, expected count, scorer identity) -> scores
-ScoreCheck = Callable[[Sequence[float], int, str], list[float]]
 
 
 @contextmanager
@@ -57,73 +69,123 @@ def parse_disagreement(log: str) -> float | None:
     return float(m.group(1)) / 100 if m else None
 
 
-class LibraryRetriever(Retriever):
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder = embedder
+def similarity(distance: str, u: np.ndarray, v: np.ndarray) -> float:
+    """The score Qdrant reports for query ``u`` against stored ``v`` (as ``query_points`` shows it).
+
+    Computed as the engine does: the stored vector in float32 (unit-normalised for cosine), the query in float64.
+    """
+    q = np.asarray(u, dtype=np.float64)
+    s = np.asarray(v, dtype=np.float32)
+    if distance == "Cosine":
+        ns = np.linalg.norm(s)
+        s = s / (ns if ns else np.float32(1e-12))
+        nq = np.linalg.norm(q)
+        return float(np.dot(s, q / (nq if nq else 1e-12)))
+    if distance == "Dot":
+        return float(np.dot(s, q))
+    if distance == "Euclid":
+        return float(np.linalg.norm(s - q))
+    if distance == "Manhattan":
+        return float(np.sum(np.abs(s - q)))
+    raise ValueError(f"unknown distance {distance}")
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    """Run an async job callable from the library's worker thread, honouring cancellation."""
+    anyio.from_thread.check_cancelled()
+    return anyio.from_thread.run(fn, *args)
+
+
+class _JobClient:
+    """The part of ``QdrantClient.query_points`` the library and its Evaluator use, over the job's callables."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+
+    def _shaped(self, p: Point, using: str | None) -> Any:
+        vector = None if p.vector is None else ({using: p.vector} if using else p.vector)
+        return SimpleNamespace(id=p.id, score=p.score, payload=p.payload, vector=vector)
+
+    def query_points(self, collection_name: str, query: Any = None, query_filter: Any = None, using: str | None = None,
+                     limit: int = 10, **_: Any) -> Any:
+        exclude: list[Any] = []
+        if query_filter is not None:
+            for cond in query_filter.must_not or []:
+                exclude.extend(getattr(cond, "has_id", []) or [])
+        if isinstance(query, models.RelevanceFeedbackQuery):
+            rf = query.relevance_feedback
+            p = rf.strategy.naive
+            feedback = [FeedbackItem(example=f.example, score=float(f.score)) for f in rf.feedback]
+            points = _call(self.job.relevance_feedback, np.asarray(rf.target, dtype=np.float32), feedback,
+                           (p.a, p.b, p.c), limit)
+        else:
+            points = _call(self.job.nearest, np.asarray(query, dtype=np.float32), limit, exclude)
+        return SimpleNamespace(points=[self._shaped(pt, using) for pt in points])
+
+
+class _JobRetriever(Retriever):
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
 
     def embed_query(self, query: str) -> list[float]:
-        return self.embedder.embed_query_sync(query).tolist()
+        return list(map(float, _call(self.job.embed, query)))
 
 
-class LibraryFeedback(Feedback):
-    """Sync face of an async scorer, for code running in a worker thread; counts the scores it used."""
+class _JobFeedback(Feedback):
+    """Sync face of the job's scorer, for code running in a worker thread; counts the scores it used."""
 
-    def __init__(self, scorer: Scorer, check: ScoreCheck) -> None:
-        self.scorer = scorer
-        self.check = check
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
         self.calls = 0
 
     def score(self, query: Any, responses: list[Any]) -> list[float]:
-        anyio.from_thread.check_cancelled()
-        scores = anyio.from_thread.run(self.scorer.score, query, list(responses))
+        scores = _call(self.job.score, query, list(responses))
         self.calls += len(responses)
-        return self.check(scores, len(responses), self.scorer.identity)
+        return list(scores)
+
+
+class _CancellableFormula(NaiveFormula):
+    """The library's formula, checking for cancellation once per epoch (forward runs each epoch)."""
+
+    def forward(self, score: torch.Tensor, confidence: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        anyio.from_thread.check_cancelled()
+        return super().forward(score, confidence, delta)
 
 
 class FastRelevanceFeedback(RelevanceFeedback):
-    """The library's RelevanceFeedback with in-memory similarities and progress/cancellation hooks."""
+    """The library's RelevanceFeedback: candidates from the job's seed source, similarities from vectors in hand."""
 
-    def __init__(self, *, embedder: Embedder, scorer: Scorer, client: Any, collection_name: str,
-                 vector_name: str, distance: str, text_fields: Sequence[str], check: ScoreCheck,
-                 progress: Progress | None = None) -> None:
-        super().__init__(LibraryRetriever(embedder), LibraryFeedback(scorer, check), client, collection_name,
-                         vector_name or None)
-        self.distance = distance
-        self.text_fields = list(text_fields)
-        self.progress = progress
+    def __init__(self, job: TrainingJob) -> None:
+        super().__init__(_JobRetriever(job), _JobFeedback(job), _JobClient(job), job.collection,  # type: ignore[arg-type]
+                         job.vector_name or None)
+        self.job = job
         self.training_data: pd.DataFrame | None = None
         self._done = self._total = self._rows = 0
 
     @property
     def feedback_calls(self) -> int:
-        return self.feedback.calls  # type: ignore[attr-defined]
+        return int(self.feedback.calls)  # type: ignore[attr-defined]
 
     def retrieve_payload(self, responses: list[Any]) -> list[str]:
-        return [payload_text(p.payload or {}, self.text_fields) for p in responses]
-
-    def _vector(self, point: Any) -> np.ndarray:
-        v = point.vector[self.vector_name] if self.vector_name else point.vector
-        return np.asarray(v, dtype=np.float32)
+        return [self.job.text(p.payload or {}) for p in responses]
 
     def prepare_train_data_query(self, query_idx: int, query: Any, limit: int = 25, context_limit: int = 5,
-                                 confidence_margin: float = 0.0) -> list[dict]:
+                                 confidence_margin: float = 0.0) -> list[dict[str, Any]]:
         """Same rows as the library's method; similarities to the context pair come from vectors in hand."""
-        anyio.from_thread.check_cancelled()
-        query_embedding = self.retriever.embed_query(query)
-        responses = vanilla_retrieval(self.client, query_embedding, limit=limit, vector_name=self.vector_name,
-                                      collection_name=self.collection_name)
-        scores = self.feedback.score(query, self.retrieve_payload(responses))
+        query_embedding = np.asarray(self.retriever.embed_query(query), dtype=np.float32)
+        responses: list[Point] = _call(self.job.candidates, query, query_embedding, limit)
+        scores = self.feedback.score(query, [self.job.text(p.payload) for p in responses])
         pairs = get_context_pairs(scores[:context_limit], confidence_margin=confidence_margin)
         self._report(f"training query {query_idx + 1}/{self._total}")
         if not pairs:
             return []
         negative_idx, positive_idx, confidence = pairs[0]
-        vectors = [self._vector(p) for p in responses]
+        vectors = [np.asarray(p.vector, dtype=np.float32) for p in responses]
         pos, neg = vectors[positive_idx], vectors[negative_idx]
+        distance = self.job.distance
         rows = []
-        for response_idx, (response, fb) in enumerate(zip(responses, scores)):
-            delta = similarity(self.distance, vectors[response_idx], pos) - similarity(
-                self.distance, vectors[response_idx], neg)
+        for response_idx, (response, fb) in enumerate(zip(responses, scores, strict=True)):
+            delta = similarity(distance, vectors[response_idx], pos) - similarity(distance, vectors[response_idx], neg)
             rows.append({"query_idx": query_idx, "response_idx": response_idx, "confidence": confidence,
                          "score": response.score, "delta": delta, "feedback_model_score": fb})
         self._rows += len(rows)
@@ -145,11 +207,88 @@ class FastRelevanceFeedback(RelevanceFeedback):
         self.training_data = data
         return data
 
+    def train(self, limit: int = 50, context_limit: int = 5, queries: list[Any] | None = None,
+              amount_of_queries: int | None = None, confidence_margin: float | None = 0.0, lr: float = 0.005,
+              epochs: int = 1000, patience: int = 200, min_delta: float = 1e-6) -> dict[str, float]:
+        """The library's ``train`` (its data preparation, split, formula, loss and loop), with a cancellable formula."""
+        assert queries is not None and amount_of_queries is None
+        data = self.prepare_train_data_all_queries(queries, limit=limit, context_limit=context_limit,
+                                                   confidence_margin=confidence_margin or 0.0)
+        rich.print(f"\nOn {data[data.target_score > 0].groupby('query_idx').ngroups / len(queries) * 100:.2f}% "
+                   "of training queries the feedback model strongly disagreed with the retriever model.\n")
+        tensors = split_train_val(data, responses_per_query=limit - context_limit)
+        formula = train_formula(_CancellableFormula(), *tensors, lr=lr, epochs=epochs, patience=patience,
+                                min_delta=min_delta)
+        a, b, c = formula.params.detach().cpu().numpy().tolist()
+        return {"a": float(a), "b": float(b), "c": float(c)}
+
     def _report(self, message: str) -> None:
         self._done += 1
-        if self.progress is not None:
-            anyio.from_thread.run(self.progress, float(self._done), float(self._total), message)
+        if self.job.progress is not None:
+            anyio.from_thread.run(self.job.progress, float(self._done), float(self._total), message)
 
 
-def payload_text(payload: dict[str, Any], fields: Sequence[str]) -> str:
-    return " ".join(str(payload[f]) for f in fields if payload.get(f))
+def training_signal(data: pd.DataFrame) -> tuple[int, int, float | None]:
+    """(queries with a context pair, queries where the feedback model disagreed, mean retriever correlation).
+
+    The correlation is the mean per-query Spearman correlation between the retriever's similarity and the feedback
+    score over the training candidates: strongly negative means the scores look inverted (a distance?).
+    """
+    disagreeing = int(data[data.target_score > 0]["query_idx"].nunique())
+    ranks = data[["score", "feedback_model_score"]].groupby(data["query_idx"]).rank()
+    ranks["query_idx"] = data["query_idx"]
+    per_query = [g["score"].corr(g["feedback_model_score"]) for _, g in ranks.groupby("query_idx")]
+    per_query = [c for c in per_query if c == c]  # constant columns give NaN
+    corr = round(float(sum(per_query) / len(per_query)), 4) if per_query else None
+    return int(data["query_idx"].nunique()), disagreeing, corr
+
+
+class LibraryTrainer(Trainer):
+    """Fits a, b, c with ``qdrant_relevance_feedback`` (one context pair per training query)."""
+
+    identity = "qdrant-relevance-feedback==0.1.1"
+
+    async def train(self, job: TrainingJob, queries: Sequence[str], settings: TrainSettings) -> TrainingOutcome:
+        rf = FastRelevanceFeedback(job)
+
+        def run() -> tuple[dict[str, float], str]:
+            with captured_library_output() as log:
+                w = rf.train(limit=settings.limit, context_limit=settings.context_limit, queries=list(queries),
+                             confidence_margin=settings.confidence_margin, lr=settings.lr, epochs=settings.epochs,
+                             patience=settings.patience, min_delta=settings.min_delta)
+            return w, log.getvalue()
+
+        raw, log = await anyio.to_thread.run_sync(run)
+        assert rf.training_data is not None
+        with_pairs, disagreeing, corr = training_signal(rf.training_data)
+        weights: Weights3 = (raw["a"], raw["b"], raw["c"])
+        return TrainingOutcome(weights=weights, queries_with_pairs=with_pairs, queries_disagreeing=disagreeing,
+                               retriever_correlation=corr, library_reported=parse_disagreement(log))
+
+    async def evaluate(self, job: TrainingJob, queries: Sequence[str], weights: Weights3, at_n: int,
+                       context_limit: int) -> LibraryEvaluation:
+        evaluator = Evaluator(FastRelevanceFeedback(job))
+        params = {"a": weights[0], "b": weights[1], "c": weights[2]}
+
+        def run() -> LibraryEvaluation:
+            dcg = DcgWinRate(n=at_n)
+            rf_total = vanilla_total = kept = 0
+            with captured_library_output():
+                for i, q in enumerate(queries):
+                    anyio.from_thread.check_cancelled()
+                    res = evaluator.evaluate_query(q, formula_params=params, dcg_win_rate=dcg, at_n=at_n,
+                                                   eval_context_limit=context_limit)
+                    if res is not None:
+                        kept += 1
+                        rf_total += res["relevance_feedback_retrieval"]
+                        vanilla_total += res["vanilla_retrieval"]
+                    if job.progress is not None:
+                        anyio.from_thread.run(job.progress, float(i + 1), float(len(queries)),
+                                              f"library evaluation {i + 1}/{len(queries)}")
+            return LibraryEvaluation(queries_kept=kept, rf_above_threshold=rf_total, vanilla_above_threshold=vanilla_total,
+                                     relative_gain_pct=round(relative_relevance_gain(rf_total, vanilla_total), 2),
+                                     dcg_rf_wins_pct=round(dcg.evaluate_right(), 2),
+                                     dcg_vanilla_wins_pct=round(dcg.evaluate_left(), 2),
+                                     dcg_ties_pct=round(dcg.evaluate_ties(), 2))
+
+        return await anyio.to_thread.run_sync(run)

@@ -1,4 +1,4 @@
-"""Calibration: learn a, b, c with the library's ``RelevanceFeedback.train`` and store the profile."""
+"""Calibration: fit a, b, c with the trainer port on the user's queries, judge the signal, store the profile."""
 
 from __future__ import annotations
 
@@ -8,14 +8,27 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import anyio
+import numpy as np
 
-from rf_mcp.adapters.rf_library import FastRelevanceFeedback, Progress, captured_library_output, parse_disagreement
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
-from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Signal, TrainSettings, Weights
+from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Signal, Weights
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.ports import (
+    FeedbackItem,
+    Nearest,
+    Point,
+    PointId,
+    Progress,
+    QueryRequest,
+    RelevanceFeedback,
+    Trainer,
+    TrainingJob,
+    TrainSettings,
+    Weights3,
+)
+from rf_mcp.ports import Filter as PortFilter
 
 UNTRAINED = (1.0, 1.0, 1.0)
 INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positively with the retriever
@@ -47,7 +60,7 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
     w = weights.as_tuple()
     if not all(math.isfinite(x) for x in w):
         reasons.append(f"training produced non-finite weights {w}")
-    elif all(abs(x - u) < 1e-9 for x, u in zip(w, UNTRAINED)):
+    elif all(abs(x - u) < 1e-9 for x, u in zip(w, UNTRAINED, strict=True)):
         reasons.append("training left the initial weights a=b=c=1 unchanged (no training pairs)")
     if signal.disagreement < guardrails.MIN_DISAGREEMENT:
         reasons.append(f"the feedback model disagreed with the retriever on only {signal.disagreement:.0%} of "
@@ -61,24 +74,10 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
     return reasons
 
 
-def compute_signal(rf: FastRelevanceFeedback, n_queries: int, log: str) -> Signal:
-    data = rf.training_data
-    assert data is not None
-    disagreeing = int(data[data.target_score > 0]["query_idx"].nunique())
-    ranks = data[["score", "feedback_model_score"]].groupby(data["query_idx"]).rank()
-    ranks["query_idx"] = data["query_idx"]
-    per_query = [g["score"].corr(g["feedback_model_score"]) for _, g in ranks.groupby("query_idx")]
-    per_query = [c for c in per_query if c == c]  # constant columns give NaN
-    corr = round(float(sum(per_query) / len(per_query)), 4) if per_query else None
-    return Signal(disagreement=round(disagreeing / n_queries, 6), queries_total=n_queries,
-                  queries_with_pairs=int(data["query_idx"].nunique()), queries_disagreeing=disagreeing,
-                  library_reported=parse_disagreement(log), retriever_correlation=corr)
-
-
 def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int | None) -> int:
     """Calibration scores queries x limit documents: refuse what the scorer cannot do or the cap forbids."""
     cost = n_queries * settings.limit
-    if getattr(target.scorer, "out_of_band", False):
+    if target.scorer.out_of_band:
         raise GuardrailError(
             f"Calibrating with the MCP client's own LLM would take {n_queries} sampling round trips and {cost} gradings.",
             fix='Calibrate with [feedback] transport = "http" on the same model (same identity), then search '
@@ -90,8 +89,30 @@ def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int
     return cost
 
 
-async def calibrate(target: Target, queries: Sequence[str], settings: TrainSettings, store: ProfileStore,
-                    progress: Progress | None = None, max_feedback_scores: int | None = None) -> CalibrationReport:
+def training_job(target: Target, progress: Progress | None = None) -> TrainingJob:
+    """The trainer's view of a target: dense candidates with vectors, validated and counted feedback scores."""
+    using = target.vector_name
+
+    async def nearest(qv: np.ndarray, limit: int, exclude: Sequence[PointId] = ()) -> list[Point]:
+        return await target.engine.query(target.collection, QueryRequest(
+            Nearest(qv.tolist(), using), limit, filter=PortFilter.combine(None, exclude=exclude), with_vector=using))
+
+    async def candidates(query: str, qv: np.ndarray, limit: int) -> list[Point]:
+        return await nearest(qv, limit)
+
+    async def relevance_feedback(qv: np.ndarray, feedback: Sequence[FeedbackItem], weights: Weights3,
+                                 limit: int) -> list[Point]:
+        return await target.engine.query(target.collection, QueryRequest(
+            RelevanceFeedback(qv.tolist(), list(feedback), weights, using), limit, with_vector=using))
+
+    return TrainingJob(collection=target.collection, vector_name=using, distance=target.distance,
+                       embed=target.retriever.embed_query, candidates=candidates, nearest=nearest,
+                       relevance_feedback=relevance_feedback, score=target.score, text=target.text, progress=progress)
+
+
+async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], settings: TrainSettings,
+                    store: ProfileStore, progress: Progress | None = None,
+                    max_feedback_scores: int | None = None) -> CalibrationReport:
     warnings: list[str] = []
     clean = check_queries(queries, warnings)
     check_cost(target, len(clean), settings, max_feedback_scores)
@@ -103,23 +124,14 @@ async def calibrate(target: Target, queries: Sequence[str], settings: TrainSetti
             f"Collection {target.collection!r} has {target.info.points_count} points; training retrieves "
             f"limit={settings.limit} per query.", fix=f"Use limit <= {target.info.points_count} or index more documents.")
     parts = target.parts
-    rf = FastRelevanceFeedback(embedder=target.embedder, scorer=target.scorer, client=target.engine.sync_client,
-                               collection_name=target.collection, vector_name=target.vector_name,
-                               distance=target.vector.distance or "Cosine", text_fields=target.text_fields,
-                               check=guardrails.finite_scores, progress=progress)
     t0 = time.perf_counter()
-
-    def train() -> tuple[dict[str, float], str]:
-        with captured_library_output() as log:
-            w = rf.train(limit=settings.limit, context_limit=settings.context_limit, queries=clean,
-                         confidence_margin=settings.confidence_margin, lr=settings.lr, epochs=settings.epochs,
-                         patience=settings.patience, min_delta=settings.min_delta)
-        return w, log.getvalue()
-
+    start = target.scored
     async with store.lock(target.collection, parts.key):
-        raw, log = await anyio.to_thread.run_sync(train)
-        weights = Weights(a=raw["a"], b=raw["b"], c=raw["c"])
-        signal = compute_signal(rf, len(clean), log)
+        outcome = await trainer.train(training_job(target, progress), clean, settings)
+        weights = Weights(a=outcome.weights[0], b=outcome.weights[1], c=outcome.weights[2])
+        signal = Signal(disagreement=round(outcome.queries_disagreeing / len(clean), 6), queries_total=len(clean),
+                        queries_with_pairs=outcome.queries_with_pairs, queries_disagreeing=outcome.queries_disagreeing,
+                        library_reported=outcome.library_reported, retriever_correlation=outcome.retriever_correlation)
         reasons = judge(weights, signal)
         profile = CalibrationProfile(
             fingerprint=parts.fingerprint, collection=target.collection, vector_name=target.vector_name,
@@ -136,5 +148,5 @@ async def calibrate(target: Target, queries: Sequence[str], settings: TrainSetti
     else:
         message = ("Calibration stored as UNUSABLE: " + "; ".join(reasons) +
                    ". Searches will refuse it. Change the queries, train settings or the feedback model and recalibrate.")
-    return CalibrationReport(profile=profile, stored_key=key, feedback_scores_used=rf.feedback_calls,
+    return CalibrationReport(profile=profile, stored_key=key, feedback_scores_used=target.scored - start,
                              warnings=warnings, message=message)

@@ -1,23 +1,22 @@
-"""A resolved target: one collection's dense vector, with the retriever and feedback model for it."""
+"""A resolved target: one collection's dense vector, with the retriever and the feedback model for it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from rf_mcp.adapters.embedder import Embedder
-from rf_mcp.adapters.engine import CollectionInfo, QdrantEngine, VectorInfo
-from rf_mcp.adapters.rf_library import payload_text
-from rf_mcp.adapters.scorers import Scorer
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import FingerprintParts
+from rf_mcp.domain.payload import payload_text
 from rf_mcp.errors import InputError
+from rf_mcp.ports import CollectionInfo, Engine, Retriever, Scorer, VectorInfo
 
 
 @dataclass
 class Target:
-    engine: QdrantEngine
-    embedder: Embedder
+    engine: Engine
+    retriever: Retriever
     scorer: Scorer
     info: CollectionInfo
     vector: VectorInfo
@@ -33,12 +32,16 @@ class Target:
         return self.vector.name
 
     @property
+    def distance(self) -> str:
+        return self.vector.distance or "Cosine"
+
+    @property
     def parts(self) -> FingerprintParts:
         return FingerprintParts(collection=self.collection, vector_name=self.vector_name,
-                                retriever=self.embedder.identity, feedback=self.scorer.identity)
+                                retriever=self.retriever.identity, feedback=self.scorer.identity)
 
-    def text(self, payload: dict | None) -> str:
-        return payload_text(payload or {}, self.text_fields)
+    def text(self, payload: dict[str, Any] | None) -> str:
+        return payload_text(payload, self.text_fields)
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Feedback scores, validated (one finite float per text); counts what it cost."""
@@ -49,17 +52,23 @@ class Target:
         return guardrails.finite_scores(raw, len(texts), self.scorer.identity)
 
     async def corpus_texts(self) -> list[str]:
-        return [self.text(p) for p in await self.engine.scroll_payloads(self.collection)]
+        out: list[str] = []
+        offset = None
+        while True:
+            page, offset = await self.engine.scroll(self.collection, offset=offset, limit=1024)
+            out.extend(self.text(p.payload) for p in page)
+            if offset is None:
+                return out
 
 
-async def resolve_target(engine: QdrantEngine, embedder: Embedder, scorer: Scorer, collection: str,
+async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, collection: str,
                          vector_name: str, text_fields: Sequence[str]) -> Target:
     """Introspect the collection and apply the vector guardrails (exists, dense, right size)."""
     info = await engine.describe(collection)
-    await embedder.warm_up()
-    vec = guardrails.dense_vector(info, vector_name, embedder.dim)
+    await retriever.load()
+    vec = guardrails.dense_vector(info, vector_name, retriever.dim)
     if info.points_count == 0:
         raise InputError(f"Collection {collection!r} has no points.", fix="Index documents into it first (rf-mcp index).")
-    target = Target(engine, embedder, scorer, info, vec, list(text_fields))
+    target = Target(engine, retriever, scorer, info, vec, list(text_fields))
     await scorer.bind(collection, target.corpus_texts)
     return target

@@ -60,6 +60,12 @@ def read_queries(path: str | Path, ids: set[str] | None = None, text_field: str 
     return out
 
 
+def select_queries(path: str | Path, *, ids: set[str] | None = None, limit: int | None = None) -> list[Query]:
+    """The queries of a file, optionally only those with the given ids, at most ``limit`` (file order)."""
+    queries = read_queries(path, ids=ids)
+    return queries[:limit] if limit else queries
+
+
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """BEIR qrels TSV (``query-id  corpus-id  score``, header optional) -> {query: {doc: relevance}}."""
     p = _open(path, "qrels")

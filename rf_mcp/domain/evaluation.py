@@ -14,13 +14,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-import anyio
-from qdrant_relevance_feedback.evaluate.evaluate import Evaluator
-from qdrant_relevance_feedback.evaluate.metrics import DcgWinRate, relative_relevance_gain
-
-from rf_mcp.adapters.rf_library import FastRelevanceFeedback, Progress, captured_library_output
-from rf_mcp.domain import guardrails, search
-from rf_mcp.domain.calibration import query_hash
+from rf_mcp.domain import search
+from rf_mcp.domain.calibration import query_hash, training_job
 from rf_mcp.domain.context import Target
 from rf_mcp.domain.datasets import Query
 from rf_mcp.domain.metrics import all_metrics
@@ -32,8 +27,10 @@ from rf_mcp.domain.models import (
     MethodMetrics,
     ProfileRef,
 )
+from rf_mcp.domain.payload import DOC_ID
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.ports import Point, Progress, Trainer
 
 MIN_JUDGED_QUERIES = 10
 DEPTH = 100
@@ -58,33 +55,10 @@ def held_out(profile: CalibrationProfile, queries: Sequence[Query], warnings: li
     return out
 
 
-async def _library_view(target: Target, profile: CalibrationProfile, queries: list[Query], at_n: int,
-                        context_limit: int, progress: Progress | None) -> tuple[dict, int]:
-    rf = FastRelevanceFeedback(embedder=target.embedder, scorer=target.scorer, client=target.engine.sync_client,
-                               collection_name=target.collection, vector_name=target.vector_name,
-                               distance=target.vector.distance or "Cosine", text_fields=target.text_fields,
-                               check=guardrails.finite_scores)
-    evaluator = Evaluator(rf)
-    params = profile.weights.model_dump()
-
-    def run() -> dict:
-        dcg = DcgWinRate(n=at_n)
-        rf_total = vanilla_total = kept = 0
-        with captured_library_output():
-            for i, q in enumerate(queries):
-                anyio.from_thread.check_cancelled()
-                res = evaluator.evaluate_query(q.text, formula_params=params, dcg_win_rate=dcg, at_n=at_n,
-                                               eval_context_limit=context_limit)
-                if res is not None:
-                    kept += 1
-                    rf_total += res["relevance_feedback_retrieval"]
-                    vanilla_total += res["vanilla_retrieval"]
-                if progress is not None:
-                    anyio.from_thread.run(progress, float(i + 1), float(len(queries)), f"library evaluation {i + 1}/{len(queries)}")
-        return {"kept": kept, "rf": rf_total, "vanilla": vanilla_total, "dcg": dcg}
-
-    out = await anyio.to_thread.run_sync(run)
-    return out, rf.feedback_calls
+def doc_key(point: Point) -> str:
+    """The id a relevance judgment names: the document's own id, else the point id."""
+    doc_id = point.payload.get(DOC_ID)
+    return str(point.id if doc_id is None else doc_id)
 
 
 def rerank_top(ranked: list[str], scores: list[float], k: int) -> list[str]:
@@ -110,9 +84,9 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
     refused = 0
     for i, q in enumerate(queries):
         rels = qrels[q.id or ""]
-        qv = await target.embedder.embed_query(q.text)
-        van = await target.engine.nearest(target.collection, target.vector_name, qv, DEPTH)
-        van_ids = [str((p.payload or {}).get("doc_id", p.id)) for p in van]
+        qv = await target.retriever.embed_query(q.text)
+        van = await search.nearest(target, qv, DEPTH)
+        van_ids = [doc_key(p) for p in van]
         pool_scores = await target.score(q.text, [target.text(p.payload) for p in van[:pool]])
         try:
             prec = await search.precision(target, q.text, profile.weights, ref, seeds=seeds, limit=DEPTH)
@@ -157,8 +131,8 @@ def verdict(gt: GroundTruth | None, pool: int) -> tuple[str, list[str]]:
     return ("failed" if reasons else "passed"), reasons
 
 
-async def evaluate(target: Target, profile: CalibrationProfile, queries: Sequence[Query], store: ProfileStore,
-                   *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10, eval_context_limit: int = 3,
+async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile, queries: Sequence[Query],
+                   store: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10, eval_context_limit: int = 3,
                    seeds: int = 5, budget: int = 20, progress: Progress | None = None) -> EvaluationReport:
     warnings: list[str] = []
     qs = held_out(profile, queries, warnings)
@@ -168,15 +142,16 @@ async def evaluate(target: Target, profile: CalibrationProfile, queries: Sequenc
     if target.info.points_count < eval_context_limit + at_n:
         raise InputError(f"Collection {target.collection!r} has {target.info.points_count} points, too few for "
                          f"at_n={at_n} after {eval_context_limit} seeds.", fix="Use a smaller at_n.")
-    if getattr(target.scorer, "out_of_band", False):
+    if target.scorer.out_of_band:
         raise GuardrailError("Evaluating with the MCP client's own LLM would take several sampling round trips per query.",
                              fix='Evaluate with [feedback] transport = "http" on the same model (same identity).')
     if not profile.usable:
         raise GuardrailError(f"The calibration is unusable ({'; '.join(profile.reasons)}): nothing to evaluate.",
                              fix="Recalibrate first.")
-    lib, lib_calls = await _library_view(target, profile, qs, at_n, eval_context_limit, progress)
-    gt = None
     start = target.scored
+    lib = await trainer.evaluate(training_job(target, progress), [q.text for q in qs], profile.weights.as_tuple(),
+                                 at_n, eval_context_limit)
+    gt = None
     if qrels is not None:
         judged = [q for q in qs if q.id is not None and q.id in qrels]
         if not judged:
@@ -185,19 +160,18 @@ async def evaluate(target: Target, profile: CalibrationProfile, queries: Sequenc
         if len(judged) < len(qs):
             warnings.append(f"{len(qs) - len(judged)} evaluation queries have no judgments; ground truth uses {len(judged)}.")
         gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress)
-    dcg: DcgWinRate = lib["dcg"]
     v, reasons = verdict(gt, seeds + budget)
-    ev = Evaluation(at_n=at_n, queries=len(qs), queries_evaluated=lib["kept"], rf_above_threshold=lib["rf"],
-                    vanilla_above_threshold=lib["vanilla"],
-                    relative_gain_pct=round(relative_relevance_gain(lib["rf"], lib["vanilla"]), 2),
-                    dcg_rf_wins_pct=round(dcg.evaluate_right(), 2), dcg_vanilla_wins_pct=round(dcg.evaluate_left(), 2),
-                    dcg_ties_pct=round(dcg.evaluate_ties(), 2), feedback_scores_used=lib_calls + target.scored - start,
-                    ground_truth=gt, verdict=v, reasons=reasons)
+    ev = Evaluation(at_n=at_n, queries=len(qs), queries_evaluated=lib.queries_kept,
+                    rf_above_threshold=lib.rf_above_threshold, vanilla_above_threshold=lib.vanilla_above_threshold,
+                    relative_gain_pct=lib.relative_gain_pct, dcg_rf_wins_pct=lib.dcg_rf_wins_pct,
+                    dcg_vanilla_wins_pct=lib.dcg_vanilla_wins_pct, dcg_ties_pct=lib.dcg_ties_pct,
+                    feedback_scores_used=target.scored - start, ground_truth=gt, verdict=v, reasons=reasons)
     await store.set_evaluation(target.collection, profile.fingerprint, ev)
     lead = {"passed": "Evaluation PASSED on ground truth.",
             "failed": "Evaluation FAILED on ground truth: searches will refuse this calibration.",
             "unverified": "Evaluation UNVERIFIED (no usable ground truth)."}[v]
-    msg = (f"{lead} Library metrics over {lib['kept']}/{len(qs)} queries: RF {lib['rf']} vs vanilla {lib['vanilla']} "
+    msg = (f"{lead} Library metrics over {lib.queries_kept}/{len(qs)} queries: RF {lib.rf_above_threshold} vs vanilla "
+           f"{lib.vanilla_above_threshold} "
            f"results above the feedback threshold, DCG wins RF {ev.dcg_rf_wins_pct:.0f}% / vanilla "
            f"{ev.dcg_vanilla_wins_pct:.0f}% (agreement with the feedback model, not relevance).")
     if reasons:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rf_mcp.adapters.engine import CollectionInfo, VectorInfo
+from rf_mcp.ports import CollectionInfo, VectorInfo
 from rf_mcp.errors import GuardrailError, InputError, ModelError
 
 MIN_SEEDS = 2

@@ -6,6 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from rf_mcp.ports import CollectionInfo, TrainSettings
+
+__all__ = [
+    "VANILLA", "CalibrationProfile", "CalibrationReport", "CollectionOverview", "CollectionsOverview", "Evaluation",
+    "EvaluationReport", "GroundTruth", "Hit", "IndexReport", "MethodMetrics", "ProfileRef", "ProfileSummary",
+    "SearchResult", "Signal", "TrainSettings", "Weights",
+]
+
 
 class Weights(BaseModel):
     """Formula weights of the naive strategy: a*sim(q,x) + sum c*(s_i-s_j)^b*(sim(f_i,x)-sim(f_j,x))."""
@@ -19,18 +27,6 @@ class Weights(BaseModel):
 
 
 VANILLA = Weights(a=1.0, b=0.0, c=0.0)
-
-
-class TrainSettings(BaseModel):
-    """Settings passed to ``RelevanceFeedback.train``."""
-
-    limit: int = Field(50, ge=6, le=1000, description="Candidates retrieved and scored per training query.")
-    context_limit: int = Field(5, ge=2, le=50, description="Top candidates from which the context pair is mined.")
-    confidence_margin: float = Field(0.0, ge=0.0, description="Minimum score gap for a context pair.")
-    epochs: int = Field(1000, ge=1, le=100_000)
-    lr: float = Field(0.005, gt=0, le=1.0)
-    patience: int = Field(200, ge=1)
-    min_delta: float = Field(1e-6, ge=0)
 
 
 class Signal(BaseModel):
@@ -136,7 +132,7 @@ class Hit(BaseModel):
     score: float = Field(description="RF formula score (precision) or feedback score (recall). Not comparable "
                                      "across queries: never threshold it.")
     feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
-    source: Literal["seed", "rf", "ann"]
+    source: Literal["seed", "rf"] = Field(description="seed: a scored seed (recall); rf: a result of the RF query.")
     text: str = Field(description="The document text the feedback model read (the configured text fields).")
     payload: dict[str, Any] = Field({}, description="Other payload fields of the point.")
 
@@ -171,6 +167,19 @@ class ProfileSummary(BaseModel):
     error: str | None = None
 
 
+class CollectionOverview(BaseModel):
+    info: CollectionInfo
+    profiles: list[ProfileSummary]
+
+
+class CollectionsOverview(BaseModel):
+    qdrant: str = Field(description="Where the collections live (embedded folder or server URL).")
+    collections: list[CollectionOverview]
+    configured_retriever: str | None
+    configured_feedback: str | None
+    notes: list[str] = []
+
+
 class IndexReport(BaseModel):
     collection: str
     vector_name: str
@@ -179,6 +188,8 @@ class IndexReport(BaseModel):
     points_count: int
     seconds: float
     indexed_vectors: int | None = Field(None, description="Vectors in an HNSW index (exact search for the rest).")
+    sparse_vector: str | None = Field(None, description="The BM25 sparse vector written beside the dense one.")
+    notes: list[str] = []
 
 
 Evaluation.model_rebuild()

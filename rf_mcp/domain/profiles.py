@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from rf_mcp.adapters.engine import QdrantEngine
+from rf_mcp.ports import Engine
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX, FingerprintParts
 from rf_mcp.domain.models import CalibrationProfile, Evaluation, ProfileSummary, stored_form
 from rf_mcp.errors import GuardrailError, InputError
@@ -27,7 +27,7 @@ def _parse(raw: Any) -> CalibrationProfile | None:
 
 
 class ProfileStore:
-    def __init__(self, engine: QdrantEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
 
@@ -81,7 +81,7 @@ class ProfileStore:
                 "current": entry["previous"], "previous": entry.get("current")}})
             return CalibrationProfile.model_validate(entry["previous"])
 
-    async def list(self, collection: str, configured: FingerprintParts | None = None) -> list[ProfileSummary]:
+    async def summaries(self, collection: str, configured: FingerprintParts | None = None) -> list[ProfileSummary]:
         meta = await self.engine.get_metadata(collection)
         now = datetime.now(UTC)
         out = []
@@ -103,11 +103,19 @@ class ProfileStore:
                 age_hours=round(age, 3)))
         return out
 
+    async def current(self, parts: FingerprintParts) -> CalibrationProfile:
+        """The stored profile of exactly this fingerprint, usable or not (to evaluate it); refuses when there is none."""
+        profile = await self.get(parts.collection, parts.fingerprint)
+        if profile is None:
+            await self.resolve(parts)  # raises the precise refusal
+        assert profile is not None
+        return profile
+
     async def resolve(self, parts: FingerprintParts) -> CalibrationProfile:
         """The usable profile for exactly this fingerprint, or a refusal that says what differs."""
         profile = await self.get(parts.collection, parts.fingerprint)
         if profile is None:
-            others = [s.profile for s in await self.list(parts.collection) if s.profile is not None]
+            others = [s.profile for s in await self.summaries(parts.collection) if s.profile is not None]
             same_vec = [p for p in others if p.vector_name == parts.vector_name]
             diffs = []
             for p in same_vec:

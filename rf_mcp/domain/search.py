@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Literal
 
-from rf_mcp.adapters.engine import PointId
+import numpy as np
+
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
 from rf_mcp.domain.models import Hit, ProfileRef, SearchResult, Weights
-from rf_mcp.errors import InputError
+from rf_mcp.domain.payload import DOC_ID
+from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.ports import FeedbackItem, Nearest, Point, PointId, QueryRequest, RelevanceFeedback
 
 MAX_QUERY_CHARS = 4000
 MAX_LIMIT = 1000
@@ -49,53 +53,61 @@ def check_limit(name: str, value: int, maximum: int = MAX_LIMIT) -> None:
 def _seed_count_fits(target: Target, seeds: int) -> None:
     guardrails.seed_count(seeds)
     if target.info.points_count < seeds:
-        raise guardrails.GuardrailError(
+        raise GuardrailError(
             f"Collection {target.collection!r} has {target.info.points_count} points, fewer than the {seeds} seeds asked for.",
             fix="Index more documents, or ask for fewer seeds (at least 2).",
         )
 
 
-def _hit(target: Target, point, rank: int, score: float, fb: float | None, source: str) -> Hit:
-    payload = dict(point.payload or {})
-    doc_id = payload.pop("doc_id", None)
+def _hit(target: Target, point: Point, rank: int, score: float, fb: float | None,
+         source: Literal["seed", "rf"]) -> Hit:
+    payload = dict(point.payload)
+    doc_id = payload.pop(DOC_ID, None)
     extra = {k: v for k, v in payload.items() if k not in target.text_fields}  # the text fields are in `text`
     return Hit(id=point.id, doc_id=None if doc_id is None else str(doc_id), rank=rank, score=float(score),
                feedback_score=fb, source=source, text=target.text(payload), payload=extra)
 
 
-async def _precision_seeds(target: Target, qv, seeds: int):
+async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bool = False) -> list[Point]:
+    using = target.vector_name
+    return await target.engine.query(target.collection, QueryRequest(
+        Nearest(qv.tolist(), using), limit, with_vector=using if with_vector else None))
+
+
+async def _precision_seeds(target: Target, qv: np.ndarray, seeds: int) -> list[Point]:
     _seed_count_fits(target, seeds)
-    return await target.engine.nearest(target.collection, target.vector_name, qv, seeds, with_vectors=True)
+    return await nearest(target, qv, seeds, with_vector=True)
 
 
-async def _recall_seeds(target: Target, qv, seeds: int, seed_ids: Sequence[PointId] | None):
+async def _recall_seeds(target: Target, qv: np.ndarray, seeds: int, seed_ids: Sequence[PointId] | None) -> list[Point]:
     if seed_ids:
         ids = list(dict.fromkeys(seed_ids))
         guardrails.seed_count(len(ids))
         points = await target.engine.retrieve(target.collection, ids)
         missing = set(map(str, ids)) - {str(p.id) for p in points}
         if missing:
-            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)}.",
+            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)[:10]}.",
                              fix="Pass point ids returned by a previous search.")
         return points
     _seed_count_fits(target, seeds)
-    return await target.engine.nearest(target.collection, target.vector_name, qv, seeds)
+    return await nearest(target, qv, seeds)
 
 
-async def _recall_new(target: Target, qv, seed_points, seed_scores: Sequence[float], weights: Weights, budget: int):
-    return await target.engine.relevance_feedback(
-        target.collection, target.vector_name, qv, [(p.id, s) for p, s in zip(seed_points, seed_scores)],
-        weights.as_tuple(), budget)
+async def _recall_new(target: Target, qv: np.ndarray, seed_points: Sequence[Point], seed_scores: Sequence[float],
+                      weights: Weights, budget: int) -> list[Point]:
+    feedback = [FeedbackItem(p.id, s) for p, s in zip(seed_points, seed_scores, strict=True)]
+    return await target.engine.query(target.collection, QueryRequest(
+        RelevanceFeedback(qv.tolist(), feedback, weights.as_tuple(), target.vector_name), budget))
 
 
 async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[str]:
     """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
-    qv = await target.embedder.embed_query(check_query(query))
+    qv = await target.retriever.embed_query(check_query(query))
     return [target.text(p.payload) for p in await _precision_seeds(target, qv, seeds)]
 
 
 async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
-    qv = await target.embedder.embed_query(check_query(query))
+    qv = await target.retriever.embed_query(check_query(query))
     return [target.text(p.payload) for p in await _recall_seeds(target, qv, seeds, seed_ids)]
 
 
@@ -104,7 +116,7 @@ async def recall_new_texts(target: Target, query: str, weights: Weights, seeds: 
     """The second scoring round of a recall search (needs the seeds' scores from the scorer)."""
     query = check_query(query)
     check_limit("budget", budget)
-    qv = await target.embedder.embed_query(query)
+    qv = await target.retriever.embed_query(query)
     seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
     seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
     guardrails.seed_contrast(seed_scores)
@@ -117,7 +129,7 @@ async def precision(target: Target, query: str, weights: Weights, profile: Profi
     check_limit("limit", limit)
     start = target.scored
     clock = _Clock()
-    qv = await target.embedder.embed_query(query)
+    qv = await target.retriever.embed_query(query)
     clock.lap("embed")
     seed_points = await _precision_seeds(target, qv, seeds)
     clock.lap("ann")
@@ -127,11 +139,11 @@ async def precision(target: Target, query: str, weights: Weights, profile: Profi
     else:  # vanilla mode: c=0 makes the feedback terms vanish; no scoring is spent
         scores = [float(len(seed_points) - i) for i in range(len(seed_points))]
     clock.lap("scoring")
-    vec = [p.vector[target.vector_name] if target.vector_name else p.vector for p in seed_points]
-    points = await target.engine.relevance_feedback(
-        target.collection, target.vector_name, qv, list(zip(vec, scores)), weights.as_tuple(), limit)
+    feedback = [FeedbackItem(p.vector or [], s) for p, s in zip(seed_points, scores, strict=True)]
+    points = await target.engine.query(target.collection, QueryRequest(
+        RelevanceFeedback(qv.tolist(), feedback, weights.as_tuple(), target.vector_name), limit))
     clock.lap("rf_query")
-    seed_scores = {p.id: s for p, s in zip(seed_points, scores)} if score_seeds else {}
+    seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
     hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
     return SearchResult(mode="precision", query=query, collection=target.collection, hits=hits,
                         feedback_scores_used=target.scored - start, scoring_rounds=1 if score_seeds else 0,
@@ -145,7 +157,7 @@ async def recall(target: Target, query: str, weights: Weights, profile: ProfileR
     check_limit("budget", budget)
     clock = _Clock()
     start = target.scored
-    qv = await target.embedder.embed_query(query)
+    qv = await target.retriever.embed_query(query)
     clock.lap("embed")
     seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
     clock.lap("ann")
@@ -156,8 +168,9 @@ async def recall(target: Target, query: str, weights: Weights, profile: ProfileR
     clock.lap("rf_query")
     rf_scores = await target.score(query, [target.text(p.payload) for p in rf_points])
     clock.lap("scoring")
-    merged = [(s, p, "seed") for p, s in zip(seed_points, seed_scores)] + [
-        (s, p, "rf") for p, s in zip(rf_points, rf_scores)]
+    merged: list[tuple[float, Point, Literal["seed", "rf"]]] = [
+        (s, p, "seed") for p, s in zip(seed_points, seed_scores, strict=True)]
+    merged += [(s, p, "rf") for p, s in zip(rf_points, rf_scores, strict=True)]
     merged.sort(key=lambda t: t[0], reverse=True)
     merged = merged[: limit or len(merged)]
     hits = [_hit(target, p, i + 1, s, s, src) for i, (s, p, src) in enumerate(merged)]

@@ -1,9 +1,12 @@
-"""``RFService``: the product's Python API. The CLI and the MCP tools are thin layers over it.
+"""``RFService``: the product's Python API. The CLI and the MCP tools are thin layers over it, one method per tool.
 
     async with RFService(load_config("config.toml")) as rf:
         await rf.index("docs", "corpus.jsonl")
         await rf.calibrate("docs", queries)
         result = await rf.search_precision("docs", "my question")
+
+The adapters (engine, retriever, feedback model, sparse encoder, trainer) are ports; any of them can be passed in,
+and the rest are built from the configuration by :mod:`rf_mcp.factory` when first needed.
 """
 
 from __future__ import annotations
@@ -12,18 +15,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rf_mcp.adapters.embedder import Embedder
-from rf_mcp.adapters.engine import PointId, QdrantEngine, open_engine
-from rf_mcp.adapters.rf_library import Progress
-from rf_mcp.adapters.scorers import Scorer, build_scorer
+from rf_mcp import factory
 from rf_mcp.config import Config, QdrantSettings
 from rf_mcp.domain import calibration, evaluation, guardrails, indexing, migration, search
 from rf_mcp.domain.context import Target, resolve_target
-from rf_mcp.domain.datasets import Query, load_vectors
+from rf_mcp.domain.datasets import Query, load_vectors, read_qrels, select_queries
+from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.models import (
     VANILLA,
     CalibrationProfile,
     CalibrationReport,
+    CollectionOverview,
+    CollectionsOverview,
     EvaluationReport,
     IndexReport,
     ProfileRef,
@@ -31,18 +34,21 @@ from rf_mcp.domain.models import (
     SearchResult,
     TrainSettings,
 )
-from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.profiles import ProfileStore
-from rf_mcp.errors import InputError
+from rf_mcp.errors import InputError, RFError
+from rf_mcp.ports import Engine, PointId, Progress, Retriever, Scorer, SparseEncoder, Trainer
 
 
 class RFService:
-    def __init__(self, config: Config, *, engine: QdrantEngine | None = None, embedder: Embedder | None = None,
-                 scorer: Scorer | None = None) -> None:
+    def __init__(self, config: Config, *, engine: Engine | None = None, retriever: Retriever | None = None,
+                 scorer: Scorer | None = None, trainer: Trainer | None = None,
+                 sparse_encoder: SparseEncoder | None = None) -> None:
         self.config = config
-        self.engine = engine or open_engine(config.qdrant)
-        self.embedder = embedder or Embedder(config.retriever)
+        self.engine = engine or factory.open_engine(config.qdrant)
+        self.retriever = retriever or factory.build_retriever(config.retriever)
         self._scorer = scorer
+        self._trainer = trainer
+        self._sparse_encoder = sparse_encoder
         self.profiles = ProfileStore(self.engine)
 
     async def __aenter__(self) -> RFService:
@@ -52,60 +58,122 @@ class RFService:
         await self.close()
 
     async def close(self) -> None:
-        await self.engine.close()
+        try:
+            if self._scorer is not None:
+                await self._scorer.aclose()
+            await self.retriever.aclose()
+        finally:
+            await self.engine.close()
 
+    # -- adapters built on first use --------------------------------------------------------------------
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
-            self._scorer = build_scorer(self.config.feedback)
+            self._scorer = factory.build_scorer(self.config.feedback)
         return self._scorer
+
+    @property
+    def trainer(self) -> Trainer:
+        if self._trainer is None:
+            self._trainer = factory.build_trainer()
+        return self._trainer
+
+    @property
+    def sparse_encoder(self) -> SparseEncoder:
+        if self._sparse_encoder is None:
+            self._sparse_encoder = factory.build_sparse_encoder()
+        return self._sparse_encoder
 
     def _vector_name(self, vector_name: str | None) -> str:
         return self.config.collection.vector_name if vector_name is None else vector_name
 
     async def target(self, collection: str, vector_name: str | None = None) -> Target:
-        return await resolve_target(self.engine, self.embedder, self.scorer, collection,
+        return await resolve_target(self.engine, self.retriever, self.scorer, collection,
                                     self._vector_name(vector_name), self.config.collection.text_fields)
 
-    # -- operations ----------------------------------------------------------------------------
-    async def index(self, collection: str, path: str | Path, *, vector_name: str | None = None,
+    # -- tools ----------------------------------------------------------------------------------------------
+    async def overview(self, collection: str | None = None) -> CollectionsOverview:
+        """Collections with their vectors, sizes and calibration profiles (the ``list_collections`` tool)."""
+        names = [collection] if collection else await self.engine.list_collections()
+        overviews = []
+        for name in names:
+            if not await self.engine.exists(name):
+                raise InputError(f"Collection {name!r} does not exist.", fix="List collections without a name first.")
+            overviews.append(CollectionOverview(info=await self.engine.describe(name),
+                                                profiles=await self.list_profiles(name)))
+        notes = [] if overviews else ["No collections yet: create one with the index tool or `rf-mcp index`."]
+        return CollectionsOverview(qdrant=self.engine.location, collections=overviews,
+                                   configured_retriever=self.config.retriever.model,
+                                   configured_feedback=self.scorer.identity, notes=notes)
+
+    async def index(self, collection: str, path: str | Path | None = None, *, vector_name: str | None = None,
                     vectors_path: str | Path | None = None, progress: Progress | None = None,
-                    build_index: bool = False) -> IndexReport:
+                    build_index: bool = False, sparse_only: bool = False) -> IndexReport:
+        """Embed and upsert a JSONL corpus (with BM25 sparse vectors), or only (re)write the sparse vectors."""
         c = self.config.collection
+        sparse_name = c.sparse_vector or None
+        if sparse_only:
+            if not sparse_name:
+                raise InputError("sparse_only needs a sparse vector name, and [collection].sparse_vector is empty.",
+                                 fix='Set [collection].sparse_vector (default "bm25").')
+            return await indexing.backfill_sparse(self.engine, collection, c.text_fields, sparse_name,
+                                                  self.sparse_encoder, progress=progress)
+        if path is None:
+            raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         vectors = None if vectors_path is None else load_vectors(vectors_path)
-        report = await indexing.index_file(self.engine, self.embedder, collection, self._vector_name(vector_name),
-                                           path, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
-                                           progress=progress)
+        report = await indexing.index_file(
+            self.engine, self.retriever, collection, self._vector_name(vector_name), path, id_field=c.id_field,
+            text_fields=c.text_fields, vectors=vectors, progress=progress,
+            sparse=(sparse_name, self.sparse_encoder) if sparse_name else None)
         if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
             if progress is not None:
                 await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
             await self.engine.optimize(collection)
-        report.indexed_vectors = await self.engine.indexed_vectors(collection)
+        report.indexed_vectors = (await self.engine.describe(collection)).indexed_vectors
         return report
 
-    async def calibrate(self, collection: str, queries: Sequence[str], settings: TrainSettings | None = None, *,
+    async def calibrate(self, collection: str, queries: Sequence[str] | None = None,
+                        settings: TrainSettings | None = None, *, queries_path: str | Path | None = None,
+                        max_queries: int | None = None, query_ids: set[str] | None = None,
                         vector_name: str | None = None, progress: Progress | None = None,
                         max_feedback_scores: int | None = None) -> CalibrationReport:
+        """Fit the formula weights on ``queries`` (inline) or the queries of a file (``query_ids`` selects some)."""
+        texts = [q.text for q in self._queries(queries, queries_path, max_queries, query_ids)]
         target = await self.target(collection, vector_name)
-        return await calibration.calibrate(target, queries, settings or TrainSettings(), self.profiles, progress,
-                                           max_feedback_scores)
+        return await calibration.calibrate(target, self.trainer, texts, settings or TrainSettings(), self.profiles,
+                                           progress, max_feedback_scores)
 
-    async def current_profile(self, target: Target) -> CalibrationProfile:
-        profile = await self.profiles.get(target.collection, target.parts.fingerprint)
-        if profile is None:
-            await self.profiles.resolve(target.parts)  # raises the precise refusal
-        assert profile is not None
-        return profile
+    async def evaluate(self, collection: str, queries: Sequence[Query] | None = None, *,
+                       queries_path: str | Path | None = None, qrels: dict[str, dict[str, int]] | None = None,
+                       qrels_path: str | Path | None = None, max_queries: int | None = None,
+                       query_ids: set[str] | None = None, at_n: int = 10, eval_context_limit: int = 3,
+                       vector_name: str | None = None, progress: Progress | None = None) -> EvaluationReport:
+        """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate.
 
-    async def evaluate(self, collection: str, queries: Sequence[Query], *, qrels: dict[str, dict[str, int]] | None = None,
-                       at_n: int = 10, eval_context_limit: int = 3, vector_name: str | None = None,
-                       progress: Progress | None = None) -> EvaluationReport:
+        From a file, only the queries with judgments are read when judgments are given."""
+        if qrels is None and qrels_path is not None:
+            qrels = read_qrels(qrels_path)
+        if qrels is not None and queries is None:
+            query_ids = set(qrels) if query_ids is None else query_ids & set(qrels)
+        qs = self._queries(queries, queries_path, max_queries, query_ids)
         target = await self.target(collection, vector_name)
-        profile = await self.current_profile(target)
+        profile = await self.profiles.current(target.parts)
         s = self.config.search
-        return await evaluation.evaluate(target, profile, queries, self.profiles, qrels=qrels, at_n=at_n,
+        return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=at_n,
                                          eval_context_limit=eval_context_limit, seeds=s.seeds, budget=s.recall_budget,
                                          progress=progress)
+
+    @staticmethod
+    def _queries(queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None, max_queries: int | None,
+                 ids: set[str] | None = None) -> list[Query]:
+        if (queries is None) == (path is None):
+            raise InputError("Give the queries either inline or as a file, not both and not neither.",
+                             fix="Pass queries (a list) or queries_path (a file).")
+        if queries is not None:
+            out = [q if isinstance(q, Query) else Query(text=q) for q in queries]
+            return out[:max_queries] if max_queries else out
+        assert path is not None
+        return select_queries(path, ids=ids, limit=max_queries)
 
     async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
         if vanilla:
@@ -146,7 +214,7 @@ class RFService:
         result.warnings = warnings + result.warnings
         return result
 
-    # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------
+    # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------------------
     async def _planned(self, collection: str, vector_name: str | None) -> tuple[Target, ProfileRef]:
         """The target and profile a search would use; refuses first if the search would be refused."""
         target = await self.target(collection, vector_name)
@@ -177,12 +245,11 @@ class RFService:
         for name in names:
             if not await self.engine.exists(name):
                 raise InputError(f"Collection {name!r} does not exist.", fix="List collections without a name first.")
-            configured = None
             try:
                 configured = (await self.target(name)).parts
-            except Exception:  # noqa: BLE001 - a collection this config cannot search still lists its profiles
+            except RFError:  # a collection this config cannot search still lists its profiles
                 configured = None
-            out.extend(await self.profiles.list(name, configured))
+            out.extend(await self.profiles.summaries(name, configured))
         return out
 
     async def optimize(self, collection: str) -> IndexReport:
@@ -192,17 +259,23 @@ class RFService:
         await self.engine.optimize(collection)
         return IndexReport(collection=collection, vector_name=self._vector_name(None), documents=0, created=False,
                            points_count=info.points_count, seconds=round(time.perf_counter() - t0, 3),
-                           indexed_vectors=await self.engine.indexed_vectors(collection))
+                           indexed_vectors=(await self.engine.describe(collection)).indexed_vectors)
 
     async def migrate(self, collection: str, to: QdrantSettings, *, vector_name: str | None = None,
                       progress: Progress | None = None) -> MigrationReport:
         """Copy a collection and its calibration profiles to another Qdrant (a server URL or another folder)."""
-        target = open_engine(to)
+        destination = factory.open_engine(to)
         try:
-            return await migration.migrate(self.engine, target, collection, self._vector_name(vector_name),
-                                           progress=progress)
+            report = await migration.migrate(self.engine, destination, collection, self._vector_name(vector_name),
+                                             progress=progress)
+            sparse = self.config.collection.sparse_vector
+            source_info = await self.engine.describe(collection)
+            if sparse and source_info.vector(sparse) is not None:  # rebuilt from the payload text
+                await indexing.backfill_sparse(destination, collection, self.config.collection.text_fields, sparse,
+                                               self.sparse_encoder, progress=progress)
+            return report
         finally:
-            await target.close()
+            await destination.close()
 
     async def rollback(self, collection: str, vector_name: str | None = None) -> CalibrationProfile:
         target = await self.target(collection, vector_name)

@@ -20,9 +20,9 @@ from mcp.server.mcpserver import Context, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CreateMessageResult, ModelHint, ModelPreferences, SamplingMessage, TextContent
 
-from rf_mcp.adapters.scorers.llm_judge import SYSTEM_PROMPT, JudgeReplyError, SamplingJudge, parse, retry_message
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
+from rf_mcp.ports import GradeReplyError, SampledScorer, grading_client
 
 NO_SAMPLING = ("This server's feedback model is the MCP client's own LLM (sampling), but this client does not "
                "support sampling. Fix: use a client with sampling, or configure the HTTP judge "
@@ -55,34 +55,38 @@ def _text(result: CreateMessageResult) -> str:
 class SamplingRounds:
     """Builds the resolvers and the grade bookkeeping for one judge."""
 
-    def __init__(self, service: RFService, judge: SamplingJudge) -> None:
+    def __init__(self, service: RFService, judge: SampledScorer) -> None:
         self.service = service
         self.judge = judge
+        self._models: dict[str, set[str]] = {}  # the models each grading client's LLM reported
+
+    def _saw(self, model: str) -> None:
+        self._models.setdefault(grading_client.get(), set()).add(model)
 
     def _messages(self, query: str, texts: list[str]) -> list[SamplingMessage]:
-        return [SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.render(query, texts)))]
+        return [SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.prompt(query, texts)))]
 
     def sample(self, query: str, texts: list[str], extra: list[SamplingMessage] | None = None) -> Sample:
-        return Sample(self._messages(query, texts) + (extra or []), max_tokens=64 + 24 * len(texts),
-                      system_prompt=SYSTEM_PROMPT, temperature=0.0,
+        return Sample(self._messages(query, texts) + (extra or []), max_tokens=self.judge.max_tokens(len(texts)),
+                      system_prompt=self.judge.system_prompt, temperature=0.0,
                       model_preferences=ModelPreferences(hints=[ModelHint(name=self.judge.model)]))
 
     def grades_or_retry(self, query: str, texts: list[str], reply: CreateMessageResult) -> list[float] | Sample:
-        self.judge.sampled_models.add(reply.model)
+        self._saw(reply.model)
         try:
-            return parse(_text(reply), len(texts))
-        except JudgeReplyError as exc:
+            return self.judge.parse(_text(reply), len(texts))
+        except GradeReplyError as exc:
             return self.sample(query, texts, [
                 SamplingMessage(role="assistant", content=TextContent(type="text", text=_text(reply))),
-                SamplingMessage(role="user", content=TextContent(type="text", text=retry_message(str(exc))))])
+                SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.retry_prompt(str(exc))))])
 
     def file(self, query: str, texts: list[str], value: Any) -> None:
         """Put a round's grades in the cache; a second unusable reply fails the call (no invented grade)."""
         if isinstance(value, CreateMessageResult):
-            self.judge.sampled_models.add(value.model)
+            self._saw(value.model)
             try:
-                value = parse(_text(value), len(texts))
-            except JudgeReplyError as exc:
+                value = self.judge.parse(_text(value), len(texts))
+            except GradeReplyError as exc:
                 raise ToolError(f"model_error: the client's LLM gave unusable grades twice ({exc}). Fix: retry, or "
                                 "use a model that follows the JSON format.") from None
         if not isinstance(value, list) or len(value) != len(texts):
@@ -90,7 +94,7 @@ class SamplingRounds:
         self.judge.accept(query, texts, value)
 
     def model_warnings(self) -> list[str]:
-        other = sorted(m for m in self.judge.sampled_models if m and m != self.judge.model)
+        other = sorted(m for m in self._models.get(grading_client.get(), set()) if m and m != self.judge.model)
         if other:
             return [f"The client's LLM graded as {other}, but the calibration is for {self.judge.model!r}: "
                     "weights are tied to the feedback model; calibrate for the model the client uses."]

@@ -1,11 +1,16 @@
-"""Typed inputs of the MCP tools (their outputs are the domain result models)."""
+"""Typed inputs of the MCP tools (their outputs are the domain result models).
+
+An omitted optional argument means "the server's configured default" (``[search]`` of the config for the search
+sizes, :class:`rf_mcp.ports.TrainSettings` for calibration): each default is defined once, there.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated, Any
 
-from rf_mcp.adapters.engine import CollectionInfo
-from rf_mcp.domain.models import ProfileSummary, TrainSettings
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from rf_mcp.domain.models import TrainSettings
 
 Collection = Field(min_length=1, max_length=255, description="Qdrant collection name.")
 VectorName = Field(None, max_length=255, description='Dense vector to use; omit for the configured one ("" = unnamed).')
@@ -20,7 +25,7 @@ class QueriesInput(ToolInput):
     """Inputs that take queries either inline (``queries``) or from a server-side file (``queries_path``)."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> "QueriesInput":
+    def _one_source(self) -> QueriesInput:
         if (getattr(self, "queries", None) is None) == (getattr(self, "queries_path", None) is None):
             raise ValueError("give exactly one of queries (a list) or queries_path (a file)")
         return self
@@ -28,34 +33,48 @@ class QueriesInput(ToolInput):
 
 class IndexInput(ToolInput):
     collection: str = Collection
-    input_path: str = Field(min_length=1, description="Server-side path of a JSONL corpus (_id, title, text).")
+    input_path: str | None = Field(None, min_length=1, description="Server-side path of a JSONL corpus (_id, title, "
+                                   "text). Omit with sparse_only.")
     vectors_path: str | None = Field(None, description="Server-side .npy of precomputed vectors from the same "
                                      "retriever, one row per corpus line: skips embedding.")
+    sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors from the points' payload "
+                                                 "text (for a collection built by another tool).")
     vector_name: str | None = VectorName
 
 
-class CalibrateInput(QueriesInput):
+TRAIN_ARGUMENTS = ("limit", "context_limit", "confidence_margin", "epochs")
+
+
+def _train_fields() -> dict[str, Any]:
+    """TrainSettings' fields, optional: omitted means TrainSettings' own default."""
+    out: dict[str, Any] = {}
+    for name in TRAIN_ARGUMENTS:
+        f = TrainSettings.model_fields[name]
+        ann = Annotated[f.annotation | None, *f.metadata]  # type: ignore[name-defined]
+        out[name] = (ann, Field(None, description=f"{f.description} Default {f.default}."))
+    return out
+
+
+class _CalibrateBase(QueriesInput):
     collection: str = Collection
     queries: list[str] | None = Field(None, max_length=1000, description="50-200 real, representative user "
                                       "queries (not synthetic). Give these or queries_path.")
     queries_path: str | None = Field(None, description="Server-side file of queries: JSONL (_id, text) or one per line.")
     max_queries: int | None = Field(None, ge=1, le=1000, description="Use at most this many queries.")
-    limit: int = Field(50, ge=6, le=1000, description="Candidates retrieved and scored per query: the cost is "
-                                                     "queries x limit feedback-model scores.")
-    context_limit: int = Field(5, ge=2, le=50, description="Top candidates mined for the context pair.")
-    confidence_margin: float = Field(0.0, ge=0.0, description="Minimum feedback-score gap for a context pair.")
-    epochs: int = Field(1000, ge=1, le=100_000, description="Training epochs (early stopping applies).")
     max_feedback_scores: int | None = Field(None, ge=1, description="Refuse if queries x limit exceeds this "
                                             "(a cost cap for slow or paid feedback models such as an LLM judge).")
     vector_name: str | None = VectorName
 
     def train_settings(self) -> TrainSettings:
-        return TrainSettings(limit=self.limit, context_limit=self.context_limit,
-                             confidence_margin=self.confidence_margin, epochs=self.epochs)
+        given = {k: getattr(self, k) for k in TRAIN_ARGUMENTS if getattr(self, k) is not None}
+        return TrainSettings(**given)
+
+
+CalibrateInput = create_model("CalibrateInput", __base__=_CalibrateBase, **_train_fields())
 
 
 class EvalQuery(ToolInput):
-    id: str | None = Field(None, description="Query id, as in the qrels file (needed for ground truth).")
+    id: str | None = Field(None, max_length=255, description="Query id, as in the qrels file (needed for ground truth).")
     text: str = QueryText
 
 
@@ -74,8 +93,10 @@ class EvaluateInput(QueriesInput):
 class PrecisionInput(ToolInput):
     collection: str = Collection
     query: str = QueryText
-    limit: int = Field(10, ge=1, le=100, description="Results to return.")
-    seeds: int = Field(5, ge=2, le=20, description="Top ANN results scored as seeds (5 is the guide's default).")
+    limit: int | None = Field(None, ge=1, le=100, description="Results to return (default: the server's [search] "
+                                                              "limit).")
+    seeds: int | None = Field(None, ge=2, le=20, description="Top ANN results scored as seeds (default: the server's "
+                                                             "[search] seeds, 5 as the guide advises).")
     vanilla: bool = Field(False, description="Plain vector search through the RF API (a=1, b=0, c=0): no "
                                              "calibration needed, no feedback used.")
     vector_name: str | None = VectorName
@@ -84,9 +105,11 @@ class PrecisionInput(ToolInput):
 class RecallInput(ToolInput):
     collection: str = Collection
     query: str = QueryText
-    budget: int = Field(20, ge=1, le=200, description="New RF results to score: total cost = seeds + budget.")
+    budget: int | None = Field(None, ge=1, le=200, description="New RF results to score: total cost = seeds + budget "
+                                                               "(default: the server's [search] recall_budget).")
     limit: int | None = Field(None, ge=1, le=220, description="Results to return (default: all scored).")
-    seeds: int = Field(5, ge=2, le=20, description="ANN seeds when seed_ids is not given.")
+    seeds: int | None = Field(None, ge=2, le=20, description="ANN seeds when seed_ids is not given (default: the "
+                                                             "server's [search] seeds).")
     seed_ids: list[int | str] | None = Field(None, min_length=2, max_length=20,
                                              description="Point ids to use as seeds (e.g. results the user liked).")
     vector_name: str | None = VectorName
@@ -98,18 +121,4 @@ class RollbackInput(ToolInput):
 
 
 class CollectionsInput(ToolInput):
-    collection: str | None = Field(None, description="One collection; omit for all.")
-
-
-class CollectionOverview(BaseModel):
-    info: CollectionInfo
-    profiles: list[ProfileSummary]
-
-
-class CollectionsOutput(BaseModel):
-    qdrant: str = Field(description="Where the collections live (embedded folder or server URL).")
-    collections: list[CollectionOverview]
-    configured_retriever: str | None
-    configured_feedback: str | None
-    notes: list[str] = []
-
+    collection: str | None = Field(None, max_length=255, description="One collection; omit for all.")

@@ -18,18 +18,23 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
-from rf_mcp.adapters.scorers.llm_judge import is_sampling
-from rf_mcp.domain.datasets import Query, read_qrels, read_queries
-from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, EvaluationReport, IndexReport, SearchResult
+from rf_mcp.domain.datasets import Query
+from rf_mcp.domain.models import (
+    CalibrationProfile,
+    CalibrationReport,
+    CollectionsOverview,
+    EvaluationReport,
+    IndexReport,
+    SearchResult,
+)
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
+from rf_mcp.ports import Progress, SampledScorer
 from rf_mcp.server import descriptions as d
 from rf_mcp.server.sampling import SamplingRounds
 from rf_mcp.server.schemas import (
     CalibrateInput,
-    CollectionOverview,
     CollectionsInput,
-    CollectionsOutput,
     EvaluateInput,
     IndexInput,
     PrecisionInput,
@@ -89,7 +94,7 @@ def model_tool(name: str, model: type[In], result: type, handler: Callable[..., 
     return tool
 
 
-def _progress(ctx: Context):
+def _progress(ctx: Context) -> Progress:
     async def report(done: float, total: float, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
@@ -101,35 +106,19 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
     read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
     write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
-    async def list_collections(args: CollectionsInput, ctx: Context) -> CollectionsOutput:
-        names = [args.collection] if args.collection else await service.engine.list_collections()
-        profiles = await service.list_profiles(args.collection)
-        overviews = []
-        for name in names:
-            overviews.append(CollectionOverview(info=await service.engine.describe(name),
-                                                profiles=[p for p in profiles if p.collection == name]))
-        notes = [] if overviews else ["No collections yet: create one with the index tool or `rf-mcp index`."]
-        return CollectionsOutput(qdrant=service.engine.location, collections=overviews,
-                                 configured_retriever=service.config.retriever.model,
-                                 configured_feedback=service.scorer.identity, notes=notes)
+    async def list_collections(args: CollectionsInput, ctx: Context) -> CollectionsOverview:
+        return await service.overview(args.collection)
 
     async def calibrate(args: CalibrateInput, ctx: Context) -> CalibrationReport:
-        if args.queries is not None:
-            queries = args.queries
-        else:
-            queries = [q.text for q in read_queries(args.queries_path or "")]
-        queries = queries[: args.max_queries] if args.max_queries else queries
-        return await service.calibrate(args.collection, queries, args.train_settings(), vector_name=args.vector_name,
-                                       progress=_progress(ctx), max_feedback_scores=args.max_feedback_scores)
+        return await service.calibrate(args.collection, args.queries, args.train_settings(),
+                                       queries_path=args.queries_path, max_queries=args.max_queries,
+                                       vector_name=args.vector_name, progress=_progress(ctx),
+                                       max_feedback_scores=args.max_feedback_scores)
 
     async def evaluate(args: EvaluateInput, ctx: Context) -> EvaluationReport:
-        qrels = read_qrels(args.qrels_path) if args.qrels_path else None
-        if args.queries is not None:
-            queries = [Query(id=q.id, text=q.text) for q in args.queries]
-        else:
-            queries = read_queries(args.queries_path or "", ids=set(qrels) if qrels else None)
-        queries = queries[: args.max_queries] if args.max_queries else queries
-        return await service.evaluate(args.collection, queries, qrels=qrels, at_n=args.at_n,
+        queries = None if args.queries is None else [Query(id=q.id, text=q.text) for q in args.queries]
+        return await service.evaluate(args.collection, queries, queries_path=args.queries_path,
+                                      qrels_path=args.qrels_path, max_queries=args.max_queries, at_n=args.at_n,
                                       vector_name=args.vector_name, progress=_progress(ctx))
 
     async def precision(args: PrecisionInput, ctx: Context) -> SearchResult:
@@ -145,11 +134,13 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
 
     async def index(args: IndexInput, ctx: Context) -> IndexReport:
         return await service.index(args.collection, args.input_path, vector_name=args.vector_name,
-                                   vectors_path=args.vectors_path, progress=_progress(ctx))
+                                   vectors_path=args.vectors_path, sparse_only=args.sparse_only,
+                                   progress=_progress(ctx))
 
     resolvers: dict[str, dict[str, Callable]] = {}
-    if is_sampling(service.scorer):  # the client's LLM grades: ask it in resolver rounds, then search as usual
-        rounds = SamplingRounds(service, service.scorer)  # type: ignore[arg-type]
+    scorer = service.scorer
+    if isinstance(scorer, SampledScorer):  # the client's LLM grades: ask it in resolver rounds, then search as usual
+        rounds = SamplingRounds(service, scorer)
         resolvers = {"rf_search_precision": rounds.precision_resolvers(), "rf_search_recall": rounds.recall_resolvers()}
 
         async def precision_sampled(args: PrecisionInput, ctx: Context, resolved: dict[str, Any]) -> SearchResult:
@@ -169,7 +160,7 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
         precision_handler, recall_handler = precision, recall
 
     specs: list[tuple[str, type[BaseModel], type, Callable, str, ToolAnnotations]] = [
-        ("list_collections", CollectionsInput, CollectionsOutput, list_collections, d.LIST_COLLECTIONS, read),
+        ("list_collections", CollectionsInput, CollectionsOverview, list_collections, d.LIST_COLLECTIONS, read),
         ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE, write),
         ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),
         ("rf_search_precision", PrecisionInput, SearchResult, precision_handler, d.PRECISION, read),

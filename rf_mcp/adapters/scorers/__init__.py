@@ -1,5 +1,1 @@
-"""Feedback models ("scorers"): anything that scores (query, document) pairs, higher = more relevant."""
-
-from rf_mcp.adapters.scorers.base import Scorer, build_scorer
-
-__all__ = ["Scorer", "build_scorer"]
+"""Built-in feedback models (the :class:`rf_mcp.ports.Scorer` port); :mod:`rf_mcp.factory` picks one."""

@@ -1,22 +1,24 @@
 """An LLM as the feedback model: listwise grading on a fixed 0-10 scale.
 
 All documents of one round are graded in one request: they are numbered and wrapped as data
-(``<doc id=N>...</doc>``, with every ``<`` inside a document escaped so a document cannot close its
-block or open another), and the system prompt says they are untrusted data. The reply must be JSON
-with exactly one grade per document id, each within the scale; a reply that is not is retried once,
-then the call fails: a grade is never invented. Grades are cached per (query, document).
+(``<doc id=N>...</doc>``, with every ``<`` inside a document escaped so a document cannot close its block or
+open another), and the system prompt says they are untrusted data. The reply must be exactly one JSON object
+(bare, or as the only fenced block) with one integer id and one numeric grade per document, each within the
+scale; a reply that is not is asked again once, then the call fails: a grade is never invented. Grades are
+cached per (grading client, query, document).
 
-Two transports share the prompt and the identity (so a calibration made through one serves the other
-with the same model):
+Two transports share the prompt and the identity (so a calibration made through one serves the other with the
+same model):
 * ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap);
-* ``sampling``: the MCP client's own LLM. The protocol layer asks the client (``Resolve``/``Sample``) and
-  files the grades here; the scorer then answers from its cache.
+* ``sampling``: the MCP client's own LLM. The protocol layer asks the client and files the grades here under
+  the client's key (:data:`rf_mcp.ports.grading_client`); the search then reads them from the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections import OrderedDict
@@ -26,9 +28,9 @@ from typing import Any
 import anyio
 import httpx
 
-from rf_mcp.adapters.scorers.base import Scorer, register
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
+from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer, grading_client
 
 PROMPT_VERSION = "v1"
 SCALE = (0, 10)
@@ -40,10 +42,6 @@ SYSTEM_PROMPT = (
 )
 
 
-class JudgeReplyError(ValueError):
-    """The judge's reply cannot be used (not JSON, a missing or repeated id, a grade out of range...)."""
-
-
 def identity(model: str) -> str:
     return f"llm-judge(model={model},prompt={PROMPT_VERSION},scale={SCALE[0]}-{SCALE[1]})"
 
@@ -52,7 +50,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
-def render(query: str, documents: Sequence[str], max_chars: int = 2000) -> str:
+def grading_prompt(query: str, documents: Sequence[str], max_chars: int = 2000) -> str:
     """The user message for one listwise grading request (deterministic: same input, same text)."""
     blocks = [f"<doc id={i}>\n{_escape(d[:max_chars])}\n</doc>" for i, d in enumerate(documents, 1)]
     return (f"Query: {_escape(query)}\n\nDocuments ({len(documents)}):\n" + "\n".join(blocks) +
@@ -64,54 +62,65 @@ def retry_message(error: str) -> str:
             '{"grades": [{"id": 1, "grade": 7}, ...]}, one integer grade per document id.')
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n?(.*?)```", re.S)
+
+
+def _one_object(reply: str) -> Any:
+    """The reply's single JSON object: the whole reply, or the only fenced block. Anything else is refused."""
+    text = reply.strip()
+    fences = _FENCE.findall(text)
+    if len(fences) > 1:
+        raise GradeReplyError(f"{len(fences)} fenced blocks in the reply (exactly one JSON object is expected)")
+    if fences:
+        if _FENCE.sub("", text).strip():
+            raise GradeReplyError("text outside the fenced JSON block")
+        text = fences[0].strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GradeReplyError(f"the reply is not one JSON object ({exc.msg})") from None
 
 
 def parse(reply: str, n: int) -> list[float]:
-    """Grades in document order, or :class:`JudgeReplyError` saying what is wrong."""
-    text = reply.strip()
-    fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
-        raise JudgeReplyError("no JSON object in the reply")
-    try:
-        data = json.loads(text[start:end + 1])
-    except json.JSONDecodeError as exc:
-        raise JudgeReplyError(f"invalid JSON ({exc.msg})") from None
-    items = data.get("grades") if isinstance(data, dict) else None
+    """Grades in document order, or :class:`GradeReplyError` saying what is wrong."""
+    data = _one_object(reply)
+    if not isinstance(data, dict) or set(data) != {"grades"}:
+        raise GradeReplyError('the reply must be an object with exactly one key, "grades"')
+    items = data["grades"]
     if not isinstance(items, list):
-        raise JudgeReplyError('no "grades" list')
+        raise GradeReplyError('"grades" is not a list')
     grades: dict[int, float] = {}
     for item in items:
-        if not isinstance(item, dict) or "id" not in item or "grade" not in item:
-            raise JudgeReplyError("an entry lacks id or grade")
-        try:
-            i, g = int(item["id"]), float(item["grade"])
-        except (TypeError, ValueError):
-            raise JudgeReplyError(f"a non-numeric id or grade: {item!r}") from None
+        if not isinstance(item, dict) or set(item) != {"id", "grade"}:
+            raise GradeReplyError('each entry must have exactly "id" and "grade"')
+        i, g = item["id"], item["grade"]
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise GradeReplyError(f"document id {str(i)[:20]!r} is not an integer")
+        if isinstance(g, bool) or not isinstance(g, int | float) or not math.isfinite(g):
+            raise GradeReplyError(f"the grade of document {i} is not a number")
         if i in grades:
-            raise JudgeReplyError(f"document {i} graded twice")
+            raise GradeReplyError(f"document {i} graded twice")
         if not 1 <= i <= n:
-            raise JudgeReplyError(f"unknown document id {i} (ids are 1-{n})")
+            raise GradeReplyError(f"unknown document id {i} (ids are 1-{n})")
         if not SCALE[0] <= g <= SCALE[1]:
-            raise JudgeReplyError(f"grade {g:g} for document {i} is outside {SCALE[0]}-{SCALE[1]}")
-        grades[i] = g
+            raise GradeReplyError(f"grade {g:g} for document {i} is outside {SCALE[0]}-{SCALE[1]}")
+        grades[i] = float(g)
     missing = [i for i in range(1, n + 1) if i not in grades]
     if missing:
-        raise JudgeReplyError(f"no grade for document(s) {missing}")
+        raise GradeReplyError(f"no grade for document(s) {missing}")
     return [grades[i] for i in range(1, n + 1)]
 
 
 class GradeCache:
+    """Grades per (grading client, query, document), least recently used evicted first."""
+
     def __init__(self, size: int = 20_000) -> None:
-        self._data: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._data: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._size = size
 
     @staticmethod
-    def key(query: str, doc: str) -> tuple[str, str]:
-        return query, hashlib.sha256(doc.encode()).hexdigest()
+    def key(query: str, doc: str) -> tuple[str, str, str]:
+        return grading_client.get(), query, hashlib.sha256(doc.encode()).hexdigest()
 
     def get(self, query: str, doc: str) -> float | None:
         k = self.key(query, doc)
@@ -129,38 +138,49 @@ class GradeCache:
         return list(dict.fromkeys(d for d in docs if self.get(query, d) is None))
 
 
-class LLMJudge(Scorer):
-    """Shared prompt, batching and cache; subclasses say how one request reaches a model."""
+class _Judge:
+    """Prompt, batching and cache shared by both transports."""
 
-    def __init__(self, settings: FeedbackSettings) -> None:
+    settings: FeedbackSettings
+    cache: GradeCache
+
+    def _setup(self, settings: FeedbackSettings) -> None:
         self.settings = settings
         self.model = settings.model
         self.identity = identity(settings.model)
+        self.system_prompt = SYSTEM_PROMPT
         self.cache = GradeCache()
-        self.requests = 0
 
     def batches(self, docs: Sequence[str]) -> list[list[str]]:
         n = self.settings.batch_size
         return [list(docs[i:i + n]) for i in range(0, len(docs), n)]
 
-    def render(self, query: str, docs: Sequence[str]) -> str:
-        return render(query, docs, self.settings.max_doc_chars)
+    def prompt(self, query: str, documents: Sequence[str]) -> str:
+        return grading_prompt(query, documents, self.settings.max_doc_chars)
 
-    def accept(self, query: str, docs: Sequence[str], grades: Sequence[float]) -> None:
-        for d, g in zip(docs, grades, strict=True):
+    def retry_prompt(self, error: str) -> str:
+        return retry_message(error)
+
+    def parse(self, reply: str, n: int) -> list[float]:
+        return parse(reply, n)
+
+    def max_tokens(self, n: int) -> int:
+        return 64 + 24 * n
+
+    def accept(self, query: str, documents: Sequence[str], grades: Sequence[float]) -> None:
+        for d, g in zip(documents, grades, strict=True):
             self.cache.put(query, d, g)
 
     def cached(self, query: str, docs: Sequence[str]) -> list[float]:
         out = [self.cache.get(query, d) for d in docs]
-        assert all(g is not None for g in out)
-        return [float(g) for g in out]  # type: ignore[arg-type]
+        return [float(g) for g in out if g is not None]
 
 
-class HttpJudge(LLMJudge):
+class HttpJudge(_Judge, Scorer):
     """An OpenAI-compatible chat-completions endpoint."""
 
     def __init__(self, settings: FeedbackSettings) -> None:
-        super().__init__(settings)
+        self._setup(settings)
         if not settings.base_url:
             raise ConfigError("[feedback].base_url is missing for the HTTP LLM judge.",
                               fix='Set base_url to an OpenAI-compatible API, e.g. "https://api.openai.com/v1".')
@@ -172,6 +192,11 @@ class HttpJudge(LLMJudge):
         key = os.environ.get(self.settings.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
     async def _complete(self, messages: list[dict[str, str]]) -> str:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.timeout)
@@ -182,17 +207,17 @@ class HttpJudge(LLMJudge):
                 await anyio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
             try:
                 async with self._limit:
-                    self.requests += 1
                     resp = await self._client.post(self.url, json=body, headers=self._headers())
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = type(exc).__name__
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}"
                 continue
-            if resp.status_code >= 400:
-                raise ModelError(f"The LLM judge at {self.url} refused the request: HTTP {resp.status_code} "
-                                 f"{resp.text[:200]}", fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}.")
+            if resp.status_code >= 400:  # the body is the endpoint's, not ours to forward: summarise
+                raise ModelError(f"The LLM judge at {self.url} refused the request (HTTP {resp.status_code}).",
+                                 fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
+                                     "endpoint's own message is in its logs.")
             try:
                 return str(resp.json()["choices"][0]["message"]["content"])
             except (ValueError, KeyError, IndexError, TypeError):
@@ -202,16 +227,16 @@ class HttpJudge(LLMJudge):
                          fix="Check that the endpoint is up, or raise [feedback].timeout / max_retries.")
 
     async def _grade(self, query: str, docs: list[str]) -> list[float]:
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.render(query, docs)}]
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.prompt(query, docs)}]
         reply = await self._complete(messages)
         try:
             return parse(reply, len(docs))
-        except JudgeReplyError as first:
+        except GradeReplyError as first:
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_message(str(first))}]
             reply = await self._complete(messages)
             try:
                 return parse(reply, len(docs))
-            except JudgeReplyError as second:
+            except GradeReplyError as second:
                 raise ModelError(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
                                  fix="Use a model that follows the JSON format, or lower [feedback].batch_size.") from None
 
@@ -233,14 +258,11 @@ class HttpJudge(LLMJudge):
         return self.cached(query, documents)
 
 
-class SamplingJudge(LLMJudge):
+class SamplingJudge(_Judge, SampledScorer):
     """Grades come from the MCP client's LLM, requested by the protocol layer and filed with ``accept``."""
 
-    out_of_band = True  # it cannot score on demand: calibration and evaluation refuse it
-
     def __init__(self, settings: FeedbackSettings) -> None:
-        super().__init__(settings)
-        self.sampled_models: set[str] = set()
+        self._setup(settings)
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         if self.cache.missing(query, documents):
@@ -252,10 +274,5 @@ class SamplingJudge(LLMJudge):
         return self.cached(query, documents)
 
 
-@register("llm")
-def _factory(settings: FeedbackSettings) -> Scorer:
+def build(settings: FeedbackSettings) -> Scorer:
     return HttpJudge(settings) if settings.transport == "http" else SamplingJudge(settings)
-
-
-def is_sampling(scorer: Any) -> bool:
-    return isinstance(scorer, SamplingJudge)

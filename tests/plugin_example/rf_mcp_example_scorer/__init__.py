@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rf_mcp.adapters.scorers import Scorer
+from rf_mcp import Scorer
 from rf_mcp.config import FeedbackSettings
 
 WORD = re.compile(r"[a-z0-9]{3,}")

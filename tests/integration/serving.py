@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import make_config
+from tests.common import make_config
 
 
 def free_port() -> int:

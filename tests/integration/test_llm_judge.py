@@ -6,8 +6,10 @@ import re
 
 import pytest
 
-from rf_mcp.adapters.scorers import build_scorer
-from rf_mcp.adapters.scorers.llm_judge import JudgeReplyError, identity, parse, render
+from rf_mcp.adapters.scorers.llm_judge import grading_prompt as render
+from rf_mcp.adapters.scorers.llm_judge import identity, parse
+from rf_mcp.factory import build_scorer
+from rf_mcp.ports import GradeReplyError as JudgeReplyError
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
 from tests.fake_llm import FakeLLM, Served, read_prompt, rule_grades

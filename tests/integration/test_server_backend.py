@@ -10,7 +10,7 @@ import pytest
 from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
-from tests.conftest import MINI, make_config, mini_vectors, needs_shared, train_queries
+from tests.common import MINI, make_config, mini_vectors, needs_shared, train_queries
 
 URL = os.environ.get("RF_MCP_TEST_QDRANT_URL")  # conftest moves QDRANT_URL here
 pytestmark = [needs_shared, pytest.mark.anyio,

@@ -10,9 +10,9 @@ import anyio
 import numpy as np
 
 from rf_mcp.adapters import fastembed_models
-from rf_mcp.adapters.scorers.base import Scorer, register
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
+from rf_mcp.ports import Scorer
 
 
 def _classes() -> dict[str, Any]:
@@ -86,11 +86,3 @@ class FastembedScorer(Scorer):
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         return await anyio.to_thread.run_sync(self.score_sync, query, documents)
-
-    async def warm_up(self) -> None:
-        await anyio.to_thread.run_sync(self._load)
-
-
-@register("fastembed")
-def _factory(settings: FeedbackSettings) -> Scorer:
-    return FastembedScorer(settings)

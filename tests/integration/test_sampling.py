@@ -11,7 +11,7 @@ from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError
 from rf_mcp.server import build_server
-from tests.conftest import needs_shared, train_queries
+from tests.common import needs_shared, train_queries
 from tests.fake_llm import FakeLLM, Served, rule_reply
 
 pytestmark = [needs_shared, pytest.mark.anyio]

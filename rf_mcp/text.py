@@ -29,11 +29,11 @@ def _profile(p: CalibrationProfile) -> list[str]:
             f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}"]
 
 
-def render(result: Any) -> str:
+def render_text(result: Any) -> str:
     if isinstance(result, list):
         if not result:
             return "no calibration profiles"
-        return "\n".join(render(r) for r in result)
+        return "\n".join(render_text(r) for r in result)
     if isinstance(result, IndexReport):
         return (f"indexed {result.documents} documents into {result.collection!r} "
                 f"(vector {result.vector_name or '(default)'!r}, {'created' if result.created else 'updated'}); "
@@ -72,7 +72,7 @@ def render(result: Any) -> str:
         return "\n".join([head, *_profile(result.profile), *tail])
     if isinstance(result, MigrationReport):
         return (f"migrated {result.points} points and {result.profiles} calibration profile(s) of "
-                f"{result.collection!r} from {result.source} to {result.target} in {result.seconds:.1f}s")
+                f"{result.collection!r} from {result.source} to {result.destination} in {result.seconds:.1f}s")
     if isinstance(result, CalibrationProfile):
         return "\n".join(["restored the previous calibration:", *_profile(result)])
     return str(result)

@@ -8,7 +8,7 @@ import json
 import anyio
 import pytest
 
-from tests.conftest import SCIFACT, SHARED, needs_shared
+from tests.common import SCIFACT, SHARED, needs_shared
 
 pytestmark = [needs_shared, pytest.mark.skipif(not (SCIFACT / "embeddings" / "mpnet_corpus.npy").is_file(),
                                                reason="needs the cached SciFact embeddings in ../shared")]

@@ -13,7 +13,7 @@ from rf_mcp.domain.datasets import read_qrels, read_queries
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, InputError
-from tests.conftest import MINI, SCIFACT, CachedDenseScorer, make_config, needs_shared, train_queries
+from tests.common import MINI, SCIFACT, CachedDenseScorer, make_config, needs_shared, train_queries
 
 pytestmark = [needs_shared, pytest.mark.anyio]
 Q = "APOE4 expression in neurons increases tau phosphorylation"
@@ -33,9 +33,9 @@ async def test_index_embeds_with_the_model_and_is_idempotent(tmp_path):
         ids = json.loads((SCIFACT / "embeddings" / "minilm_ids.json").read_text())["corpus_ids"]
         ref = np.load(SCIFACT / "embeddings" / "minilm_corpus.npy", mmap_mode="r")
         doc = json.loads(lines[3])
-        rec = (await rf.engine.retrieve("docs", [int(doc["_id"])], with_vectors=True))[0]
+        rec = (await rf.engine.retrieve("docs", [int(doc["_id"])], with_vector="dense"))[0]
         assert rec.payload["doc_id"] == doc["_id"] and rec.payload["title"] == doc["title"]
-        assert float(np.dot(rec.vector["dense"], ref[ids.index(doc["_id"])])) > 0.999
+        assert float(np.dot(rec.vector, ref[ids.index(doc["_id"])])) > 0.999
 
 
 async def test_index_rejects_bad_input(tmp_path):
@@ -104,8 +104,7 @@ async def test_no_signal_is_stored_as_unusable_and_refused(mini_store):
     """A feedback model that agrees with the retriever (its own cached vectors) has nothing to teach."""
     cfg, _ = mini_store
     async with RFService(cfg) as rf:
-        agree = RFService(cfg, engine=rf.engine, embedder=rf.embedder)
-        agree._scorer = CachedDenseScorer(agree)
+        agree = RFService(cfg, engine=rf.engine, retriever=rf.retriever, scorer=CachedDenseScorer(rf.retriever))
         report = await agree.calibrate("mini", train_queries(30), TrainSettings(limit=20, epochs=100))
         assert not report.profile.usable
         assert "UNUSABLE" in report.message

@@ -16,8 +16,8 @@ from mcp.client.stdio import StdioServerParameters
 
 from rf_mcp.domain.service import RFService
 from rf_mcp.server import build_server
-from tests.conftest import MINI, make_config, mini_vectors, needs_shared, train_queries
-from tests.serving import ServedMCP
+from tests.common import MINI, make_config, mini_vectors, needs_shared, train_queries
+from tests.integration.serving import ServedMCP
 
 pytestmark = [needs_shared, pytest.mark.anyio]
 TOOLS = {"list_collections", "calibrate", "evaluate", "rf_search_precision", "rf_search_recall", "index",
@@ -41,7 +41,9 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert tools["rf_search_recall"].annotations.read_only_hint
         assert not tools["calibrate"].annotations.read_only_hint
         assert tools["rf_search_precision"].input_schema["required"] == ["collection", "query"]
-        assert tools["rf_search_precision"].input_schema["properties"]["seeds"]["minimum"] == 2
+        seeds = tools["rf_search_precision"].input_schema["properties"]["seeds"]
+        assert {"type": "integer", "minimum": 2, "maximum": 20} in [
+            {k: v for k, v in branch.items() if k in ("type", "minimum", "maximum")} for branch in seeds["anyOf"]]
         assert "hits" in tools["rf_search_recall"].output_schema["properties"]
     async with RFService(cfg) as service, Client(build_server(service, read_only=True)) as client:
         assert {t.name for t in (await client.list_tools()).tools} == TOOLS - {"index"}

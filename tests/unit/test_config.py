@@ -7,7 +7,7 @@ import pytest
 from rf_mcp.config import load_config
 from rf_mcp.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_example_config_is_valid_and_complete():

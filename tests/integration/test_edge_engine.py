@@ -1,4 +1,6 @@
-"""qdrant-edge (Rust engine, embedded) agrees with qdrant-client's embedded engine, and runs the whole domain."""
+"""qdrant-edge (Rust engine, embedded) runs the whole domain; folder ownership, migration, the HNSW build.
+
+Query agreement between the engines is in test_congruence.py."""
 
 from __future__ import annotations
 
@@ -7,79 +9,31 @@ import shutil
 import numpy as np
 import pytest
 
-from rf_mcp.adapters.edge_engine import EdgeEngine
-from rf_mcp.adapters.engine import QdrantEngine
+from rf_mcp.adapters.engines.client import ClientEngine
+from rf_mcp.adapters.engines.edge import EdgeEngine
 from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import EngineError
-from tests.conftest import MINI, make_config, mini_vectors, needs_shared, train_queries
+from rf_mcp.ports import CollectionSpec, PointInput
+from tests.common import MINI, make_config, mini_vectors, needs_shared, train_queries
 
 pytest.importorskip("qdrant_edge", reason="needs qdrant-edge-py")
 pytestmark = pytest.mark.anyio
-N, DIM = 3000, 32
 
 
-def clustered(seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(20, DIM))
-    return (centres[rng.integers(0, 20, N)] + 0.4 * rng.normal(size=(N, DIM))).astype(np.float32)
-
-
-@pytest.fixture
-async def engines(tmp_path):
-    vectors = clustered()
-    local = QdrantEngine(QdrantSettings(path=str(tmp_path / "local")))
+async def test_one_process_per_folder_and_metadata_survive_a_reopen(tmp_path):
     edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
-    for e in (local, edge):
-        await e.create_collection("c", "dense", DIM)
-        for start in range(0, N, 1000):
-            ids = list(range(start + 1, min(start + 1001, N + 1)))
-            await e.upsert("c", "dense", ids, vectors[start:start + 1000], [{"i": i} for i in ids])
-    yield local, edge, vectors
-    await local.close()
-    await edge.close()
-
-
-def same(a, b) -> None:
-    assert [p.id for p in a] == [p.id for p in b]
-    assert np.allclose([p.score for p in a], [p.score for p in b], atol=1e-4)
-
-
-@pytest.mark.parametrize("n_feedback", [2, 3, 5])
-@pytest.mark.parametrize("as_ids", [True, False])
-async def test_rf_queries_agree(engines, n_feedback, as_ids):
-    local, edge, vectors = engines
-    rng = np.random.default_rng(n_feedback)
-    for trial in range(5):
-        target = vectors[rng.integers(N)] + 0.1 * rng.normal(size=DIM)
-        seeds = [int(i) + 1 for i in rng.choice(N, n_feedback, replace=False)]
-        scores = rng.uniform(0, 10, n_feedback).tolist()
-        examples = seeds if as_ids else [vectors[i - 1] for i in seeds]
-        weights = (0.2, 0.5, 0.05)
-        a = await local.relevance_feedback("c", "dense", target, list(zip(examples, scores)), weights, 10)
-        b = await edge.relevance_feedback("c", "dense", target, list(zip(examples, scores)), weights, 10)
-        same(a, b)
-        if as_ids:
-            assert not set(seeds) & {p.id for p in b}  # point-id examples are excluded, as on a server
-
-
-async def test_nearest_retrieve_metadata_agree(engines, tmp_path):
-    local, edge, vectors = engines
-    q = vectors[7]
-    same(await local.nearest("c", "dense", q, 10, exclude=[8]), await edge.nearest("c", "dense", q, 10, exclude=[8]))
-    assert (await edge.describe("c")).points_count == N and (await edge.describe("c")).vector("dense").dim == DIM
-    rec = (await edge.retrieve("c", [5], with_vectors=True))[0]
-    assert rec.payload == {"i": 5} and len(rec.vector["dense"]) == DIM
-    await edge.set_metadata("c", {"rf_mcp:x": {"current": {"v": 1}}, "other": 1})
-    await edge.set_metadata("c", {"other": None})
+    await edge.create_collection("c", CollectionSpec("dense", 4))
+    await edge.upsert("c", [PointInput(1, {"dense": [0.1, 0.2, 0.3, 0.4]}, {"i": 1})])
+    await edge.set_metadata("c", {"rf_mcp:x": {"current": {"v": 1}}})
     second = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
     with pytest.raises(EngineError, match="in use by another rf-mcp process"):
         await second.list_collections()  # one process per folder: a second writer is refused
     await edge.close()
     reopened = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
     assert await reopened.get_metadata("c") == {"rf_mcp:x": {"current": {"v": 1}}}
-    assert await reopened.list_collections() == ["c"]
+    assert await reopened.list_collections() == ["c"] and await reopened.count("c") == 1
     await reopened.close()
 
 
@@ -132,8 +86,8 @@ async def test_migrate_collection_and_profiles(mini_store, tmp_path):
 
 
 async def test_a_local_engine_folder_is_recognised(tmp_path):
-    local = QdrantEngine(QdrantSettings(path=str(tmp_path / "data")))
-    await local.create_collection("c", "dense", 4)
+    local = ClientEngine(QdrantSettings(path=str(tmp_path / "data"), backend="local"))
+    await local.create_collection("c", CollectionSpec("dense", 4))
     await local.close()
     edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "data"), backend="edge"))
     with pytest.raises(EngineError, match='backend = "local"'):
@@ -156,7 +110,7 @@ def test_cli_index_builds_the_hnsw_index_above_the_threshold(tmp_path):
         return json.loads(r.stdout)
 
     out = rf("index", "-c", "mini", "-i", str(MINI / "corpus.jsonl"), "--vectors", str(mini_vectors(tmp_path)))
-    assert out["points_count"] == 500 and out["indexed_vectors"] == 500
+    assert out["points_count"] == 500 and out["indexed_vectors"] >= 500  # dense (+ the sparse index)
     hits = rf("search", "-c", "mini", "--vanilla", "APOE4 and tau phosphorylation")["hits"]
     assert len(hits) == 10
-    assert rf("optimize", "-c", "mini")["indexed_vectors"] == 500
+    assert rf("optimize", "-c", "mini")["indexed_vectors"] >= 500

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from rf_mcp.adapters.scorers import build_scorer
-from rf_mcp.adapters.scorers.bm25 import BM25Scorer, CorpusStats
+from rf_mcp.adapters.analyzer import CorpusStats
+from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.factory import build_scorer
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
-from tests.conftest import MODEL, needs_shared
+from tests.common import MODEL, needs_shared
 
 DOCS = ["Stem cells divide and differentiate into neurons.", "The stock market fell sharply today.",
         "Neurons derived from stem cells show tau phosphorylation."]
@@ -19,9 +20,9 @@ DOCS = ["Stem cells divide and differentiate into neurons.", "The stock market f
 
 def test_bm25_prefers_matching_documents():
     s = BM25Scorer()
-    scores = s.score_sync("stem cells neurons tau", DOCS, CorpusStats(DOCS))
+    scores = s.score_sync("stem cells neurons tau", DOCS, CorpusStats(s.analyzer, DOCS))
     assert scores[2] > scores[0] > scores[1] == 0.0
-    assert s.identity == "bm25(k1=1.2,b=0.75)"
+    assert s.identity.startswith("bm25(k1=1.2,b=0.75,analyzer=en-v1(")
 
 
 def test_unknown_model_names_are_config_errors(tmp_path):

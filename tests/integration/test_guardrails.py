@@ -11,7 +11,8 @@ from rf_mcp.config import FeedbackSettings
 from rf_mcp.domain.models import Evaluation
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, InputError, ModelError
-from tests.conftest import ConstantScorer, needs_shared
+from rf_mcp.ports import CollectionSpec, Nearest, QueryRequest
+from tests.common import ConstantScorer, needs_shared
 
 pytestmark = [needs_shared, pytest.mark.anyio]
 Q = "APOE4 expression in neurons increases tau phosphorylation"
@@ -36,8 +37,8 @@ async def test_vanilla_mode_only_on_request_and_equals_ann(mini_store):
         await rf.engine.set_metadata("mini", {target.parts.key: None})
         res = await rf.search_precision("mini", Q, vanilla=True, limit=10)
         assert res.profile.vanilla_mode and res.feedback_scores_used == 0
-        qv = await rf.embedder.embed_query(Q)
-        ann = await rf.engine.nearest("mini", "dense", qv, 10)
+        qv = await rf.retriever.embed_query(Q)
+        ann = await rf.engine.query("mini", QueryRequest(Nearest(qv.tolist(), "dense"), 10))
         assert [h.id for h in res.hits] == [p.id for p in ann]
 
 
@@ -87,14 +88,14 @@ async def test_different_feedback_model_refused(mini_store):
     cfg, _ = mini_store
     other = cfg.model_copy(update={"feedback": FeedbackSettings(type="bm25", k1=2.0)})
     async with RFService(other) as rf:
-        with pytest.raises(GuardrailError, match=r"different setup: feedback model 'bm25\(k1=1.2,b=0.75\)'"):
+        with pytest.raises(GuardrailError, match=r"different setup: feedback model 'bm25\(k1=1.2,b=0.75,analyzer=en-v1"):
             await rf.search_precision("mini", Q)
 
 
 async def test_sparse_vector_refused(mini_store):
     cfg, _ = mini_store
     async with RFService(cfg) as rf:
-        await rf.engine.create_collection("hybrid", "dense", 384, sparse=["bm25"])
+        await rf.engine.create_collection("hybrid", CollectionSpec("dense", 384, sparse=("bm25",)))
         with pytest.raises(GuardrailError, match="sparse"):
             await rf.search_precision("hybrid", Q, vector_name="bm25")
         with pytest.raises(InputError, match="no vector 'nope'"):
@@ -104,7 +105,7 @@ async def test_sparse_vector_refused(mini_store):
 async def test_wrong_dimension_and_missing_collection(mini_store):
     cfg, _ = mini_store
     async with RFService(cfg) as rf:
-        await rf.engine.create_collection("small", "dense", 8)
+        await rf.engine.create_collection("small", CollectionSpec("dense", 8))
         with pytest.raises(InputError, match="8 dimensions but the retriever makes 384"):
             await rf.search_precision("small", Q)
         with pytest.raises(InputError, match="does not exist"):
@@ -148,7 +149,7 @@ async def test_drift_warning(mini_store):
 async def test_inverted_scores_are_flagged_at_calibration(mini_store):
     """A scorer whose scores fall as relevance rises (a distance) is caught and the profile is unusable."""
     from rf_mcp.domain.models import TrainSettings
-    from tests.conftest import train_queries
+    from tests.common import train_queries
 
     class Distance(BM25Scorer):
         identity = "test-negated-bm25"

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from rf_mcp.adapters.scorers import build_scorer
-from rf_mcp.adapters.scorers.base import available_types
+from rf_mcp.factory import build_scorer, scorer_types
+from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.config import FeedbackSettings, load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
-from tests.conftest import make_config, needs_shared, train_queries
+from tests.common import make_config, needs_shared, train_queries
 
-PLUGIN = Path(__file__).parent / "plugin_example"
+PLUGIN = Path(__file__).parent.parent / "plugin_example"
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_unknown_type_lists_what_is_available():
 
 
 def test_plugin_is_discovered_with_its_options(plugin_on_path):
-    assert "overlap" in available_types()
+    assert "overlap" in scorer_types()
     scorer = build_scorer(FeedbackSettings(type="overlap", options={"min_len": 5}))
     assert scorer.identity == "example-overlap(min_len=5)"
 
@@ -53,5 +53,5 @@ async def test_plugin_end_to_end(plugin_on_path, mini_template, tmp_path):
         assert res.profile.fingerprint == report.profile.fingerprint and res.feedback_scores_used == 5
         assert rf.scorer.calls >= 40
         # the BM25 profile of the template is still there, untouched
-        assert {s.profile.feedback for s in await rf.list_profiles("mini")} == {"bm25(k1=1.2,b=0.75)",
+        assert {s.profile.feedback for s in await rf.list_profiles("mini")} == {BM25Scorer().identity,
                                                                                 "example-overlap(min_len=4)"}

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MINI, SCIFACT, make_config, mini_vectors, needs_shared
+from tests.common import MINI, SCIFACT, make_config, mini_vectors, needs_shared
 
 pytestmark = needs_shared
 

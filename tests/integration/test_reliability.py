@@ -15,9 +15,10 @@ from mcp.client.client import Client
 from rf_mcp.config import load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
+from rf_mcp.ports import CollectionSpec, PointInput
 from rf_mcp.server import build_server
-from tests.conftest import MODEL, make_config, needs_shared, train_queries
-from tests.serving import ServedMCP, free_port
+from tests.common import MODEL, make_config, needs_shared, train_queries
+from tests.integration.serving import ServedMCP, free_port
 
 pytestmark = pytest.mark.anyio
 Q = "APOE4 expression in neurons increases tau phosphorylation"
@@ -82,14 +83,14 @@ async def test_bad_input_table(mini_store):
     cfg, _ = mini_store
     async with RFService(cfg) as service:
         engine = service.engine
-        await engine.create_collection("hybrid", "dense", 384, sparse=["bm25"])
-        await engine.create_collection("small", "dense", 8)
-        await engine.create_collection("empty", "dense", 384)
-        await engine.create_collection("tiny", "dense", 384)
-        await engine.upsert("tiny", "dense", [1, 2, 3], [[0.1] * 384] * 3, [{"text": "a"}] * 3)
-        await engine.create_collection("uncalibrated", "dense", 384)
-        await engine.upsert("uncalibrated", "dense", list(range(1, 8)), [[float(i)] + [0.1] * 383 for i in range(7)],
-                            [{"text": f"d{i}"} for i in range(7)])
+        await engine.create_collection("hybrid", CollectionSpec("dense", 384, sparse=("bm25",)))
+        await engine.create_collection("small", CollectionSpec("dense", 8))
+        await engine.create_collection("empty", CollectionSpec("dense", 384))
+        await engine.create_collection("tiny", CollectionSpec("dense", 384))
+        await engine.upsert("tiny", [PointInput(i, {"dense": [0.1] * 384}, {"text": "a"}) for i in (1, 2, 3)])
+        await engine.create_collection("uncalibrated", CollectionSpec("dense", 384))
+        await engine.upsert("uncalibrated", [PointInput(i, {"dense": [float(i)] + [0.1] * 383}, {"text": f"d{i}"})
+                                             for i in range(1, 8)])
         async with Client(build_server(service)) as client:
             for tool, args, needle in BAD_INPUTS:
                 r = await client.call_tool(tool, args)

@@ -1,0 +1,73 @@
+"""Helpers shared by the engine adapters (no engine library imported here)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from rf_mcp.errors import EngineError, InputError
+from rf_mcp.ports import FeedbackItem, PointId
+
+T = TypeVar("T")
+
+
+def point_id(raw: Any) -> PointId:
+    """An engine's point id as the port's type: integers stay integers, UUIDs become canonical strings."""
+    if isinstance(raw, bool):
+        raise EngineError(f"The engine returned a boolean point id {raw!r}.", fix="Report this as a bug.")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, uuid.UUID):
+        return str(raw)
+    return str(uuid.UUID(str(raw)))
+
+
+def check_ids(ids: Sequence[PointId]) -> list[PointId]:
+    """Point ids as Qdrant accepts them (unsigned integers or UUIDs); anything else is an input error."""
+    out: list[PointId] = []
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int | str):
+            raise InputError(f"{i!r} is not a point id.", fix="Pass unsigned integers or UUIDs, as search hits show them.")
+        if isinstance(i, int):
+            if not 0 <= i < 2**64:
+                raise InputError(f"Point id {i} is out of range.", fix="Point ids are unsigned 64-bit integers or UUIDs.")
+            out.append(i)
+            continue
+        try:
+            out.append(str(uuid.UUID(i)))
+        except ValueError:
+            raise InputError(f"{i[:80]!r} is not a point id (an unsigned integer or a UUID).",
+                             fix="Pass the `id` of a search hit, or its `doc_id`.") from None
+    return out
+
+
+def split_feedback(feedback: Sequence[FeedbackItem]) -> list[PointId]:
+    """The point ids among the feedback examples (vectors are left as they are)."""
+    return check_ids([f.example for f in feedback if isinstance(f.example, int | str)])
+
+
+def feedback_vectors(feedback: Sequence[FeedbackItem], stored: dict[PointId, Sequence[float]],
+                     collection: str) -> list[tuple[list[float], float]]:
+    """Each feedback example as a vector: point ids resolved with ``stored`` (missing ids are an input error)."""
+    missing = [f.example for f in feedback if isinstance(f.example, int | str) and point_id(f.example) not in stored]
+    if missing:
+        raise InputError(f"Feedback point ids not found in {collection!r}: {missing[:10]}.",
+                         fix="Pass ids of existing points.")
+    out = []
+    for f in feedback:
+        if isinstance(f.example, int | str):
+            out.append((list(map(float, stored[point_id(f.example)])), float(f.score)))
+        else:
+            out.append(([float(x) for x in f.example], float(f.score)))
+    return out
+
+
+def guarded(fn: Callable[..., T], describe: Callable[[Exception], EngineError], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn``; our own errors pass through, anything else becomes one clear :class:`EngineError`."""
+    try:
+        return fn(*args, **kwargs)
+    except (InputError, EngineError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every library error is mapped to one clear type
+        raise describe(exc) from None

@@ -1,0 +1,299 @@
+"""The engine port on qdrant-client: a Qdrant server (url) or qdrant-client's embedded engine (a folder).
+
+One sync ``QdrantClient``; every call runs in a worker thread. The embedded engine is not thread-safe, so its
+calls are serialised by a lock; a server client is thread-safe and runs calls in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+from qdrant_client import QdrantClient, models
+
+from rf_mcp.adapters.engines._shared import check_ids, guarded, point_id
+from rf_mcp.config import QdrantSettings
+from rf_mcp.errors import EngineError, InputError
+from rf_mcp.ports import (
+    CollectionInfo,
+    CollectionSpec,
+    Engine,
+    FieldCondition,
+    Filter,
+    Fusion,
+    HasId,
+    Nearest,
+    Point,
+    PointId,
+    PointInput,
+    QueryRequest,
+    RelevanceFeedback,
+    SearchParams,
+    SparseNearest,
+    SparseVector,
+    VectorInfo,
+)
+
+T = TypeVar("T")
+_SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
+            "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
+
+
+# -- request translation (also used by the congruence tests to check the request shapes) ----------------------
+def to_filter(flt: Filter | None) -> models.Filter | None:
+    if flt is None:
+        return None
+
+    def cond(c: Any) -> Any:
+        if isinstance(c, HasId):
+            return models.HasIdCondition(has_id=list(c.has_id))
+        if isinstance(c, Filter):
+            return to_filter(c)
+        assert isinstance(c, FieldCondition)
+        if c.range is not None:
+            r = c.range
+            return models.FieldCondition(key=c.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt, lte=r.lte))
+        m = c.match
+        assert m is not None
+        if m.value is not None:
+            match: Any = models.MatchValue(value=m.value)
+        elif m.any is not None:
+            match = models.MatchAny(any=list(m.any))
+        else:
+            match = models.MatchExcept(**{"except": list(m.except_ or [])})
+        return models.FieldCondition(key=c.key, match=match)
+
+    return models.Filter(must=[cond(c) for c in flt.must] or None, should=[cond(c) for c in flt.should] or None,
+                         must_not=[cond(c) for c in flt.must_not] or None)
+
+
+def _sparse(v: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(v.indices), values=list(v.values))
+
+
+def to_query(q: Any) -> Any:
+    if isinstance(q, Nearest):
+        return [float(x) for x in q.vector]
+    if isinstance(q, SparseNearest):
+        return _sparse(q.vector)
+    assert isinstance(q, RelevanceFeedback)
+    a, b, c = q.weights
+    return models.RelevanceFeedbackQuery(relevance_feedback=models.RelevanceFeedbackInput(
+        target=[float(x) for x in q.target],
+        feedback=[models.FeedbackItem(example=f.example if isinstance(f.example, int | str)
+                                      else [float(x) for x in f.example], score=float(f.score)) for f in q.feedback],
+        strategy=models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(a=a, b=b, c=c))))
+
+
+def _using(q: Any) -> str | None:
+    return getattr(q, "using", None) or None
+
+
+def _with_vectors(name: str | None) -> bool | list[str]:
+    """``with_vectors`` for one dense vector ("" is the unnamed default vector)."""
+    if name is None:
+        return False
+    return [name] if name else True
+
+
+def _params(p: SearchParams | None) -> models.SearchParams | None:
+    return None if p is None else models.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact)
+
+
+def to_request(request: QueryRequest) -> dict[str, Any]:
+    """The ``query_points`` keyword arguments for a port request."""
+    q = request.query
+    kwargs: dict[str, Any] = {"limit": request.limit, "query_filter": to_filter(request.filter),
+                              "with_payload": True, "with_vectors": _with_vectors(request.with_vector),
+                              "search_params": _params(request.params)}
+    if isinstance(q, Fusion):
+        kwargs["prefetch"] = [models.Prefetch(query=to_query(p.query), using=_using(p.query), limit=p.limit,
+                                              filter=to_filter(p.filter), params=_params(request.params))
+                              for p in q.prefetch]
+        kwargs["query"] = models.FusionQuery(fusion=models.Fusion.RRF)
+    else:
+        kwargs["query"] = to_query(q)
+        kwargs["using"] = _using(q)
+    return kwargs
+
+
+def _vector_out(raw: Any, name: str | None) -> list[float] | None:
+    if name is None or raw is None:
+        return None
+    v = raw.get(name) if isinstance(raw, dict) else raw
+    return None if v is None else [float(x) for x in v]
+
+
+class ClientEngine(Engine):
+    """qdrant-client's ``QdrantClient``: a server (``url``) or its embedded, pure-Python engine (``path``)."""
+
+    def __init__(self, settings: QdrantSettings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._client: QdrantClient | None = None
+
+    @property
+    def location(self) -> str:
+        return self.settings.location
+
+    @property
+    def _remote(self) -> bool:
+        return bool(self.settings.url)
+
+    def _connect(self) -> QdrantClient:
+        with self._lock:
+            if self._client is None:
+                s = self.settings
+                try:
+                    if s.url:
+                        key = s.api_key.get_secret_value() if s.api_key else None
+                        self._client = QdrantClient(url=s.url, api_key=key, timeout=max(1, int(s.timeout)))
+                    elif s.path == ":memory:":  # nothing persisted (experiments)
+                        self._client = QdrantClient(location=":memory:")
+                    else:
+                        path = Path(s.data_path)
+                        path.mkdir(parents=True, exist_ok=True)
+                        self._client = QdrantClient(path=str(path))
+                except RuntimeError as exc:  # the embedded folder is locked by another process
+                    raise EngineError(
+                        f"Cannot open the embedded Qdrant folder {s.data_path}: {exc}",
+                        fix="Stop the other rf-mcp process using it, or run a Qdrant server and set QDRANT_URL.",
+                    ) from None
+            return self._client
+
+    def _map_error(self, exc: Exception) -> EngineError:
+        text = str(exc) or type(exc).__name__
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        if key:
+            text = text.replace(key, "***")
+        if self._remote and any(k in type(exc).__name__ for k in ("ResponseHandling", "Connect", "Timeout", "RpcError")):
+            return EngineError(f"Qdrant at {self.location} did not answer: {text}",
+                               fix="Check that the server runs and QDRANT_URL / QDRANT_API_KEY are right.")
+        return EngineError(f"Qdrant refused the request: {text[:500]}", fix="Check the collection and arguments.")
+
+    def _call(self, fn: Callable[[QdrantClient], T]) -> T:
+        client = self._connect()
+        if self._remote:
+            return guarded(fn, self._map_error, client)
+        with self._lock:
+            return guarded(fn, self._map_error, client)
+
+    async def _run(self, fn: Callable[[QdrantClient], T]) -> T:
+        return await anyio.to_thread.run_sync(partial(self._call, fn))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await anyio.to_thread.run_sync(client.close)
+
+    # -- collections --------------------------------------------------------------------------------------
+    async def list_collections(self) -> list[str]:
+        res = await self._run(lambda c: c.get_collections())
+        return sorted(col.name for col in res.collections)
+
+    async def exists(self, collection: str) -> bool:
+        return await self._run(lambda c: c.collection_exists(collection))
+
+    def _missing(self, c: QdrantClient, collection: str) -> InputError:
+        names = sorted(col.name for col in c.get_collections().collections)
+        return InputError(f"Collection {collection!r} does not exist (existing: {names or 'none'}).",
+                          fix="Create it with `rf-mcp index`, or name an existing collection.")
+
+    async def describe(self, collection: str) -> CollectionInfo:
+        def describe(c: QdrantClient) -> CollectionInfo:
+            if not c.collection_exists(collection):
+                raise self._missing(c, collection)
+            info = c.get_collection(collection)
+            params = info.config.params
+            vectors: list[VectorInfo] = []
+            raw = params.vectors
+            items = {"": raw}.items() if isinstance(raw, models.VectorParams) else (raw or {}).items()
+            for name, vp in items:
+                kind: Literal["dense", "multi"] = "multi" if vp.multivector_config is not None else "dense"
+                vectors.append(VectorInfo(name=name, kind=kind, dim=vp.size, distance=vp.distance.value))
+            for name, sp in (params.sparse_vectors or {}).items():
+                idf = sp.modifier == models.Modifier.IDF
+                vectors.append(VectorInfo(name=name, kind="sparse", modifier="idf" if idf else None))
+            count = info.points_count
+            if count is None:
+                count = c.count(collection, exact=True).count
+            return CollectionInfo(name=collection, points_count=count, vectors=vectors,
+                                  indexed_vectors=info.indexed_vectors_count,
+                                  payload_indexes=sorted(info.payload_schema or {}))
+
+        return await self._run(describe)
+
+    async def create_collection(self, collection: str, spec: CollectionSpec) -> None:
+        def create(c: QdrantClient) -> None:
+            if c.collection_exists(collection):
+                raise InputError(f"Collection {collection!r} already exists at {self.location}.", fix="Use another name.")
+            params = models.VectorParams(size=spec.dim, distance=models.Distance(spec.distance))
+            vectors: Any = {spec.vector_name: params} if spec.vector_name else params
+            sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in spec.sparse} or None
+            c.create_collection(collection, vectors_config=vectors, sparse_vectors_config=sparse)
+
+        await self._run(create)
+
+    async def add_sparse_vector(self, collection: str, name: str) -> None:
+        await self._run(lambda c: c.update_collection(
+            collection, sparse_vectors_config={name: models.SparseVectorParams(modifier=models.Modifier.IDF)}))
+
+    @staticmethod
+    def _vectors(vectors: Any) -> Any:
+        out: dict[str, Any] = {}
+        for name, v in vectors.items():
+            out[name] = _sparse(v) if isinstance(v, SparseVector) else [float(x) for x in v]
+        return out.get("") if set(out) == {""} else out
+
+    async def upsert(self, collection: str, points: Sequence[PointInput]) -> None:
+        structs = [models.PointStruct(id=check_ids([p.id])[0], vector=self._vectors(p.vectors), payload=p.payload or {})
+                   for p in points]
+        await self._run(lambda c: c.upsert(collection, points=structs, wait=True))
+
+    async def update_vectors(self, collection: str, points: Sequence[PointInput]) -> None:
+        pv = [models.PointVectors(id=check_ids([p.id])[0], vector=self._vectors(p.vectors)) for p in points]
+        await self._run(lambda c: c.update_vectors(collection, points=pv, wait=True))
+
+    async def count(self, collection: str) -> int:
+        return await self._run(lambda c: c.count(collection, exact=True).count)
+
+    # -- search ---------------------------------------------------------------------------------------------
+    async def query(self, collection: str, request: QueryRequest) -> list[Point]:
+        kwargs = to_request(request)
+        res = await self._run(lambda c: c.query_points(collection, **kwargs))
+        return [Point(id=point_id(p.id), score=float(p.score), payload=p.payload or {},
+                      vector=_vector_out(p.vector, request.with_vector)) for p in res.points]
+
+    async def retrieve(self, collection: str, ids: Sequence[PointId], *, with_vector: str | None = None) -> list[Point]:
+        wanted = check_ids(ids)
+        recs = await self._run(lambda c: c.retrieve(collection, ids=wanted, with_payload=True,
+                                                    with_vectors=_with_vectors(with_vector)))
+        return [Point(id=point_id(r.id), payload=r.payload or {}, vector=_vector_out(r.vector, with_vector)) for r in recs]
+
+    async def scroll(self, collection: str, *, offset: PointId | None = None, limit: int = 256,
+                     with_vector: str | None = None) -> tuple[list[Point], PointId | None]:
+        recs, nxt = await self._run(lambda c: c.scroll(collection, limit=limit, offset=offset, with_payload=True,
+                                                       with_vectors=_with_vectors(with_vector)))
+        points = [Point(id=point_id(r.id), payload=r.payload or {}, vector=_vector_out(r.vector, with_vector))
+                  for r in recs]
+        return points, None if nxt is None else point_id(nxt)
+
+    async def create_payload_index(self, collection: str, key: str,
+                                   schema: Literal["keyword", "integer", "float", "bool"]) -> None:
+        await self._run(lambda c: c.create_payload_index(collection, key, field_schema=_SCHEMAS[schema], wait=True))
+
+    async def optimize(self, collection: str) -> bool:
+        """A server builds its HNSW index by itself; the embedded engine has none."""
+        return False
+
+    # -- metadata -----------------------------------------------------------------------------------------
+    async def get_metadata(self, collection: str) -> dict[str, Any]:
+        info = await self._run(lambda c: c.get_collection(collection))
+        return dict(info.config.metadata or {})
+
+    async def set_metadata(self, collection: str, entries: dict[str, Any]) -> None:
+        await self._run(lambda c: c.update_collection(collection, metadata=entries))

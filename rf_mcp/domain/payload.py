@@ -1,0 +1,57 @@
+"""Reading documents out of point payloads: dotted paths for text and id fields (``metadata.doc_id``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+DOC_ID = "doc_id"
+"""The payload key where ``rf-mcp index`` stores each document's own id."""
+
+
+def get_path(payload: dict[str, Any] | None, path: str) -> Any:
+    """The value at a dotted path (``a.b.c``), or None when any step is missing."""
+    value: Any = payload or {}
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def set_path(payload: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = payload
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[last] = value
+
+
+def _as_text(value: Any) -> str:
+    if value is None or isinstance(value, dict):
+        return ""
+    if isinstance(value, list):
+        return " ".join(_as_text(v) for v in value if not isinstance(v, dict))
+    return str(value)
+
+
+def payload_text(payload: dict[str, Any] | None, fields: Sequence[str]) -> str:
+    """The document text the feedback model reads: the configured fields, joined with spaces."""
+    parts = (_as_text(get_path(payload, f)) for f in fields)
+    return " ".join(p for p in parts if p.strip())
+
+
+def payload_keys(payload: dict[str, Any] | None, prefix: str = "", depth: int = 2) -> list[str]:
+    """The keys of a payload as dotted paths (nested objects to ``depth`` levels), for error messages."""
+    out = []
+    for k, v in (payload or {}).items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and depth > 1:
+            out.extend(payload_keys(v, f"{path}.", depth - 1) or [path])
+        else:
+            out.append(path)
+    return out

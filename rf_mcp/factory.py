@@ -1,0 +1,92 @@
+"""Builds the configured adapters: the only module that imports concrete engines, models and trainers.
+
+Heavy libraries (qdrant-client, qdrant-edge, fastembed/onnxruntime, torch and the training library) are imported
+here only when the adapter that needs them is built, so starting the server or the CLI stays lean.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from rf_mcp.config import FeedbackSettings, QdrantSettings, RetrieverSettings
+from rf_mcp.errors import ConfigError
+from rf_mcp.ports import Engine, Retriever, Scorer, SparseEncoder, Trainer
+
+ENTRY_POINT_GROUP = "rf_mcp.scorers"
+BUILT_IN_SCORERS = ("bm25", "fastembed", "llm")
+
+
+def open_engine(settings: QdrantSettings) -> Engine:
+    """The engine for ``[qdrant]``: a Qdrant server (url), qdrant-edge, qdrant-client's embedded engine, or memory."""
+    if settings.backend == "memory":
+        from rf_mcp.adapters.engines.memory import MemoryEngine
+
+        return MemoryEngine()
+    if settings.url or settings.backend == "local" or settings.path == ":memory:":
+        from rf_mcp.adapters.engines.client import ClientEngine
+
+        return ClientEngine(settings)
+    from rf_mcp.adapters.engines.edge import EdgeEngine
+
+    return EdgeEngine(settings)
+
+
+def build_retriever(settings: RetrieverSettings) -> Retriever:
+    from rf_mcp.adapters.embedder import FastembedRetriever
+
+    return FastembedRetriever(settings)
+
+
+def build_sparse_encoder() -> SparseEncoder:
+    from rf_mcp.adapters.analyzer import Bm25Encoder
+
+    return Bm25Encoder()
+
+
+def build_trainer() -> Trainer:
+    from rf_mcp.adapters.rf_library import LibraryTrainer
+
+    return LibraryTrainer()
+
+
+def _plugins() -> dict[str, Any]:
+    """Scorer factories published by installed packages under the ``rf_mcp.scorers`` entry-point group."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def scorer_types() -> list[str]:
+    return sorted(set(BUILT_IN_SCORERS) | set(_plugins()))
+
+
+def build_scorer(settings: FeedbackSettings) -> Scorer:
+    """The built-in scorer for ``[feedback].type``, or the plug-in registered under that name."""
+    kind = settings.type
+    if kind == "bm25":
+        from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+
+        return BM25Scorer(k1=settings.k1, b=settings.b)
+    if kind == "fastembed":
+        from rf_mcp.adapters.scorers.fastembed import FastembedScorer
+
+        return FastembedScorer(settings)
+    if kind == "llm":
+        from rf_mcp.adapters.scorers import llm_judge
+
+        return llm_judge.build(settings)
+    plugins = _plugins()
+    if kind not in plugins:
+        raise ConfigError(
+            f"[feedback].type {kind!r} is not a known feedback model type.",
+            fix=f"Use one of {scorer_types()}, or install a plug-in that provides it (entry-point group "
+                f"{ENTRY_POINT_GROUP!r}).")
+    try:
+        factory = plugins[kind].load()
+    except Exception as exc:  # noqa: BLE001 - a broken plug-in is a configuration problem
+        raise ConfigError(f"The feedback plug-in {kind!r} failed to load: {type(exc).__name__}: {exc}",
+                          fix="Reinstall or fix the plug-in package.") from None
+    scorer = factory(settings)
+    if not isinstance(scorer, Scorer) or not getattr(scorer, "identity", None):
+        raise ConfigError(f"The feedback plug-in {kind!r} did not return a Scorer with an identity.",
+                          fix="Its factory must return an rf_mcp.Scorer subclass instance with `identity` set.")
+    return scorer

@@ -1,0 +1,268 @@
+"""Congruence: the same requests give the same results on every engine of the port.
+
+The in-memory double, qdrant-edge and qdrant-client's embedded engine (and a Qdrant server when
+RF_MCP_TEST_QDRANT_URL names one) run identical scenarios: nearest search with filters, relevance feedback
+with point-id and vector examples, BM25 sparse search with the IDF modifier, RRF fusion, payload filters on
+dotted paths and arrays, retrieval, scrolling, vector updates and metadata. No model and no shared data needed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from itertools import groupby
+
+import numpy as np
+import pytest
+
+from rf_mcp.adapters.analyzer import Bm25Encoder
+from rf_mcp.adapters.engines.client import ClientEngine
+from rf_mcp.adapters.engines.edge import EdgeEngine
+from rf_mcp.adapters.engines.memory import MemoryEngine
+from rf_mcp.config import QdrantSettings
+from rf_mcp.errors import InputError
+from rf_mcp.ports import (
+    CollectionSpec,
+    Engine,
+    FeedbackItem,
+    FieldCondition,
+    Filter,
+    Fusion,
+    HasId,
+    Match,
+    Nearest,
+    Point,
+    PointInput,
+    Prefetch,
+    QueryRequest,
+    Range,
+    RelevanceFeedback,
+    SparseNearest,
+    SparseVector,
+)
+
+pytestmark = pytest.mark.anyio
+N, DIM, TERMS = 600, 16, 60
+WORDS = ("cell stem neuron tau protein gene cancer risk vitamin insulin obesity bacteria immune virus brain "
+         "heart blood drug trial mouse").split()
+SERVER = os.environ.get("RF_MCP_TEST_QDRANT_URL")
+ENGINES = ["memory", "edge", "local"] + (["server"] if SERVER else [])
+
+
+def data(seed: int = 0) -> tuple[np.ndarray, list[dict], list[SparseVector]]:
+    """Clustered dense vectors, payloads, and sparse vectors with random weights (no tied scores: engines may
+    order ties differently, and RRF would carry that into the fused scores)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, DIM))
+    vectors = (centres[rng.integers(0, 12, N)] + 0.5 * rng.normal(size=(N, DIM))).astype(np.float32)
+    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(3, 15)))) for _ in range(N)]
+    sparse = []
+    for _ in range(N):
+        idx = sorted(int(i) for i in rng.choice(TERMS, size=int(rng.integers(2, 12)), replace=False))
+        sparse.append(SparseVector(tuple(idx), tuple(float(v) for v in rng.uniform(0.1, 3.0, len(idx)))))
+    payloads = [{"i": i, "group": f"g{i % 5}", "year": 1990 + i % 30, "flag": i % 3 == 0, "text": texts[i],
+                 "metadata": {"lang": ["en", "de", "fr"][i % 3], "tags": [f"t{i % 4}", f"t{i % 7}"],
+                              "score": float(i % 10) / 2}} for i in range(N)]
+    return vectors, payloads, sparse
+
+
+def pid(i: int) -> int | str:
+    """Half the points have integer ids, half UUIDs (string ids must come back as strings on every engine)."""
+    return i + 1 if i % 2 else str(uuid.uuid5(uuid.NAMESPACE_URL, f"doc-{i}"))
+
+
+def open_engine(kind: str, tmp) -> Engine:
+    if kind == "memory":
+        return MemoryEngine()
+    if kind == "edge":
+        return EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
+    if kind == "local":
+        return ClientEngine(QdrantSettings(path=str(tmp / "local"), backend="local"))
+    return ClientEngine(QdrantSettings(url=SERVER))
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return data()
+
+
+@pytest.fixture(params=ENGINES)
+async def engine(request, tmp_path, corpus) -> AsyncIterator[Engine]:
+    vectors, payloads, sparse = corpus
+    e = open_engine(request.param, tmp_path)
+    name = f"cong_{uuid.uuid4().hex[:8]}"
+    await e.create_collection(name, CollectionSpec("dense", DIM, "Cosine", ("bm25",)))
+    for start in range(0, N, 200):
+        await e.upsert(name, [PointInput(pid(i), {"dense": vectors[i].tolist(), "bm25": sparse[i]}, payloads[i])
+                              for i in range(start, min(N, start + 200))])
+    e.test_collection = name  # type: ignore[attr-defined]
+    yield e
+    await e.close()
+
+
+@pytest.fixture(scope="module")
+async def reference(corpus) -> AsyncIterator[Engine]:
+    """The in-memory double: what every engine is compared with."""
+    vectors, payloads, sparse = corpus
+    e = MemoryEngine()
+    await e.create_collection("ref", CollectionSpec("dense", DIM, "Cosine", ("bm25",)))
+    await e.upsert("ref", [PointInput(pid(i), {"dense": vectors[i].tolist(), "bm25": sparse[i]}, payloads[i])
+                           for i in range(N)])
+    yield e
+
+
+def same(got: list[Point], want: list[Point], tol: float = 1e-4) -> None:
+    """Same scores in the same order; ids equal except within a group of tied scores (any order there).
+
+    ``want`` may be longer than ``got`` (fetched with a larger limit): a tie group cut by the limit may hold any of
+    the reference's tied points.
+    """
+    assert len(want) >= len(got), (len(got), len(want))
+    head = want[:len(got)]
+    assert np.allclose([p.score for p in got], [p.score for p in head], atol=tol), (
+        [round(p.score, 5) for p in got], [round(p.score, 5) for p in head])
+    key = lambda p: round(p.score / tol)  # noqa: E731
+    groups = {k: {p.id for p in g} for k, g in groupby(want, key)}
+    got_groups = [(k, {p.id for p in g}) for k, g in groupby(got, key)]
+    for i, (k, ids) in enumerate(got_groups):
+        if i < len(got_groups) - 1:
+            assert ids == {p.id for p in head if key(p) == k}
+        else:
+            assert ids <= groups[k]
+
+
+async def both(engine: Engine, reference: Engine, request: QueryRequest) -> tuple[list[Point], list[Point]]:
+    wider = QueryRequest(request.query, request.limit + 20, request.filter, request.with_vector, request.params)
+    return await engine.query(engine.test_collection, request), await reference.query("ref", wider)  # type: ignore[attr-defined]
+
+
+FILTERS = [
+    Filter(must=[FieldCondition(key="group", match=Match(value="g1"))]),
+    Filter(must=[FieldCondition(key="year", range=Range(gte=2000, lt=2010))]),
+    Filter(must=[FieldCondition(key="metadata.lang", match=Match(any=["en", "fr"]))]),
+    Filter(must=[FieldCondition(key="metadata.tags", match=Match(value="t3"))]),  # an array: any element
+    Filter(must_not=[FieldCondition(key="group", match=Match(value="g2"))]),
+    Filter(should=[FieldCondition(key="flag", match=Match(value=True)),
+                   FieldCondition(key="metadata.score", range=Range(gt=4.0))]),
+    Filter(must=[Filter(should=[FieldCondition(key="group", match=Match(value="g0")),
+                                FieldCondition(key="group", match=Match(value="g3"))])],
+           must_not=[HasId(has_id=[pid(3), pid(10)])]),
+    Filter(must=[FieldCondition(key="group", match=Match.model_validate({"except": ["g0", "g1"]}))]),
+    Filter(must=[FieldCondition(key="i", match=Match(value=7))]),
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=[f"filter{i}" for i in range(len(FILTERS))])
+async def test_nearest_with_filters(engine, reference, corpus, flt):
+    q = corpus[0][11] + 0.1
+    got, want = await both(engine, reference, QueryRequest(Nearest(q.tolist(), "dense"), 15, filter=flt))
+    same(got, want)
+    assert got, "every filter here matches some points"
+
+
+@pytest.mark.parametrize("n_feedback", [2, 3, 5])
+@pytest.mark.parametrize("as_ids", [True, False])
+async def test_relevance_feedback(engine, reference, corpus, n_feedback, as_ids):
+    vectors = corpus[0]
+    rng = np.random.default_rng(n_feedback)
+    for _ in range(3):
+        target = vectors[rng.integers(N)] + 0.1 * rng.normal(size=DIM)
+        seeds = [int(i) for i in rng.choice(N, n_feedback, replace=False)]
+        scores = rng.uniform(0, 10, n_feedback).tolist()
+        feedback = [FeedbackItem(pid(i) if as_ids else vectors[i].tolist(), s) for i, s in zip(seeds, scores, strict=True)]
+        req = QueryRequest(RelevanceFeedback(target.tolist(), feedback, (0.2, 0.5, 0.05), "dense"), 10)
+        got, want = await both(engine, reference, req)
+        same(got, want)
+        if as_ids:  # point-id examples are left out of the results, as on a server
+            assert not {pid(i) for i in seeds} & {p.id for p in got}
+
+
+async def test_rf_with_vanilla_weights_is_nearest(engine, corpus):
+    q = corpus[0][5].tolist()
+    name = engine.test_collection
+    near = await engine.query(name, QueryRequest(Nearest(q, "dense"), 10))
+    feedback = [FeedbackItem(corpus[0][i].tolist(), float(10 - i)) for i in range(5)]
+    rf = await engine.query(name, QueryRequest(RelevanceFeedback(q, feedback, (1.0, 0.0, 0.0), "dense"), 10))
+    assert [p.id for p in rf] == [p.id for p in near]
+
+
+async def test_sparse_idf_and_fusion(engine, reference, corpus):
+    vectors = corpus[0]
+    for terms in ((1, 5, 9), (2, 30, 31, 40), (7,)):
+        sparse = SparseVector(terms, tuple(1.0 for _ in terms))
+        got, want = await both(engine, reference, QueryRequest(SparseNearest(sparse, "bm25"), 20))
+        same(got, want)
+        dense = Nearest((vectors[7] + 0.2).tolist(), "dense")
+        fused = Fusion((Prefetch(dense, 30), Prefetch(SparseNearest(sparse, "bm25"), 30)))
+        flt = Filter(must_not=[FieldCondition(key="group", match=Match(value="g4"))])
+        got, want = await both(engine, reference, QueryRequest(fused, 20, filter=flt))
+        same(got, want)
+        assert all(p.payload["group"] != "g4" for p in got)  # the top filter reaches the prefetches
+        rf = RelevanceFeedback(vectors[7].tolist(), [FeedbackItem(pid(1), 3.0), FeedbackItem(pid(2), 1.0)],
+                               (0.3, 0.5, 0.1), "dense")
+        got, want = await both(engine, reference, QueryRequest(
+            Fusion((Prefetch(rf, 30), Prefetch(SparseNearest(sparse, "bm25"), 30))), 20, with_vector="dense"))
+        same(got, want)
+        assert all(p.vector is not None and len(p.vector) == DIM for p in got)
+        assert not {pid(1), pid(2)} & {p.id for p in got}
+
+
+async def test_points_ids_scroll_update_and_metadata(engine, corpus):
+    name = engine.test_collection
+    info = await engine.describe(name)
+    assert info.points_count == N and await engine.count(name) == N
+    assert info.vector("dense").dim == DIM and info.vector("bm25").kind == "sparse"
+    assert info.vector("bm25").modifier == "idf"
+    got = await engine.retrieve(name, [pid(0), pid(1), pid(999_999 if False else 5)], with_vector="dense")
+    assert {p.id for p in got} == {pid(0), pid(1), pid(5)}
+    assert all(isinstance(p.id, int) or uuid.UUID(p.id) for p in got)
+    by_id = {p.id: p for p in got}
+    assert by_id[pid(0)].payload["metadata"]["lang"] == "en" and len(by_id[pid(0)].vector) == DIM
+    assert await engine.retrieve(name, [123_456_789]) == []
+    with pytest.raises(InputError):
+        await engine.retrieve(name, ["doc-123"])  # not a point id: a clear input error
+    seen, offset = [], None
+    while True:
+        page, offset = await engine.scroll(name, offset=offset, limit=128)
+        seen += [p.id for p in page]
+        if offset is None:
+            break
+    assert len(seen) == N and set(seen) == {pid(i) for i in range(N)}
+    enc = Bm25Encoder()  # term ids are 32-bit hashes: far from the test corpus' 0..59
+    await engine.update_vectors(name, [PointInput(pid(4), {"bm25": enc.encode_documents(["zebra zebra"], 8.0)[0]})])
+    hits = await engine.query(name, QueryRequest(SparseNearest(enc.encode_query("zebra"), "bm25"), 5))
+    assert [p.id for p in hits] == [pid(4)]
+    assert (await engine.retrieve(name, [pid(4)]))[0].payload["i"] == 4  # the payload is kept
+    await engine.set_metadata(name, {"rf_mcp:x": {"current": {"v": 1}}, "other": 1})
+    await engine.set_metadata(name, {"other": None})
+    assert await engine.get_metadata(name) == {"rf_mcp:x": {"current": {"v": 1}}}
+    await engine.create_payload_index(name, "group", "keyword")
+    embedded_client = isinstance(engine, ClientEngine) and not engine.settings.url  # keeps no payload indexes
+    assert embedded_client or "group" in (await engine.describe(name)).payload_indexes
+    with pytest.raises(InputError, match="already exists"):
+        await engine.create_collection(name, CollectionSpec("dense", DIM))
+    with pytest.raises(InputError, match="does not exist"):
+        await engine.describe("no_such_collection")
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_unnamed_default_vector(kind, tmp_path, corpus):
+    """"" names the unnamed default vector on every engine (searches, feedback ids, returned vectors)."""
+    vectors = corpus[0]
+    e = open_engine(kind, tmp_path)
+    name = f"unnamed_{uuid.uuid4().hex[:8]}"
+    try:
+        await e.create_collection(name, CollectionSpec("", DIM, "Dot"))
+        await e.upsert(name, [PointInput(pid(i), {"": vectors[i].tolist()}, {"i": i}) for i in range(50)])
+        assert (await e.describe(name)).vector("").dim == DIM
+        near = await e.query(name, QueryRequest(Nearest(vectors[3].tolist(), ""), 5, with_vector=""))
+        assert near[0].id == pid(3) and np.allclose(near[0].vector, vectors[3], atol=1e-6)
+        rf = await e.query(name, QueryRequest(RelevanceFeedback(vectors[3].tolist(), [FeedbackItem(pid(1), 2.0),
+                                                                                      FeedbackItem(pid(2), 1.0)],
+                                                                (0.5, 1.0, 0.1), ""), 5))
+        assert len(rf) == 5 and not {pid(1), pid(2)} & {p.id for p in rf}
+        scrolled, _ = await e.scroll(name, limit=3, with_vector="")
+        assert all(len(p.vector or []) == DIM for p in scrolled)
+    finally:
+        await e.close()
