@@ -43,7 +43,7 @@ async def run_load(url: str, collection: str, clients: int = 50, seconds: float 
                     r = await client.call_tool("rf_search_precision", {"collection": collection, "query": q})
                     if r.is_error:
                         errors.append(" ".join(getattr(c, "text", "") for c in r.content)[:200])
-                except Exception as exc:  # noqa: BLE001 - counted, the load test goes on
+                except Exception as exc:
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 latencies.append(time.perf_counter() - t0)
                 n += 1

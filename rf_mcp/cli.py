@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.datasets import read_qrels
@@ -153,7 +153,7 @@ async def _run(args: argparse.Namespace) -> Any:
         if args.command == "migrate":
             if args.to.startswith(("http://", "https://")):
                 key = os.environ.get(args.to_api_key_env)
-                to = QdrantSettings(url=args.to, api_key=key or None)
+                to = QdrantSettings(url=args.to, api_key=SecretStr(key) if key else None)
             else:
                 to = QdrantSettings(path=args.to, backend=args.to_backend)
             return await rf.migrate(args.collection, to, vector_name=args.vector_name, progress=_progress)
@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, unless --debug
+    except Exception as exc:
         if args.debug:
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details; please report it)",

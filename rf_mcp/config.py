@@ -40,7 +40,7 @@ class QdrantSettings(_Section):
                                                            "collection has this many points (exact search below).")
 
     @model_validator(mode="after")
-    def _one_location(self) -> "QdrantSettings":
+    def _one_location(self) -> QdrantSettings:
         if self.path and self.url:
             raise ValueError("set either path (embedded) or url (server), not both")
         if self.url and self.backend == "edge":

@@ -82,7 +82,7 @@ def build_scorer(settings: FeedbackSettings) -> Scorer:
                 f"{ENTRY_POINT_GROUP!r}).")
     try:
         factory = plugins[kind].load()
-    except Exception as exc:  # noqa: BLE001 - a broken plug-in is a configuration problem
+    except Exception as exc:
         raise ConfigError(f"The feedback plug-in {kind!r} failed to load: {type(exc).__name__}: {exc}",
                           fix="Reinstall or fix the plug-in package.") from None
     scorer = factory(settings)

@@ -38,9 +38,10 @@ __all__ = [
     "FeedbackItem",
     "FieldCondition",
     "Filter",
-    "GradeReplyError",
     "Fusion",
+    "GradeReplyError",
     "HasId",
+    "LibraryEvaluation",
     "Match",
     "Nearest",
     "Point",
@@ -63,7 +64,6 @@ __all__ = [
     "Trainer",
     "TrainingJob",
     "TrainingOutcome",
-    "LibraryEvaluation",
     "VectorInfo",
     "Weights3",
     "grading_client",
@@ -199,7 +199,7 @@ class HasId(_Strict):
     has_id: list[PointId] = Field(min_length=1, max_length=10_000)
 
 
-Condition = Union[FieldCondition, HasId, "Filter"]  # noqa: UP007 - a forward reference
+Condition = Union[FieldCondition, HasId, "Filter"]
 
 
 class Filter(_Strict):

@@ -66,8 +66,8 @@ def render_text(result: Any) -> str:
         head = f"{result.collection} {result.key} [{result.status}]" + (" (matches config)" if result.matches_config else "")
         if result.profile is None:
             return f"{head} {result.error}"
-        ev = result.profile.evaluation
-        tail = [f"  evaluation: {ev.verdict}" + (f" ({'; '.join(ev.reasons)})" if ev.reasons else "")] if ev else [
+        pev = result.profile.evaluation
+        tail = [f"  evaluation: {pev.verdict}" + (f" ({'; '.join(pev.reasons)})" if pev.reasons else "")] if pev else [
             "  evaluation: none"]
         return "\n".join([head, *_profile(result.profile), *tail])
     if isinstance(result, MigrationReport):

@@ -21,6 +21,7 @@ from rf_mcp.config import Config, load_config  # noqa: E402 - after the environm
 from rf_mcp.domain.service import RFService  # noqa: E402
 from tests.common import MINI, MODEL, SHARED, make_config, mini_vectors, train_queries  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An embedded Qdrant folder with scifact-mini indexed (precomputed vectors) and calibrated with BM25."""

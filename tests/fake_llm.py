@@ -42,7 +42,7 @@ def rule_reply(prompt: str) -> str:
 
 @dataclass
 class FakeLLM:
-    mode: str = "ok"  # ok | garbage_once | garbage | out_of_range | slow | error_once
+    mode: str = "ok"  # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
     delay: float = 0.0
     requests: int = 0
     in_flight: int = 0
@@ -62,6 +62,9 @@ class FakeLLM:
                 await anyio.sleep(self.delay)
             if self.mode == "error_once" and self.requests == 1:
                 return JSONResponse({"error": "overloaded"}, status_code=503)
+            if self.mode == "bad_request":
+                return JSONResponse({"error": "SECRET-BODY: the provider's own text, with account details"},
+                                    status_code=400)
             user = [m["content"] for m in body["messages"] if m["role"] == "user"]
             prompt = user[0]
             self.prompts.append(prompt)
@@ -95,7 +98,7 @@ class Served:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> "Served":
+    def __enter__(self) -> Served:
         self.thread.start()
         deadline = time.time() + 20
         while not self.server.started:

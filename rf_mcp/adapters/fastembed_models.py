@@ -63,8 +63,8 @@ def register_custom(cls: Any, settings: ModelSettings, section: str, *, embeddin
     with _register_lock:
         if settings.model.lower() in known_models(cls):
             return
-        kwargs: dict[str, Any] = dict(model=settings.model, sources=ModelSource(hf=settings.model),
-                                      model_file=settings.model_file)
+        kwargs: dict[str, Any] = {"model": settings.model, "sources": ModelSource(hf=settings.model),
+                                  "model_file": settings.model_file}
         if embedding:
             if settings.dim is None:
                 raise ConfigError(
@@ -96,7 +96,7 @@ def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool) ->
         return cls(settings.model, **kwargs)
     except (ConfigError, ModelError):
         raise
-    except Exception as exc:  # noqa: BLE001 - onnxruntime/hub errors become one clear message
+    except Exception as exc:
         where = f"from {folder}" if folder else "by name (needs internet the first time)"
         raise ModelError(
             f"Could not load [{section}] model {settings.model!r} {where}: {type(exc).__name__}: {exc}",

@@ -40,6 +40,7 @@ from rf_mcp.ports import (
     FeedbackItem,
     LibraryEvaluation,
     Point,
+    Progress,
     Trainer,
     TrainingJob,
     TrainingOutcome,
@@ -56,12 +57,12 @@ def captured_library_output() -> Iterator[io.StringIO]:
     """Route the library's rich console to a buffer for the duration (one user at a time)."""
     buf = io.StringIO()
     with _capture_lock:
-        saved = rich._console  # noqa: SLF001 - the library prints through rich's global console
-        rich._console = Console(file=buf, force_terminal=False, color_system=None, width=160)  # noqa: SLF001
+        saved = rich._console
+        rich._console = Console(file=buf, force_terminal=False, color_system=None, width=160)
         try:
             yield buf
         finally:
-            rich._console = saved  # noqa: SLF001
+            rich._console = saved
 
 
 def parse_disagreement(log: str) -> float | None:
@@ -96,6 +97,13 @@ def _call(fn: Any, *args: Any) -> Any:
     return anyio.from_thread.run(fn, *args)
 
 
+def _progress(progress: Progress, done: float, total: float, message: str) -> None:
+    async def report() -> None:
+        await progress(done, total, message)
+
+    anyio.from_thread.run(report)
+
+
 class _JobClient:
     """The part of ``QdrantClient.query_points`` the library and its Evaluator use, over the job's callables."""
 
@@ -115,7 +123,8 @@ class _JobClient:
         if isinstance(query, models.RelevanceFeedbackQuery):
             rf = query.relevance_feedback
             p = rf.strategy.naive
-            feedback = [FeedbackItem(example=f.example, score=float(f.score)) for f in rf.feedback]
+            feedback = [FeedbackItem(example=f.example, score=float(f.score))  # type: ignore[arg-type]  # ids or vectors
+                        for f in rf.feedback]
             points = _call(self.job.relevance_feedback, np.asarray(rf.target, dtype=np.float32), feedback,
                            (p.a, p.b, p.c), limit)
         else:
@@ -149,22 +158,23 @@ class _CancellableFormula(NaiveFormula):
 
     def forward(self, score: torch.Tensor, confidence: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         anyio.from_thread.check_cancelled()
-        return super().forward(score, confidence, delta)
+        out: torch.Tensor = super().forward(score, confidence, delta)
+        return out
 
 
 class FastRelevanceFeedback(RelevanceFeedback):
     """The library's RelevanceFeedback: candidates from the job's seed source, similarities from vectors in hand."""
 
     def __init__(self, job: TrainingJob) -> None:
-        super().__init__(_JobRetriever(job), _JobFeedback(job), _JobClient(job), job.collection,  # type: ignore[arg-type]
-                         job.vector_name or None)
+        self._feedback = _JobFeedback(job)
+        super().__init__(_JobRetriever(job), self._feedback, _JobClient(job), job.collection, job.vector_name or None)
         self.job = job
         self.training_data: pd.DataFrame | None = None
         self._done = self._total = self._rows = 0
 
     @property
     def feedback_calls(self) -> int:
-        return int(self.feedback.calls)  # type: ignore[attr-defined]
+        return self._feedback.calls
 
     def retrieve_payload(self, responses: list[Any]) -> list[str]:
         return [self.job.text(p.payload or {}) for p in responses]
@@ -225,7 +235,7 @@ class FastRelevanceFeedback(RelevanceFeedback):
     def _report(self, message: str) -> None:
         self._done += 1
         if self.job.progress is not None:
-            anyio.from_thread.run(self.job.progress, float(self._done), float(self._total), message)
+            _progress(self.job.progress, float(self._done), float(self._total), message)
 
 
 def training_signal(data: pd.DataFrame) -> tuple[int, int, float | None]:
@@ -283,8 +293,8 @@ class LibraryTrainer(Trainer):
                         rf_total += res["relevance_feedback_retrieval"]
                         vanilla_total += res["vanilla_retrieval"]
                     if job.progress is not None:
-                        anyio.from_thread.run(job.progress, float(i + 1), float(len(queries)),
-                                              f"library evaluation {i + 1}/{len(queries)}")
+                        _progress(job.progress, float(i + 1), float(len(queries)),
+                                  f"library evaluation {i + 1}/{len(queries)}")
             return LibraryEvaluation(queries_kept=kept, rf_above_threshold=rf_total, vanilla_above_threshold=vanilla_total,
                                      relative_gain_pct=round(relative_relevance_gain(rf_total, vanilla_total), 2),
                                      dcg_rf_wins_pct=round(dcg.evaluate_right(), 2),

@@ -89,6 +89,7 @@ def load_vectors(path: str | Path) -> np.ndarray:
     """A ``.npy`` matrix of precomputed document vectors (one row per corpus line)."""
     p = _open(path, "vectors")
     try:
-        return np.load(p, mmap_mode="r").astype(np.float32)
+        matrix: np.ndarray = np.load(p, mmap_mode="r", allow_pickle=False).astype(np.float32)
+        return matrix
     except ValueError as exc:
         raise InputError(f"{p} is not a .npy matrix: {exc}.", fix="Save the vectors with numpy.save.") from None

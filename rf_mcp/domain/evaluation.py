@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Literal
 
 from rf_mcp.domain import search
 from rf_mcp.domain.calibration import query_hash, training_job
@@ -115,7 +116,10 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
                        rf_recall_gain_ndcg10=round(by["rf recall"] - by["vanilla"], 4))
 
 
-def verdict(gt: GroundTruth | None, pool: int) -> tuple[str, list[str]]:
+Verdict = Literal["passed", "failed", "unverified"]
+
+
+def verdict(gt: GroundTruth | None, pool: int) -> tuple[Verdict, list[str]]:
     if gt is None:
         return "unverified", ["no relevance judgments given: the library's metrics alone cannot show relevance gains"]
     if gt.queries < MIN_JUDGED_QUERIES:

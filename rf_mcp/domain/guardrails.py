@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rf_mcp.ports import CollectionInfo, VectorInfo
 from rf_mcp.errors import GuardrailError, InputError, ModelError
+from rf_mcp.ports import CollectionInfo, VectorInfo
 
 MIN_SEEDS = 2
 MAX_SEEDS = 20

@@ -105,7 +105,7 @@ class CalibrationProfile(BaseModel):
     evaluation: Evaluation | None = None
 
 
-def stored_form(profile: CalibrationProfile) -> dict:
+def stored_form(profile: CalibrationProfile) -> dict[str, Any]:
     """The JSON stored in Qdrant: the shown fields plus the training-query hashes."""
     return {**profile.model_dump(mode="json"), "query_hashes": list(profile.query_hashes)}
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from pydantic import ValidationError
 
-from rf_mcp.ports import Engine
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX, FingerprintParts
 from rf_mcp.domain.models import CalibrationProfile, Evaluation, ProfileSummary, stored_form
 from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.ports import Engine
 
 
 def _parse(raw: Any) -> CalibrationProfile | None:
@@ -152,7 +152,7 @@ class ProfileStore:
         return profile
 
 
-def status_of(p: CalibrationProfile) -> str:
+def status_of(p: CalibrationProfile) -> Literal["usable", "unusable", "failed-evaluation"]:
     if not p.usable:
         return "unusable"
     if p.evaluation is not None and p.evaluation.verdict == "failed":

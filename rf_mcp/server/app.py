@@ -12,6 +12,7 @@ from typing import Literal
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
+from pydantic import BaseModel
 
 from rf_mcp import __version__
 from rf_mcp.config import Config
@@ -32,7 +33,7 @@ plain vector search missed (seeds + budget scores). Refusals explain what to do 
 
 
 def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
-    models: dict = {}
+    models: dict[str, type[BaseModel]] = {}
     server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
                        middleware=[ArgumentCheck(models)])
     models.update(register_tools(server, service, read_only=read_only))
@@ -49,7 +50,7 @@ def _protect_stdout() -> TextIOWrapper:
 
 async def _run_stdio(server: MCPServer) -> None:
     protocol_out = _protect_stdout()
-    lowlevel = server._lowlevel_server  # noqa: SLF001 - the SDK's own run_stdio_async does the same
+    lowlevel = server._lowlevel_server
     async with stdio_server(stdout=anyio.wrap_file(protocol_out)) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 

@@ -13,7 +13,7 @@ which name local functions, at registration.)
 
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, Resolve, Sample
@@ -29,7 +29,7 @@ NO_SAMPLING = ("This server's feedback model is the MCP client's own LLM (sampli
                '([feedback] type = "llm", transport = "http", base_url, model) or another feedback model.')
 
 
-def _tool_errors(fn: Callable) -> Callable:
+def _tool_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(fn)
     async def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -47,9 +47,10 @@ def _require_sampling(ctx: Context) -> None:
 
 
 def _text(result: CreateMessageResult) -> str:
-    content = result.content
-    return getattr(content, "text", "") if not isinstance(content, list) else " ".join(
-        getattr(c, "text", "") for c in content)
+    content: Any = result.content  # one block, or a list of blocks in newer protocol versions
+    if isinstance(content, list):
+        return " ".join(getattr(c, "text", "") for c in content)
+    return str(getattr(content, "text", ""))
 
 
 class SamplingRounds:
@@ -101,7 +102,7 @@ class SamplingRounds:
         return []
 
     # -- precision: one round -------------------------------------------------------------------
-    def precision_resolvers(self) -> dict[str, Callable]:
+    def precision_resolvers(self) -> dict[str, Callable[..., Any]]:
         svc = self.service
 
         @_tool_errors
@@ -129,7 +130,7 @@ class SamplingRounds:
             self.file(args.query, texts, resolved["seed_grades"])
 
     # -- recall: two rounds ---------------------------------------------------------------------
-    def recall_resolvers(self) -> dict[str, Callable]:
+    def recall_resolvers(self) -> dict[str, Callable[..., Any]]:
         svc = self.service
 
         async def seeds_of(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -44,11 +44,17 @@ from rf_mcp.server.schemas import (
 from rf_mcp.server.validation import describe
 
 log = logging.getLogger("rf_mcp.server")
-In = TypeVar("In", bound=BaseModel)
+Handler = Callable[..., Awaitable[Any]]
+Resolvers = dict[str, Callable[..., Any]]
 
 
-def model_tool(name: str, model: type[In], result: type, handler: Callable[..., Awaitable[Any]],
-               resolvers: dict[str, Callable] | None = None) -> Callable:
+def annotated(tp: Any, *metadata: Any) -> Any:
+    """``Annotated[tp, *metadata]`` built at run time (the tool signatures are generated from the input models)."""
+    return Annotated.__class_getitem__((tp, *metadata))  # type: ignore[attr-defined]
+
+
+def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handler: Handler,
+               resolvers: Resolvers | None = None) -> Callable[..., Awaitable[Any]]:
     """A tool function whose keyword parameters are ``model``'s fields, calling ``handler(model(...), ctx)``.
 
     With ``resolvers``, each becomes a hidden ``Annotated[Any, Resolve(fn)]`` parameter (filled by the SDK
@@ -58,12 +64,12 @@ def model_tool(name: str, model: type[In], result: type, handler: Callable[..., 
     params = []
     annotations: dict[str, Any] = {}
     for field_name, field in model.model_fields.items():
-        ann = Annotated[field.annotation, field]
+        ann = annotated(field.annotation, field)
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann))
         annotations[field_name] = ann
     for rname, fn in resolvers.items():
-        ann = Annotated[Any, Resolve(fn)]
+        ann = annotated(Any, Resolve(fn))
         params.append(inspect.Parameter(rname, inspect.Parameter.KEYWORD_ONLY, annotation=ann))
         annotations[rname] = ann
     params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
@@ -83,7 +89,7 @@ def model_tool(name: str, model: type[In], result: type, handler: Callable[..., 
             raise ToolError(f"{exc.code}: {exc}") from None
         except ToolError:
             raise
-        except Exception as exc:  # noqa: BLE001 - logged with its traceback on stderr, short text to the client
+        except Exception as exc:
             log.exception("tool %s failed unexpectedly", name)
             raise ToolError(f"internal_error: {type(exc).__name__}: {exc}. The server logged the details; "
                             "the request can be retried or reported.") from None
@@ -137,7 +143,9 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
                                    vectors_path=args.vectors_path, sparse_only=args.sparse_only,
                                    progress=_progress(ctx))
 
-    resolvers: dict[str, dict[str, Callable]] = {}
+    resolvers: dict[str, Resolvers] = {}
+    precision_handler: Handler
+    recall_handler: Handler
     scorer = service.scorer
     if isinstance(scorer, SampledScorer):  # the client's LLM grades: ask it in resolver rounds, then search as usual
         rounds = SamplingRounds(service, scorer)
@@ -159,7 +167,7 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
     else:
         precision_handler, recall_handler = precision, recall
 
-    specs: list[tuple[str, type[BaseModel], type, Callable, str, ToolAnnotations]] = [
+    specs: list[tuple[str, type[BaseModel], type[BaseModel], Handler, str, ToolAnnotations]] = [
         ("list_collections", CollectionsInput, CollectionsOverview, list_collections, d.LIST_COLLECTIONS, read),
         ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE, write),
         ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),

@@ -23,10 +23,11 @@ class ServedMCP:
         self.port = free_port()
         cfg = make_config(tmp, tmp / "data")
         self.err = tmp / f"{transport}-{self.port}.err"
+        self._err_file = self.err.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rf_mcp", "--config", str(cfg), "serve", "--transport", transport,
              "--port", str(self.port), *extra],
-            stdout=subprocess.DEVNULL, stderr=self.err.open("w"), env={**os.environ, **(env or {})})
+            stdout=subprocess.DEVNULL, stderr=self._err_file, env={**os.environ, **(env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -34,10 +35,12 @@ class ServedMCP:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise AssertionError(self.err.read_text())
+                    self._err_file.close()
+                    raise AssertionError(self.err.read_text()) from None
                 time.sleep(0.2)
         raise TimeoutError("server did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        self._err_file.close()

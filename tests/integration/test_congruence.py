@@ -44,8 +44,8 @@ from rf_mcp.ports import (
 
 pytestmark = pytest.mark.anyio
 N, DIM, TERMS = 600, 16, 60
-WORDS = ("cell stem neuron tau protein gene cancer risk vitamin insulin obesity bacteria immune virus brain "
-         "heart blood drug trial mouse").split()
+WORDS = ["cell", "stem", "neuron", "tau", "protein", "gene", "cancer", "risk", "vitamin", "insulin", "obesity",
+         "bacteria", "immune", "virus", "brain", "heart", "blood", "drug", "trial", "mouse"]
 SERVER = os.environ.get("RF_MCP_TEST_QDRANT_URL")
 ENGINES = ["memory", "edge", "local"] + (["server"] if SERVER else [])
 

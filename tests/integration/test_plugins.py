@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from rf_mcp.factory import build_scorer, scorer_types
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.config import FeedbackSettings, load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
+from rf_mcp.factory import build_scorer, scorer_types
 from tests.common import make_config, needs_shared, train_queries
 
 PLUGIN = Path(__file__).parent.parent / "plugin_example"

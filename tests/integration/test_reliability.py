@@ -115,7 +115,7 @@ class FakeQdrant:
             return JSONResponse({"result": {"collections": []}, "status": "ok", "time": 0.0})
 
         async def root(request):
-            return JSONResponse({"title": "qdrant - vector search engine", "version": "1.16.0"})
+            return JSONResponse({"title": "qdrant - vector search engine", "version": "1.17.0", "commit": None})
 
         app = Starlette(routes=[Route("/collections", collections), Route("/", root)])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -203,11 +203,13 @@ async def test_killed_server_mid_calibration_loses_nothing(mini_store, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "rf_mcp", "--config", str(cfg_path), "calibrate", "-c", "mini",
                              "-q", str(queries), "--limit", "200", "--epochs", "5000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
     for line in proc.stderr:  # wait until training runs, then kill it hard
         if "training query" in line:
             break
     proc.kill()
     proc.wait(timeout=30)
+    proc.stderr.close()
     async with RFService(cfg) as rf:
         summary = (await rf.list_profiles("mini"))[0]
         assert summary.status == "usable" and summary.profile == before
@@ -250,9 +252,9 @@ async def test_http_bearer_token_and_host_checks(tmp_path):
             assert r.status_code in (400, 403, 421)
             r = await http.post(url, json=init, headers={**ok, "origin": "http://evil.example.com"})
             assert r.status_code in (400, 403)
-        async with httpx2.AsyncClient(headers={"authorization": "Bearer tok-" + "a" * 32}) as http2:
-            async with Client(streamable_http_client(url, http_client=http2)) as client:
-                assert {t.name for t in (await client.list_tools()).tools} >= {"rf_search_precision"}
+        async with (httpx2.AsyncClient(headers={"authorization": "Bearer tok-" + "a" * 32}) as http2,
+                    Client(streamable_http_client(url, http_client=http2)) as client):
+            assert {t.name for t in (await client.list_tools()).tools} >= {"rf_search_precision"}
     finally:
         served.stop()
 

@@ -79,13 +79,12 @@ async def test_searches_graded_by_the_clients_llm(mini_store, mode):
 async def test_clients_without_sampling_get_a_clear_refusal(mini_store, mode):
     cfg, _ = mini_store
     await _calibrate_with_http_judge(cfg)
-    async with RFService(sampling_config(cfg)) as service:
-        async with Client(build_server(service), mode=mode) as client:
-            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
-            assert r.is_error and "does not support sampling" in r.content[0].text
-            assert 'transport = "http"' in r.content[0].text
-            ok = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q, "vanilla": True})
-            assert not ok.is_error
+    async with RFService(sampling_config(cfg)) as service, Client(build_server(service), mode=mode) as client:
+        r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+        assert r.is_error and "does not support sampling" in r.content[0].text
+        assert 'transport = "http"' in r.content[0].text
+        ok = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q, "vanilla": True})
+        assert not ok.is_error
 
 
 async def test_uncalibrated_judge_is_refused_before_asking_the_client(mini_store):

@@ -9,9 +9,9 @@ import pytest
 
 from rf_mcp.adapters.analyzer import CorpusStats
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
-from rf_mcp.factory import build_scorer
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
+from rf_mcp.factory import build_scorer
 from tests.common import MODEL, needs_shared
 
 DOCS = ["Stem cells divide and differentiate into neurons.", "The stock market fell sharply today.",
@@ -31,7 +31,7 @@ def test_unknown_model_names_are_config_errors(tmp_path):
     with pytest.raises(ModelError, match="is not a folder"):
         build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "missing")))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="has no model.onnx"):
+    with pytest.raises(ModelError, match=r"has no model\.onnx"):
         build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "empty")))
 
 
@@ -73,6 +73,8 @@ def export_tiny_cross_encoder(folder: Path) -> Path:
 
 
 @needs_shared
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export:DeprecationWarning",
+                            "ignore:The feature will be removed:DeprecationWarning")  # inside torch's own exporter
 def test_cross_encoder_path_detected_from_the_onnx_outputs(tmp_path):
     folder = export_tiny_cross_encoder(tmp_path / "tiny-ce")
     s = build_scorer(FeedbackSettings(type="fastembed", model="test/tiny-ce", model_path=str(folder)))

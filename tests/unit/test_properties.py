@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from rf_mcp.adapters.scorers.llm_judge import parse
-from rf_mcp.ports import GradeReplyError as JudgeReplyError
 from rf_mcp.domain import guardrails
 from rf_mcp.errors import GuardrailError, ModelError
+from rf_mcp.ports import GradeReplyError as JudgeReplyError
 from rf_mcp.server.schemas import CalibrateInput, EvaluateInput, PrecisionInput, RecallInput
 from rf_mcp.server.validation import ArgumentCheck
 

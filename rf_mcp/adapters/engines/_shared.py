@@ -69,5 +69,5 @@ def guarded(fn: Callable[..., T], describe: Callable[[Exception], EngineError], 
         return fn(*args, **kwargs)
     except (InputError, EngineError):
         raise
-    except Exception as exc:  # noqa: BLE001 - every library error is mapped to one clear type
+    except Exception as exc:
         raise describe(exc) from None

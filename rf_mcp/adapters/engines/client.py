@@ -6,7 +6,9 @@ calls are serialised by a lock; a server client is thread-safe and runs calls in
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -39,6 +41,8 @@ from rf_mcp.ports import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("rf_mcp.engine")
+MIN_SERVER = (1, 17)  # RelevanceFeedbackQuery became public in Qdrant 1.17
 _SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
             "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
 
@@ -62,9 +66,9 @@ def to_filter(flt: Filter | None) -> models.Filter | None:
         if m.value is not None:
             match: Any = models.MatchValue(value=m.value)
         elif m.any is not None:
-            match = models.MatchAny(any=list(m.any))
+            match = models.MatchAny(any=list(m.any))  # type: ignore[arg-type]  # str and int keys may mix
         else:
-            match = models.MatchExcept(**{"except": list(m.except_ or [])})
+            match = models.MatchExcept.model_validate({"except": list(m.except_ or [])})
         return models.FieldCondition(key=c.key, match=match)
 
     return models.Filter(must=[cond(c) for c in flt.must] or None, should=[cond(c) for c in flt.should] or None,
@@ -151,7 +155,15 @@ class ClientEngine(Engine):
                 try:
                     if s.url:
                         key = s.api_key.get_secret_value() if s.api_key else None
-                        self._client = QdrantClient(url=s.url, api_key=key, timeout=max(1, int(s.timeout)))
+                        if key and s.url.startswith("http://"):
+                            log.warning("The Qdrant API key is sent over plain http to %s: use https beyond this "
+                                        "machine.", self.location)
+                        with warnings.catch_warnings():  # said above, once, in our words
+                            warnings.filterwarnings("ignore", "Api key is used with an insecure connection")
+                            client = QdrantClient(url=s.url, api_key=key, timeout=max(1, int(s.timeout)),
+                                                  check_compatibility=False)  # checked below, for what RF needs
+                        self._check_server(client)
+                        self._client = client
                     elif s.path == ":memory:":  # nothing persisted (experiments)
                         self._client = QdrantClient(location=":memory:")
                     else:
@@ -164,6 +176,15 @@ class ClientEngine(Engine):
                         fix="Stop the other rf-mcp process using it, or run a Qdrant server and set QDRANT_URL.",
                     ) from None
             return self._client
+
+    def _check_server(self, client: QdrantClient) -> None:
+        """The server must answer, and be recent enough for the relevance-feedback query (Qdrant 1.17)."""
+        version = guarded(lambda: client.info().version, self._map_error)
+        parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+        if len(parts) == 2 and tuple(parts) < MIN_SERVER:
+            client.close()
+            raise EngineError(f"Qdrant at {self.location} runs version {version}; the relevance-feedback query "
+                              f"needs {MIN_SERVER[0]}.{MIN_SERVER[1]} or newer.", fix="Upgrade the Qdrant server.")
 
     def _map_error(self, exc: Exception) -> EngineError:
         text = str(exc) or type(exc).__name__
@@ -284,6 +305,8 @@ class ClientEngine(Engine):
 
     async def create_payload_index(self, collection: str, key: str,
                                    schema: Literal["keyword", "integer", "float", "bool"]) -> None:
+        if not self._remote:  # qdrant-client's embedded engine keeps no payload indexes (it filters by scanning)
+            return
         await self._run(lambda c: c.create_payload_index(collection, key, field_schema=_SCHEMAS[schema], wait=True))
 
     async def optimize(self, collection: str) -> bool:

@@ -110,11 +110,12 @@ class EdgeEngine(Engine):
 
     def _claim_folder(self) -> None:
         """One process per folder, like qdrant-client's embedded mode: two writers would corrupt the shards."""
-        if self._root_lock is not None:
-            return
-        with self._lock:
-            if self._root_lock is not None:
-                return
+        if self._root_lock is None:
+            with self._lock:
+                self._claim_folder_locked()
+
+    def _claim_folder_locked(self) -> None:
+        if self._root_lock is None:  # no other thread claimed it meanwhile
             if is_local_engine_folder(self.root):
                 raise EngineError(
                     f"The folder {self.root} holds data of qdrant-client's embedded engine, not of the edge engine.",

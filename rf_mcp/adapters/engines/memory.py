@@ -188,14 +188,17 @@ class MemoryEngine(Engine):
         """Qdrant's internal similarity (higher = closer)."""
         qv = np.asarray(q, dtype=np.float32)
         d = c.spec.distance
+        out: np.ndarray
         if d == "Cosine":
             n = np.linalg.norm(qv)
-            return vectors @ (qv / n if n else qv)
-        if d == "Dot":
-            return vectors @ qv
-        if d == "Euclid":
-            return -np.square(vectors - qv).sum(axis=1)
-        return -np.abs(vectors - qv).sum(axis=1)
+            out = vectors @ (qv / n if n else qv)
+        elif d == "Dot":
+            out = vectors @ qv
+        elif d == "Euclid":
+            out = -np.square(vectors - qv).sum(axis=1)
+        else:
+            out = -np.abs(vectors - qv).sum(axis=1)
+        return out
 
     def _shown(self, c: _Collection, core: float) -> float:
         if c.spec.distance == "Euclid":

@@ -37,7 +37,7 @@ def detect_kind(settings: FeedbackSettings) -> str:
             import onnxruntime as ort
 
             outputs = [o.name for o in ort.InferenceSession(str(folder / settings.model_file)).get_outputs()]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelError(f"[feedback] model file in {folder} cannot be read by onnxruntime: {exc}",
                              fix="Re-export the ONNX model, or point model_path at a valid folder.") from None
         if "logits" in outputs:
@@ -50,7 +50,8 @@ def detect_kind(settings: FeedbackSettings) -> str:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+    unit: np.ndarray = np.divide(x, n, out=np.zeros_like(x), where=n > 0)
+    return unit
 
 
 class FastembedScorer(Scorer):

@@ -1,0 +1,138 @@
+"""In-memory doubles of the ports, and a small synthetic corpus, for fast unit tests (no model, no ../shared).
+
+* :class:`HashRetriever`: a bag-of-words retriever (each word a fixed pseudo-random vector; a text is the
+  normalised sum): similar texts are close, as with a real embedding model, and it costs microseconds.
+* The engine double is the product's own :class:`rf_mcp.adapters.engines.memory.MemoryEngine`.
+* Scorers: :class:`ConstantScorer`, :class:`TableScorer`; the real BM25 scorer needs no model either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from rf_mcp.adapters.engines.memory import MemoryEngine
+from rf_mcp.config import Config
+from rf_mcp.domain.service import RFService
+from rf_mcp.ports import Retriever, Scorer, Trainer, TrainSettings
+
+DIM = 32
+TRAIN = TrainSettings(limit=30, epochs=300)  # a short training run for the unit tests
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def word_vector(word: str, dim: int = DIM) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).normal(size=dim)
+
+
+class HashRetriever(Retriever):
+    def __init__(self, dim: int = DIM, identity: str = "test-hash") -> None:
+        self._dim = dim
+        self._identity = f"{identity}-{dim}"
+        self.loaded = False
+        self.queries = 0
+
+    async def load(self) -> None:
+        self.loaded = True
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed(self, text: str) -> np.ndarray:
+        v = np.zeros(self._dim)
+        for w in _WORD.findall(text.lower()):
+            v += word_vector(w, self._dim)
+        n = np.linalg.norm(v)
+        return (v / n if n else v).astype(np.float32)
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        self.queries += 1
+        return self.embed(text)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self.embed(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
+
+
+class ConstantScorer(Scorer):
+    def __init__(self, value: float, identity: str = "test-constant") -> None:
+        self.value = value
+        self.identity = identity
+
+    async def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        return [self.value] * len(documents)
+
+
+class FunctionScorer(Scorer):
+    """Scores with a function of (query, document); counts its calls."""
+
+    def __init__(self, fn: Callable[[str, str], float], identity: str = "test-function") -> None:
+        self.fn = fn
+        self.identity = identity
+        self.scored = 0
+
+    async def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        self.scored += len(documents)
+        return [self.fn(query, d) for d in documents]
+
+
+def overlap(query: str, doc: str) -> float:
+    """Share of the query's words in the document, with a bonus for rare words: a lexical feedback model."""
+    q = set(_WORD.findall(query.lower()))
+    d = set(_WORD.findall(doc.lower()))
+    return sum(1.0 + (len(w) > 6) for w in q & d) / max(1, len(q))
+
+
+TOPICS = {
+    "neuro": "neuron tau protein brain synapse dementia alzheimer cortex memory plaque amyloid glia",
+    "cardio": "heart artery blood pressure cholesterol stroke vessel cardiac statin rhythm valve aorta",
+    "onco": "tumor cancer chemotherapy metastasis oncogene biopsy carcinoma radiation lymphoma mutation",
+    "immuno": "immune antibody vaccine tcell cytokine infection virus antigen inflammation macrophage",
+    "metab": "insulin glucose obesity diabetes liver lipid metabolism adipose diet ketone pancreas",
+}
+COMMON = "study patients results effect increase decrease risk trial cohort analysis data group".split()
+
+
+def corpus(n: int = 300, seed: int = 0) -> list[dict[str, str]]:
+    """``n`` short documents in five topics (BEIR layout: _id, title, text)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(TOPICS)
+    docs = []
+    for i in range(n):
+        topic = names[i % len(names)]
+        vocab = TOPICS[topic].split()
+        other = TOPICS[names[(i + 1 + int(rng.integers(0, 4))) % len(names)]].split()
+        words = list(rng.choice(vocab, size=int(rng.integers(4, 9)))) + list(rng.choice(other, size=2))
+        words += list(rng.choice(COMMON, size=int(rng.integers(2, 6))))
+        rng.shuffle(words)
+        docs.append({"_id": f"d{i}", "title": " ".join(words[:3]), "text": " ".join(words[3:]), "topic": topic,
+                     "year": 2000 + i % 20})
+    return docs
+
+
+def queries(n: int = 60, seed: int = 1) -> list[str]:
+    rng = np.random.default_rng(seed)
+    names = sorted(TOPICS)
+    out = []
+    for i in range(n):
+        vocab = TOPICS[names[i % len(names)]].split()
+        out.append(" ".join(rng.choice(vocab, size=3, replace=False)) + f" {rng.choice(COMMON)} q{i}")
+    return out
+
+
+def service(config: Config | None = None, *, scorer: Scorer | None = None, retriever: Retriever | None = None,
+            engine: MemoryEngine | None = None, trainer: Trainer | None = None) -> RFService:
+    """An RFService over the in-memory engine and the hash retriever (BM25 feedback unless another is given)."""
+    from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+
+    cfg = config or Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"}})
+    return RFService(cfg, engine=engine or MemoryEngine(), retriever=retriever or HashRetriever(),
+                     scorer=scorer or BM25Scorer(), trainer=trainer)

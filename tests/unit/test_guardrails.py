@@ -1,0 +1,141 @@
+"""Each guardrail of Qdrant's RF guide refuses with a clear error; each test fails if its guardrail is removed.
+
+All on the in-memory engine, the hash retriever and BM25 feedback: no model, no shared data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.config import Config
+from rf_mcp.domain.models import Evaluation
+from rf_mcp.errors import GuardrailError, InputError, ModelError
+from rf_mcp.ports import CollectionSpec, Nearest, PointInput, QueryRequest
+from tests import doubles
+
+pytestmark = pytest.mark.anyio
+Q = "tau protein in the brain cortex"
+BM25 = BM25Scorer().identity
+
+
+async def test_refuses_an_uncalibrated_collection(indexed):
+    for call in (indexed.search_precision("docs", Q), indexed.search_recall("docs", Q)):
+        with pytest.raises(GuardrailError, match="no calibration") as err:
+            await call
+        assert "untrained weights give arbitrary results" in str(err.value) and "calibrate" in str(err.value)
+
+
+async def test_vanilla_mode_only_on_request_and_equal_to_nearest(indexed):
+    res = await indexed.search_precision("docs", Q, vanilla=True, limit=10)
+    assert res.profile.vanilla_mode and res.feedback_scores_used == 0 and res.scoring_rounds == 0
+    qv = await indexed.retriever.embed_query(Q)
+    ann = await indexed.engine.query("docs", QueryRequest(Nearest(qv.tolist(), "dense"), 10))
+    assert [h.id for h in res.hits] == [p.id for p in ann]
+
+
+async def test_fewer_than_two_seeds_refused(calibrated):
+    with pytest.raises(GuardrailError, match="at least 2"):
+        await calibrated.search_precision("docs", Q, seeds=1)
+    hit = (await calibrated.search_precision("docs", Q)).hits[0]
+    with pytest.raises(GuardrailError, match="at least 2"):
+        await calibrated.search_recall("docs", Q, seed_ids=[hit.id])
+    with pytest.raises(InputError, match="too many"):
+        await calibrated.search_precision("docs", Q, seeds=21)
+
+
+async def test_seeds_without_contrast_refused(templates):
+    import copy
+
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]), scorer=doubles.ConstantScorer(1.0, BM25))
+    for call in (rf.search_precision("docs", Q), rf.search_recall("docs", Q)):
+        with pytest.raises(GuardrailError, match="same feedback score"):
+            await call
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+async def test_non_finite_scores_refused(templates, bad):
+    import copy
+
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]), scorer=doubles.ConstantScorer(bad, BM25))
+    with pytest.raises(GuardrailError, match="non-finite"):
+        await rf.search_precision("docs", Q)
+
+
+async def test_wrong_number_of_scores_is_a_model_error(templates):
+    import copy
+
+    class Short(doubles.ConstantScorer):
+        async def score(self, query, documents):
+            return [1.0]
+
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]), scorer=Short(1.0, BM25))
+    with pytest.raises(ModelError, match="returned 1 scores for 5 documents"):
+        await rf.search_precision("docs", Q)
+
+
+async def test_another_feedback_model_or_retriever_refused(templates):
+    import copy
+
+    other_scorer = doubles.service(engine=copy.deepcopy(templates["calibrated"]), scorer=BM25Scorer(k1=2.0))
+    with pytest.raises(GuardrailError, match=r"different setup: feedback model 'bm25\(k1=1.2") as err:
+        await other_scorer.search_precision("docs", Q)
+    assert "(configured: 'bm25(k1=2," in str(err.value)
+    other_retriever = doubles.service(engine=copy.deepcopy(templates["calibrated"]),
+                                      retriever=doubles.HashRetriever(identity="other-hash"))
+    with pytest.raises(GuardrailError, match="retriever 'test-hash-32' \\(configured: 'other-hash-32'\\)"):
+        await other_retriever.search_recall("docs", Q)
+
+
+async def test_sparse_multi_missing_and_wrong_size_vectors(indexed):
+    engine = indexed.engine
+    await engine.create_collection("small", CollectionSpec("dense", 8))
+    await engine.upsert("small", [PointInput(1, {"dense": [0.1] * 8}, {"text": "x"})])
+    with pytest.raises(GuardrailError, match="sparse"):
+        await indexed.search_precision("docs", Q, vector_name="bm25")  # RF never runs on sparse vectors
+    with pytest.raises(InputError, match="no vector 'nope'"):
+        await indexed.search_precision("docs", Q, vector_name="nope")
+    with pytest.raises(InputError, match="8 dimensions but the retriever makes 32"):
+        await indexed.search_precision("small", Q, vanilla=True)
+    with pytest.raises(InputError, match="does not exist"):
+        await indexed.search_precision("nowhere", Q)
+
+
+async def test_unusable_and_failed_calibrations_refused(calibrated):
+    target = await calibrated.target("docs")
+    profile = await calibrated.profiles.get("docs", target.parts.fingerprint)
+    await calibrated.profiles.save(profile.model_copy(update={"usable": False, "reasons": ["test: no signal"]}))
+    with pytest.raises(GuardrailError, match="unusable: test: no signal"):
+        await calibrated.search_precision("docs", Q)
+    await calibrated.profiles.save(profile)
+    ev = Evaluation(at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1, vanilla_above_threshold=1,
+                    relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50, dcg_ties_pct=0,
+                    feedback_scores_used=1, verdict="failed", reasons=["test: reranker worse than vanilla"])
+    await calibrated.profiles.set_evaluation("docs", target.parts.fingerprint, ev)
+    with pytest.raises(GuardrailError, match="failed its ground-truth evaluation: test: reranker"):
+        await calibrated.search_recall("docs", Q)
+
+
+async def test_drift_warning(calibrated):
+    target = await calibrated.target("docs")
+    profile = await calibrated.profiles.get("docs", target.parts.fingerprint)
+    res = await calibrated.search_precision("docs", Q)
+    assert not any("recalibrate" in w for w in res.warnings)
+    await calibrated.profiles.save(profile.model_copy(update={"points_count": 150}))
+    res = await calibrated.search_precision("docs", Q)
+    assert any("from 150 to 300 points (+100%)" in w for w in res.warnings)
+
+
+async def test_search_defaults_come_from_the_configuration(templates):
+    """[search] seeds / limit / recall_budget are the defaults of every call that leaves them out."""
+    import copy
+
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"},
+                                 "search": {"seeds": 3, "limit": 4, "recall_budget": 6}})
+    rf = doubles.service(cfg, engine=copy.deepcopy(templates["calibrated"]))
+    prec = await rf.search_precision("docs", Q)
+    assert len(prec.hits) == 4 and prec.feedback_scores_used == 3
+    rec = await rf.search_recall("docs", Q)
+    assert rec.feedback_scores_used == 3 + 6

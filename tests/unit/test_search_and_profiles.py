@@ -1,0 +1,125 @@
+"""The search patterns and the profile store, on the in-memory engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from rf_mcp.errors import GuardrailError, InputError
+from tests import doubles
+
+pytestmark = pytest.mark.anyio
+Q = "insulin glucose in obesity"
+
+
+async def test_precision_follows_the_guide(calibrated):
+    res = await calibrated.search_precision("docs", Q, limit=10)
+    assert res.mode == "precision" and res.feedback_scores_used == 5 and res.scoring_rounds == 1
+    assert len(res.hits) == 10 and all(h.source == "rf" for h in res.hits)
+    assert [h.rank for h in res.hits] == list(range(1, 11))
+    assert all(h.doc_id and h.doc_id.startswith("d") for h in res.hits)
+    assert res.profile.fingerprint != "vanilla" and res.profile.weights.c != 0
+    assert any("not been evaluated" in w for w in res.warnings)
+    assert set(res.timings_ms) == {"embed", "ann", "scoring", "rf_query"}
+
+
+async def test_recall_merges_and_sorts_by_feedback_score(calibrated):
+    rec = await calibrated.search_recall("docs", Q, budget=20)
+    assert rec.feedback_scores_used == 25 and rec.scoring_rounds == 2 and len(rec.hits) == 25
+    scores = [h.feedback_score for h in rec.hits]
+    assert scores == sorted(scores, reverse=True)
+    seeds = [h for h in rec.hits if h.source == "seed"]
+    assert len(seeds) == 5 and len({h.id for h in rec.hits}) == 25  # seed ids excluded from the RF results
+    by_ids = await calibrated.search_recall("docs", Q, seed_ids=[h.id for h in seeds[:3]], budget=7, limit=5)
+    assert by_ids.feedback_scores_used == 10 and len(by_ids.hits) == 5
+    with pytest.raises(InputError, match="not found"):
+        await calibrated.search_recall("docs", Q, seed_ids=[h.id for h in seeds[:2]] + [987654321])
+    with pytest.raises(InputError, match="empty"):
+        await calibrated.search_precision("docs", "   ")
+    with pytest.raises(InputError, match="at most 4000"):
+        await calibrated.search_precision("docs", "x" * 4001)
+
+
+async def test_vanilla_weights_through_rf_equal_plain_search(calibrated):
+    """a=1, b=0, c=0 is plain vector search through the RF API: the same order as the nearest query."""
+    for q in doubles.queries(10, seed=5):
+        a = await calibrated.search_precision("docs", q, vanilla=True, limit=20)
+        qv = await calibrated.retriever.embed_query(q)
+        from rf_mcp.domain.search import nearest
+
+        target = await calibrated.target("docs")
+        b = await nearest(target, qv, 20)
+        assert [h.id for h in a.hits] == [p.id for p in b]
+
+
+async def test_profiles_keep_the_previous_version_and_roll_back(calibrated):
+    before = (await calibrated.list_profiles("docs"))[0]
+    assert before.status == "usable" and before.matches_config and before.previous is None
+    report = await calibrated.calibrate("docs", doubles.queries(40, seed=3), doubles.TRAIN.model_copy(update={"limit": 20}))
+    after = (await calibrated.list_profiles("docs"))[0]
+    assert after.profile.train.limit == 20 and after.previous.weights == before.profile.weights
+    assert report.stored_key == after.key
+    restored = await calibrated.rollback("docs")
+    assert restored.weights == before.profile.weights
+    again = (await calibrated.list_profiles("docs"))[0]
+    assert again.profile.weights == before.profile.weights and again.previous.train.limit == 20
+    await calibrated.engine.set_metadata("docs", {again.key: {"current": None, "previous": None}})
+    with pytest.raises(InputError, match="no previous version"):
+        await calibrated.rollback("docs")
+
+
+async def test_other_scorers_profiles_are_kept_apart(calibrated):
+    other = doubles.service(engine=calibrated.engine, scorer=doubles.FunctionScorer(doubles.overlap, "test-overlap"))
+    await other.calibrate("docs", doubles.queries(), doubles.TRAIN)
+    keys = {s.profile.feedback for s in await calibrated.list_profiles("docs")}
+    assert keys == {calibrated.scorer.identity, "test-overlap"}
+    assert (await calibrated.search_precision("docs", Q)).feedback_scores_used == 5  # the BM25 one still serves
+    assert (await other.search_precision("docs", Q)).feedback_scores_used == 5
+
+
+async def test_overview_lists_collections_and_profiles(calibrated):
+    ov = await calibrated.overview()
+    assert [c.info.name for c in ov.collections] == ["docs"] and ov.qdrant == "memory"
+    docs = ov.collections[0]
+    assert docs.info.points_count == 300 and {v.name for v in docs.info.vectors} == {"dense", "bm25"}
+    assert docs.profiles[0].status == "usable" and ov.configured_feedback == calibrated.scorer.identity
+    with pytest.raises(InputError, match="does not exist"):
+        await calibrated.overview("nowhere")
+
+
+async def test_calibration_input_checks(indexed):
+    with pytest.raises(InputError, match="too few"):
+        await indexed.calibrate("docs", ["one query", "two"])
+    with pytest.raises(InputError, match="context_limit=6 must be smaller than limit=6"):
+        await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN.model_copy(update={"limit": 6, "context_limit": 6}))
+    with pytest.raises(InputError, match="has 300 points"):
+        await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN.model_copy(update={"limit": 301}))
+    with pytest.raises(InputError, match="over the cap of 100"):
+        await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN, max_feedback_scores=100)
+    with pytest.raises(InputError, match="not both and not neither"):
+        await indexed.calibrate("docs")
+
+
+async def test_no_signal_is_stored_as_unusable_and_refused(indexed):
+    """A feedback model that agrees with the retriever (its own similarity) has nothing to teach."""
+    retriever = indexed.retriever
+
+    def agree(query: str, doc: str) -> float:
+        return float(retriever.embed(query) @ retriever.embed(doc))  # type: ignore[attr-defined]
+
+    rf = doubles.service(engine=indexed.engine, retriever=retriever, scorer=doubles.FunctionScorer(agree, "test-agree"))
+    report = await rf.calibrate("docs", doubles.queries(), doubles.TRAIN)
+    assert not report.profile.usable and "UNUSABLE" in report.message
+    assert any("disagreed with the retriever on only" in r for r in report.profile.reasons)
+    with pytest.raises(GuardrailError, match="unusable"):
+        await rf.search_precision("docs", Q)
+
+
+async def test_inverted_scores_are_flagged(indexed):
+    """A scorer whose scores fall as relevance rises (a distance) is caught and its profile is unusable."""
+    rf = doubles.service(engine=indexed.engine, scorer=doubles.FunctionScorer(lambda q, d: -doubles.overlap(q, d),
+                                                                               "test-negated"))
+    report = await rf.calibrate("docs", doubles.queries(), doubles.TRAIN)
+    assert report.profile.signal.retriever_correlation < -0.1
+    assert not report.profile.usable and any("look like a distance" in r for r in report.profile.reasons)
+    with pytest.raises(GuardrailError, match="look like a distance"):
+        await rf.search_precision("docs", Q)
