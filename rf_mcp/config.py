@@ -113,12 +113,21 @@ class CollectionSettings(_Section):
         min_length=1,
         description="Payload fields joined into the text the feedback model reads.",
     )
-    id_field: str = Field("_id", description="Field of the input JSONL holding the document id.")
+    id_field: str = Field("doc_id", min_length=1, description="Payload key (a dotted path such as metadata.doc_id) of "
+                          "each document's own id: what hits show as doc_id and relevance judgments name.")
+    input_id_field: str = Field("_id", min_length=1, description="Field of the corpus JSONL given to `index` that "
+                                "holds each document's id (stored under id_field).")
     sparse_vector: str = Field("bm25", max_length=255, description='BM25 sparse vector written by `rf-mcp index` '
                                'and used by fusion = "sparse"; "" = none.')
 
 
 class SearchSettings(_Section):
+    fusion: Literal["auto", "none", "sparse"] = Field(
+        "auto", description='Fuse RF with BM25 sparse search: "sparse", "none", or "auto" (sparse when the collection '
+                            "has [collection].sparse_vector). Calibrate and search with the same fusion.")
+    fusion_seeds: Literal["dense", "hybrid"] = Field(
+        "dense", description='With fusion: seeds from the dense ANN top ("dense": one calibration serves both fusions) '
+                             'or from the dense + BM25 top ("hybrid": its own calibration).')
     seeds: int = Field(5, ge=2, le=20, description="Seed documents scored per search (guide: 5).")
     limit: int = Field(10, ge=1, le=1000, description="Results returned by default.")
     recall_budget: int = Field(20, ge=1, le=1000, description="RF results scored in recall mode.")

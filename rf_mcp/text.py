@@ -50,7 +50,7 @@ def render_text(result: Any) -> str:
                 lines.append(f"  {m.method:<18}{m.feedback_cost:>5}{m.ndcg_at_1:>8.3f}{m.ndcg_at_3:>8.3f}"
                              f"{m.ndcg_at_10:>9.3f}{m.recall_at_10:>7.3f}{m.recall_at_100:>7.3f}")
             lines.append(f"  ({ev.ground_truth.queries} judged queries; {ev.ground_truth.refused_queries} refused by "
-                         "the guardrails, ranked as vanilla in the RF rows)")
+                         f"the guardrails, ranked as {ev.ground_truth.baseline} in the RF rows)")
         lines.append(f"  feedback scores used: {ev.feedback_scores_used}")
         return "\n".join(lines + _warnings(result.warnings))
     if isinstance(result, SearchResult):
@@ -66,9 +66,8 @@ def render_text(result: Any) -> str:
         head = f"{result.collection} {result.key} [{result.status}]" + (" (matches config)" if result.matches_config else "")
         if result.profile is None:
             return f"{head} {result.error}"
-        pev = result.profile.evaluation
-        tail = [f"  evaluation: {pev.verdict}" + (f" ({'; '.join(pev.reasons)})" if pev.reasons else "")] if pev else [
-            "  evaluation: none"]
+        tail = [f"  evaluation (fusion={f}): {e.verdict}" + (f" ({'; '.join(e.reasons)})" if e.reasons else "")
+                for f, e in result.profile.evaluations.items()] or ["  evaluation: none"]
         return "\n".join([head, *_profile(result.profile), *tail])
     if isinstance(result, MigrationReport):
         return (f"migrated {result.points} points and {result.profiles} calibration profile(s) of "

@@ -302,3 +302,85 @@ class LibraryTrainer(Trainer):
                                      dcg_ties_pct=round(dcg.evaluate_ties(), 2))
 
         return await anyio.to_thread.run_sync(run)
+
+
+class _AllPairsFormula(_CancellableFormula):
+    """The search's own formula: a*sim(q,x) + c * sum over seed pairs of conf^b * delta (padded pairs add 0)."""
+
+    def forward(self, score: torch.Tensor, confidence: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        anyio.from_thread.check_cancelled()
+        a, b, c = self.params[0], self.params[1], self.params[2]
+        out: torch.Tensor = a * score + c * (torch.pow(confidence, b) * delta).sum(dim=-1)
+        return out
+
+
+def _all_pairs(scores: Sequence[float], margin: float) -> list[tuple[int, int, float]]:
+    """Every ordered (positive, negative, confidence) pair of seeds with a score gap above ``margin``."""
+    return [(i, j, scores[i] - scores[j]) for i in range(len(scores)) for j in range(len(scores))
+            if i != j and scores[i] - scores[j] > margin]
+
+
+class AllPairsTrainer(LibraryTrainer):
+    """Fits a, b, c to the formula a search runs: every ordered pair of the top ``context_limit`` seeds.
+
+    The library trains on one context pair per query (the most confident one) while a 5-seed search sums over up
+    to 10 pairs. This trainer keeps the library's data preparation (candidates, feedback scores, target = score
+    minus the best seed's), its ranking loss and its training loop, and changes only the formula being fitted.
+    """
+
+    identity = "all-pairs(qdrant-relevance-feedback==0.1.1 loss and loop)"
+
+    async def train(self, job: TrainingJob, queries: Sequence[str], settings: TrainSettings) -> TrainingOutcome:
+        k = settings.context_limit
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # score, confidence, delta, target
+        stats: list[pd.DataFrame] = []
+        for n, query in enumerate(queries):
+            qv = await job.embed(query)
+            points = await job.candidates(query, qv, settings.limit)
+            fb = list(await job.score(query, [job.text(p.payload) for p in points]))
+            if job.progress is not None:
+                await job.progress(float(n + 1), float(len(queries)), f"training query {n + 1}/{len(queries)}")
+            pairs = _all_pairs(fb[:k], settings.confidence_margin)
+            if not pairs or len(points) < settings.limit:
+                continue
+            vectors = [np.asarray(p.vector, dtype=np.float32) for p in points]
+            rest = range(k, len(points))
+            conf_m = np.ones((len(rest), len(pairs)))
+            delta_m = np.zeros((len(rest), len(pairs)))
+            for r, x in enumerate(rest):
+                for p_idx, (i, j, c) in enumerate(pairs):
+                    conf_m[r, p_idx] = c
+                    delta_m[r, p_idx] = (similarity(job.distance, vectors[x], vectors[i])
+                                         - similarity(job.distance, vectors[x], vectors[j]))
+            threshold = max(fb[:k])
+            target_v = np.asarray([fb[x] - threshold for x in rest])
+            rows.append((np.asarray([points[x].score for x in rest]), conf_m, delta_m, target_v))
+            stats.append(pd.DataFrame({"query_idx": n, "score": [p.score for p in points[k:]],
+                                       "feedback_model_score": fb[k:], "target_score": target_v}))
+        if len(rows) < 2:
+            raise GuardrailError(
+                f"Fewer than two training queries had two top-{k} candidates with different feedback scores: there "
+                "is no signal to learn from.", fix="Use more varied real queries, or another feedback model.")
+        width = max(r[1].shape[1] for r in rows)
+
+        def padded(m: np.ndarray, fill: float) -> np.ndarray:
+            return np.pad(m, ((0, 0), (0, width - m.shape[1])), constant_values=fill)
+
+        score = torch.tensor(np.stack([r[0] for r in rows]))
+        confidence = torch.tensor(np.stack([padded(r[1], 1.0) for r in rows]))
+        delta = torch.tensor(np.stack([padded(r[2], 0.0) for r in rows]))
+        target = torch.tensor(np.stack([r[3] for r in rows]))
+        half = max(1, len(rows) // 2)  # the library's split: the first half of the queries trains, the rest validates
+
+        def fit() -> tuple[float, float, float]:
+            formula = train_formula(_AllPairsFormula(), score[:half], confidence[:half], delta[:half], target[:half],
+                                    score[half:], confidence[half:], delta[half:], target[half:], lr=settings.lr,
+                                    epochs=settings.epochs, patience=settings.patience, min_delta=settings.min_delta)
+            a, b, c = formula.params.detach().cpu().numpy().tolist()
+            return float(a), float(b), float(c)
+
+        with captured_library_output():
+            weights = await anyio.to_thread.run_sync(fit)
+        with_pairs, disagreeing, corr = training_signal(pd.concat(stats, ignore_index=True))
+        return TrainingOutcome(weights=weights, queries_with_pairs=with_pairs, queries_disagreeing=disagreeing,
+                               retriever_correlation=corr)

@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rf_mcp.domain import guardrails
+from rf_mcp.domain import guardrails, search
 from rf_mcp.domain.context import Target
-from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Signal, Weights
+from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Pairing, Signal, Weights
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
     FeedbackItem,
+    HasId,
     Nearest,
     Point,
     PointId,
@@ -31,6 +32,7 @@ from rf_mcp.ports import (
 from rf_mcp.ports import Filter as PortFilter
 
 UNTRAINED = (1.0, 1.0, 1.0)
+DEFAULT_PAIRING: Pairing = "all"  # the feedback a search sends: every seed (benchmarks/pairing.py measured the options)
 INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positively with the retriever
 
 
@@ -90,15 +92,24 @@ def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int
 
 
 def training_job(target: Target, progress: Progress | None = None) -> TrainingJob:
-    """The trainer's view of a target: dense candidates with vectors, validated and counted feedback scores."""
+    """The trainer's view of a target: candidates from the search mode's seed source (dense, or dense + BM25),
+    with their vectors and dense similarities; validated and counted feedback scores."""
     using = target.vector_name
 
     async def nearest(qv: np.ndarray, limit: int, exclude: Sequence[PointId] = ()) -> list[Point]:
-        return await target.engine.query(target.collection, QueryRequest(
-            Nearest(qv.tolist(), using), limit, filter=PortFilter.combine(None, exclude=exclude), with_vector=using))
+        return await search.nearest(target, qv, limit, with_vector=True, exclude=exclude)
 
     async def candidates(query: str, qv: np.ndarray, limit: int) -> list[Point]:
-        return await nearest(qv, limit)
+        if target.sparse is None:
+            return await nearest(qv, limit)
+        points = await search.candidates(target, query, qv, limit, with_vector=True)
+        # the formula's first term is the dense similarity: ask the engine for it, for exactly these points
+        dense = await target.engine.query(target.collection, QueryRequest(
+            Nearest(qv.tolist(), using), len(points), filter=PortFilter(must=[HasId(has_id=[p.id for p in points])])))
+        sims = {p.id: p.score for p in dense}
+        for p in points:
+            p.score = sims[p.id]
+        return points
 
     async def relevance_feedback(qv: np.ndarray, feedback: Sequence[FeedbackItem], weights: Weights3,
                                  limit: int) -> list[Point]:
@@ -111,8 +122,8 @@ def training_job(target: Target, progress: Progress | None = None) -> TrainingJo
 
 
 async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], settings: TrainSettings,
-                    store: ProfileStore, progress: Progress | None = None,
-                    max_feedback_scores: int | None = None) -> CalibrationReport:
+                    store: ProfileStore, progress: Progress | None = None, max_feedback_scores: int | None = None,
+                    pairing: Pairing = DEFAULT_PAIRING) -> CalibrationReport:
     warnings: list[str] = []
     clean = check_queries(queries, warnings)
     check_cost(target, len(clean), settings, max_feedback_scores)
@@ -135,7 +146,8 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
         reasons = judge(weights, signal)
         profile = CalibrationProfile(
             fingerprint=parts.fingerprint, collection=target.collection, vector_name=target.vector_name,
-            retriever=parts.retriever, feedback=parts.feedback, weights=weights, usable=not reasons,
+            retriever=parts.retriever, feedback=parts.feedback, seed_source=parts.seed_source, pairing=pairing,
+            trainer=trainer.identity, weights=weights, usable=not reasons,
             reasons=reasons, signal=signal, train=settings, query_count=len(clean),
             query_hashes=[query_hash(q) for q in clean], points_count=target.info.points_count,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rf_mcp.domain import guardrails
-from rf_mcp.domain.fingerprint import FingerprintParts
-from rf_mcp.domain.payload import payload_text
+from rf_mcp.domain.fingerprint import DENSE_SEEDS, FingerprintParts, hybrid_seeds
+from rf_mcp.domain.payload import DOC_ID, payload_text
 from rf_mcp.errors import InputError
-from rf_mcp.ports import CollectionInfo, Engine, Retriever, Scorer, VectorInfo
+from rf_mcp.ports import CollectionInfo, Engine, Filter, Retriever, Scorer, SparseEncoder, VectorInfo
+
+
+@dataclass(frozen=True)
+class SparseSide:
+    """The BM25 side of fusion = "sparse": the collection's sparse vector and the encoder of its queries."""
+
+    name: str
+    encoder: SparseEncoder
 
 
 @dataclass
@@ -21,7 +29,21 @@ class Target:
     info: CollectionInfo
     vector: VectorInfo
     text_fields: list[str]
+    id_field: str = DOC_ID
+    sparse: SparseSide | None = None
+    filter: Filter | None = None
+    hybrid_seeds: bool = False
     scored: int = field(default=0)
+
+    @property
+    def fusion(self) -> Literal["none", "sparse"]:
+        return "none" if self.sparse is None else "sparse"
+
+    @property
+    def seed_source(self) -> str:
+        if self.sparse is None or not self.hybrid_seeds:
+            return DENSE_SEEDS
+        return hybrid_seeds(self.sparse.name, self.sparse.encoder.identity)
 
     @property
     def collection(self) -> str:
@@ -38,7 +60,8 @@ class Target:
     @property
     def parts(self) -> FingerprintParts:
         return FingerprintParts(collection=self.collection, vector_name=self.vector_name,
-                                retriever=self.retriever.identity, feedback=self.scorer.identity)
+                                retriever=self.retriever.identity, feedback=self.scorer.identity,
+                                seed_source=self.seed_source)
 
     def text(self, payload: dict[str, Any] | None) -> str:
         return payload_text(payload, self.text_fields)
@@ -62,13 +85,22 @@ class Target:
 
 
 async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, collection: str,
-                         vector_name: str, text_fields: Sequence[str]) -> Target:
-    """Introspect the collection and apply the vector guardrails (exists, dense, right size)."""
+                         vector_name: str, text_fields: Sequence[str], *, id_field: str = DOC_ID,
+                         sparse: SparseSide | None = None, sparse_required: bool = False,
+                         filter: Filter | None = None, hybrid_seeds: bool = False) -> Target:
+    """Introspect the collection and apply the vector guardrails (exists, dense, right size; sparse side sparse)."""
     info = await engine.describe(collection)
     await retriever.load()
     vec = guardrails.dense_vector(info, vector_name, retriever.dim)
     if info.points_count == 0:
         raise InputError(f"Collection {collection!r} has no points.", fix="Index documents into it first (rf-mcp index).")
-    target = Target(engine, retriever, scorer, info, vec, list(text_fields))
+    if sparse is not None:
+        lexical = info.vector(sparse.name)
+        if sparse_required or (lexical is not None and lexical.kind == "sparse"):
+            guardrails.sparse_vector(info, sparse.name)
+        else:  # fusion "auto" on a collection without the sparse vector: dense only
+            sparse = None
+    target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
+                    hybrid_seeds and sparse is not None)
     await scorer.bind(collection, target.corpus_texts)
     return target

@@ -28,7 +28,7 @@ from rf_mcp.domain.models import (
     MethodMetrics,
     ProfileRef,
 )
-from rf_mcp.domain.payload import DOC_ID
+from rf_mcp.domain.payload import doc_id_of
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import Point, Progress, Trainer
@@ -56,10 +56,9 @@ def held_out(profile: CalibrationProfile, queries: Sequence[Query], warnings: li
     return out
 
 
-def doc_key(point: Point) -> str:
+def doc_key(target: Target, point: Point) -> str:
     """The id a relevance judgment names: the document's own id, else the point id."""
-    doc_id = point.payload.get(DOC_ID)
-    return str(point.id if doc_id is None else doc_id)
+    return doc_id_of(point.payload, target.id_field) or str(point.id)
 
 
 def rerank_top(ranked: list[str], scores: list[float], k: int) -> list[str]:
@@ -74,46 +73,90 @@ def with_tail(head: list[str], ranked: list[str]) -> list[str]:
     return head + [d for d in ranked if d not in seen]
 
 
+def _ref(profile: CalibrationProfile) -> ProfileRef:
+    return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at,
+                      seed_source=profile.seed_source, pairing=profile.pairing)
+
+
 async def _ground_truth(target: Target, profile: CalibrationProfile, queries: list[Query],
-                        qrels: dict[str, dict[str, int]], seeds: int, budget: int,
-                        progress: Progress | None) -> GroundTruth:
-    ref = ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at)
+                        qrels: dict[str, dict[str, int]], seeds: int, budget: int, progress: Progress | None,
+                        hybrid: Target | None) -> GroundTruth:
+    """Every method on the judged queries. The rerankers reorder the seed source's first pass; the RF rows run in
+    the target's fusion and are measured against the zero-cost search of that fusion (vanilla, or plain hybrid)."""
+    ref = _ref(profile)
     pool = seeds + budget
-    runs: dict[str, list[dict[str, float]]] = {k: [] for k in
-                                               ("vanilla", f"rerank top-{seeds}", f"rerank top-{pool}",
-                                                "rf precision", "rf recall")}
-    refused = 0
+    fused = target.sparse is not None
+    first: Literal["vanilla", "hybrid"] = "hybrid" if target.hybrid_seeds else "vanilla"
+    baseline: Literal["vanilla", "hybrid"] = "hybrid" if fused else "vanilla"
+    suffix = "+sparse" if fused else ""
+    names = ["vanilla", *(["hybrid"] if hybrid is not None else []), f"rerank top-{seeds}", f"rerank top-{pool}",
+             f"rf precision{suffix}", f"rf recall{suffix}"]
+    costs = {"vanilla": 0, "hybrid": 0, f"rerank top-{seeds}": seeds, f"rerank top-{pool}": pool,
+             f"rf precision{suffix}": seeds, f"rf recall{suffix}": pool}
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in names}
+    refused = matched = 0
+    judged_ids = {d for rels in qrels.values() for d in rels}
     for i, q in enumerate(queries):
         rels = qrels[q.id or ""]
         qv = await target.retriever.embed_query(q.text)
-        van = await search.nearest(target, qv, DEPTH)
-        van_ids = [doc_key(p) for p in van]
-        pool_scores = await target.score(q.text, [target.text(p.payload) for p in van[:pool]])
+        van_ids = [doc_key(target, p) for p in await search.nearest(target, qv, DEPTH)]
+        lists = {"vanilla": van_ids}
+        if hybrid is not None:
+            lists["hybrid"] = [doc_key(target, p) for p in await search.hybrid(hybrid, q.text, qv, DEPTH)]
+        first_points = await search.candidates(target, q.text, qv, DEPTH)
+        first_ids = [doc_key(target, p) for p in first_points]
+        matched += sum(1 for d in first_ids if d in judged_ids) + sum(1 for d in van_ids if d in judged_ids)
+        pool_scores = await target.score(q.text, [target.text(p.payload) for p in first_points[:pool]])
+        lists[f"rerank top-{seeds}"] = rerank_top(first_ids, pool_scores, seeds)
+        lists[f"rerank top-{pool}"] = rerank_top(first_ids, pool_scores, pool)
         try:
-            prec = await search.precision(target, q.text, profile.weights, ref, seeds=seeds, limit=DEPTH)
-            rec = await search.recall(target, q.text, profile.weights, ref, seeds=seeds, budget=budget)
-            prec_ids = [h.doc_id or str(h.id) for h in prec.hits]
-            rec_ids = [h.doc_id or str(h.id) for h in rec.hits]
-        except GuardrailError:  # e.g. no contrast among the seeds: a user would get vanilla results
+            prec = await search.precision(target, q.text, ref, seeds=seeds, limit=DEPTH)
+            rec = await search.recall(target, q.text, ref, seeds=seeds, budget=budget)
+            lists[f"rf precision{suffix}"] = [h.doc_id or str(h.id) for h in prec.hits]
+            lists[f"rf recall{suffix}"] = with_tail([h.doc_id or str(h.id) for h in rec.hits], first_ids)
+        except GuardrailError:  # e.g. no contrast among the seeds: a user would fall back to the zero-cost search
             refused += 1
-            prec_ids = rec_ids = van_ids
-        runs["vanilla"].append(all_metrics(van_ids, rels))
-        runs[f"rerank top-{seeds}"].append(all_metrics(rerank_top(van_ids, pool_scores, seeds), rels))
-        runs[f"rerank top-{pool}"].append(all_metrics(rerank_top(van_ids, pool_scores, pool), rels))
-        runs["rf precision"].append(all_metrics(prec_ids, rels))
-        runs["rf recall"].append(all_metrics(with_tail(rec_ids, van_ids), rels))
+            lists[f"rf precision{suffix}"] = lists[f"rf recall{suffix}"] = lists[baseline]
+        for name in names:
+            runs[name].append(all_metrics(lists[name], rels))
         if progress is not None:
             await progress(float(i + 1), float(len(queries)), f"ground-truth evaluation {i + 1}/{len(queries)}")
-    costs = {"vanilla": 0, f"rerank top-{seeds}": seeds, f"rerank top-{pool}": pool, "rf precision": seeds,
-             "rf recall": pool}
+    if queries and matched == 0:
+        raise InputError(
+            f"No retrieved document of any of the {len(queries)} judged queries matched an id in the relevance "
+            f"judgments: the ids are read from the payload key {target.id_field!r}, else the point id.",
+            fix="Set [collection] id_field to the payload key (a dotted path such as metadata.doc_id) holding the ids "
+                "your qrels use.")
     methods = [MethodMetrics(method=m, feedback_cost=costs[m],
                              **{k: round(statistics.fmean(r[k] for r in rows), 4) for k in rows[0]})
                for m, rows in runs.items()]
     by = {m.method: m.ndcg_at_10 for m in methods}
-    return GroundTruth(queries=len(queries), refused_queries=refused, methods=methods,
-                       reranker_gain_ndcg10=round(by[f"rerank top-{pool}"] - by["vanilla"], 4),
-                       rf_precision_gain_ndcg10=round(by["rf precision"] - by["vanilla"], 4),
-                       rf_recall_gain_ndcg10=round(by["rf recall"] - by["vanilla"], 4))
+    best = max(methods, key=lambda m: (m.ndcg_at_10, -m.feedback_cost))
+    return GroundTruth(queries=len(queries), refused_queries=refused, first_pass=first, baseline=baseline,
+                       methods=methods, reranker_gain_ndcg10=round(by[f"rerank top-{pool}"] - by[first], 4),
+                       rf_precision_gain_ndcg10=round(by[f"rf precision{suffix}"] - by[baseline], 4),
+                       rf_recall_gain_ndcg10=round(by[f"rf recall{suffix}"] - by[baseline], 4),
+                       best_method=best.method, advice=advice(methods, fused),
+                       per_query_ndcg10={m: [round(r["ndcg_at_10"], 6) for r in rows] for m, rows in runs.items()},
+                       query_ids=[q.id or "" for q in queries])
+
+
+def advice(methods: list[MethodMetrics], fused: bool, tie: float = 0.005) -> str:
+    """Which mode to use on this collection, from the measured nDCG@10 (the cheapest within ``tie`` of the best)."""
+    best = max(m.ndcg_at_10 for m in methods)
+    good = sorted((m for m in methods if m.ndcg_at_10 >= best - tie), key=lambda m: (m.feedback_cost, -m.ndcg_at_10))
+    pick = good[0]
+    how = {"vanilla": "plain vector search (vanilla=true, fusion=none)",
+           "hybrid": "plain hybrid search, no feedback calls (vanilla=true, fusion=sparse)"}
+    if pick.method in how:
+        return (f"{pick.method} alone is as good here (nDCG@10 {pick.ndcg_at_10:.3f} vs best {best:.3f}) at no "
+                f"feedback cost: use {how[pick.method]}.")
+    if pick.method.startswith("rerank"):
+        return (f"the feedback model as a plain reranker ({pick.method}, nDCG@10 {pick.ndcg_at_10:.3f}) is the best "
+                "here: Relevance Feedback adds nothing over reranking on this collection.")
+    tool = "rf_search_precision" if "precision" in pick.method else "rf_search_recall"
+    return (f"{pick.method} is the best here (nDCG@10 {pick.ndcg_at_10:.3f}, {pick.feedback_cost} feedback calls per "
+            f"query): use {tool} with fusion={'sparse' if fused else 'none'}.")
 
 
 Verdict = Literal["passed", "failed", "unverified"]
@@ -127,17 +170,21 @@ def verdict(gt: GroundTruth | None, pool: int) -> tuple[Verdict, list[str]]:
     reasons = []
     if gt.reranker_gain_ndcg10 <= 0:
         reasons.append(f"the feedback model as a plain reranker of the top {pool} changed nDCG@10 by "
-                       f"{gt.reranker_gain_ndcg10:+.4f}: it is not better than the retriever, so RF has no "
-                       "useful signal to amplify")
+                       f"{gt.reranker_gain_ndcg10:+.4f} over {gt.first_pass} search: it is not better than the "
+                       "retriever, so RF has no useful signal to amplify")
     if max(gt.rf_precision_gain_ndcg10, gt.rf_recall_gain_ndcg10) <= 0:
-        reasons.append(f"neither RF pattern beat vanilla search on nDCG@10 (precision {gt.rf_precision_gain_ndcg10:+.4f},"
-                       f" recall {gt.rf_recall_gain_ndcg10:+.4f})")
+        reasons.append(f"neither RF pattern beat {gt.baseline} search, which costs no feedback, on nDCG@10 (precision "
+                       f"{gt.rf_precision_gain_ndcg10:+.4f}, recall {gt.rf_recall_gain_ndcg10:+.4f})")
     return ("failed" if reasons else "passed"), reasons
 
 
 async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile, queries: Sequence[Query],
-                   store: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10, eval_context_limit: int = 3,
-                   seeds: int = 5, budget: int = 20, progress: Progress | None = None) -> EvaluationReport:
+                   store: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10,
+                   eval_context_limit: int = 3, seeds: int = 5, budget: int = 20, progress: Progress | None = None,
+                   hybrid: Target | None = None) -> EvaluationReport:
+    """The library's view and, with judgments, the ground-truth rows and the gate (stored in the profile).
+
+    ``hybrid``: a view of the collection with the BM25 side, for the zero-cost hybrid row."""
     warnings: list[str] = []
     qs = held_out(profile, queries, warnings)
     search.check_limit("at_n", at_n, 100)
@@ -163,9 +210,9 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
                              fix="Pass a queries JSONL whose _id values appear in the qrels' query-id column.")
         if len(judged) < len(qs):
             warnings.append(f"{len(qs) - len(judged)} evaluation queries have no judgments; ground truth uses {len(judged)}.")
-        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress)
+        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress, hybrid)
     v, reasons = verdict(gt, seeds + budget)
-    ev = Evaluation(at_n=at_n, queries=len(qs), queries_evaluated=lib.queries_kept,
+    ev = Evaluation(fusion=target.fusion, at_n=at_n, queries=len(qs), queries_evaluated=lib.queries_kept,
                     rf_above_threshold=lib.rf_above_threshold, vanilla_above_threshold=lib.vanilla_above_threshold,
                     relative_gain_pct=lib.relative_gain_pct, dcg_rf_wins_pct=lib.dcg_rf_wins_pct,
                     dcg_vanilla_wins_pct=lib.dcg_vanilla_wins_pct, dcg_ties_pct=lib.dcg_ties_pct,
@@ -180,4 +227,6 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
            f"{ev.dcg_vanilla_wins_pct:.0f}% (agreement with the feedback model, not relevance).")
     if reasons:
         msg += " " + "; ".join(reasons) + "."
+    if gt is not None:
+        msg += f" Advice: {gt.advice}"
     return EvaluationReport(fingerprint=profile.fingerprint, evaluation=ev, warnings=warnings, message=msg)

@@ -10,11 +10,22 @@ from pydantic import BaseModel
 PROFILE_KEY_PREFIX = "rf_mcp:"
 
 
+DENSE_SEEDS = "dense"
+
+
+def hybrid_seeds(sparse_vector: str, encoder: str) -> str:
+    """The seed source of fusion = "sparse": the dense + BM25 top, fused with RRF."""
+    return f"hybrid({sparse_vector},{encoder})"
+
+
 class FingerprintParts(BaseModel):
+    """What weights are fitted to: change any part and the weights are refused, not reused."""
+
     collection: str
     vector_name: str
     retriever: str
     feedback: str
+    seed_source: str = DENSE_SEEDS
     strategy: str = "naive"
 
     @property

@@ -43,6 +43,19 @@ def dense_vector(info: CollectionInfo, vector_name: str, retriever_dim: int | No
     return vec
 
 
+def sparse_vector(info: CollectionInfo, name: str) -> VectorInfo:
+    """fusion = "sparse" needs the collection's BM25 sparse vector (RF itself stays on the dense one)."""
+    vec = info.vector(name)
+    if vec is None or vec.kind != "sparse":
+        have = [v.name for v in info.vectors if v.kind == "sparse"]
+        raise InputError(
+            f"Collection {info.name!r} has no sparse vector {name!r} (sparse vectors: {have or 'none'}): fusion with "
+            "BM25 needs one.",
+            fix=f'Back-fill it with `rf-mcp index --sparse-only -c {info.name}` (or the index tool with sparse_only), '
+                'name the collection\'s own in [collection].sparse_vector, or search with fusion = "none".')
+    return vec
+
+
 def seed_count(n: int) -> None:
     if n < MIN_SEEDS:
         raise GuardrailError(

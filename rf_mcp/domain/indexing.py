@@ -18,7 +18,7 @@ import numpy as np
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.datasets import read_jsonl
 from rf_mcp.domain.models import IndexReport
-from rf_mcp.domain.payload import DOC_ID, payload_text
+from rf_mcp.domain.payload import DOC_ID, payload_text, set_path
 from rf_mcp.errors import InputError
 from rf_mcp.ports import CollectionSpec, Engine, PointId, PointInput, Progress, Retriever, SparseEncoder
 
@@ -33,21 +33,25 @@ def point_id(doc_id: str) -> PointId:
     return str(uuid.uuid5(ID_NAMESPACE, doc_id))
 
 
-def load_documents(path: str | Path, id_field: str, text_fields: Sequence[str]) -> list[dict[str, Any]]:
+def load_documents(path: str | Path, input_id_field: str, text_fields: Sequence[str],
+                   id_field: str = DOC_ID) -> list[tuple[str, dict[str, Any]]]:
+    """(document id, payload) per document; the payload keeps the id under ``id_field``."""
     docs: dict[str, dict[str, Any]] = {}
     for lineno, obj in read_jsonl(path, "corpus"):
-        if obj.get(id_field) in (None, ""):
-            raise InputError(f"{path}:{lineno} has no id field {id_field!r}.",
-                             fix="Give every document an id, or set [collection].id_field to the field that holds it.")
+        raw = obj.get(input_id_field)
+        if raw in (None, "") or isinstance(raw, dict | list | bool):
+            raise InputError(f"Line {lineno} of the corpus has no usable id in field {input_id_field!r}.",
+                             fix="Give every document an id, or set [collection].input_id_field to the field that "
+                                 "holds it.")
         if not payload_text(obj, text_fields).strip():
-            raise InputError(f"{path}:{lineno} has no text in fields {list(text_fields)}.",
+            raise InputError(f"Line {lineno} of the corpus has no text in fields {list(text_fields)}.",
                              fix="Set [collection].text_fields to the fields holding the document text.")
-        payload = {k: v for k, v in obj.items() if k != id_field}
-        payload[DOC_ID] = str(obj[id_field])
-        docs[str(obj[id_field])] = payload  # a repeated id keeps its last version
+        payload = {k: v for k, v in obj.items() if k != input_id_field}
+        set_path(payload, id_field, str(raw))
+        docs[str(raw)] = payload  # a repeated id keeps its last version
     if not docs:
-        raise InputError(f"The corpus file {path} holds no documents.", fix="Pass a JSONL file with documents.")
-    return list(docs.values())
+        raise InputError("The corpus file holds no documents.", fix="Pass a JSONL file with documents.")
+    return list(docs.items())
 
 
 async def check_precomputed(retriever: Retriever, docs: Sequence[dict[str, Any]], vectors: np.ndarray,
@@ -129,12 +133,13 @@ async def ensure_collection(engine: Engine, collection: str, vector_name: str, d
 
 
 async def index_file(engine: Engine, retriever: Retriever, collection: str, vector_name: str, path: str | Path,
-                     *, id_field: str, text_fields: Sequence[str], sparse: tuple[str, SparseEncoder] | None = None,
-                     batch_size: int = 64, vectors: np.ndarray | None = None,
-                     progress: Progress | None = None) -> IndexReport:
+                     *, input_id_field: str, id_field: str, text_fields: Sequence[str],
+                     sparse: tuple[str, SparseEncoder] | None = None, batch_size: int = 64,
+                     vectors: np.ndarray | None = None, progress: Progress | None = None) -> IndexReport:
     """Index a corpus; with ``vectors`` (one row per corpus line, from the same retriever) skip embedding."""
     t0 = time.perf_counter()
-    docs = load_documents(path, id_field, text_fields)
+    loaded = load_documents(path, input_id_field, text_fields, id_field)
+    docs = [payload for _, payload in loaded]
     await retriever.load()
     if vectors is not None:
         await check_precomputed(retriever, docs, vectors, text_fields)
@@ -157,7 +162,7 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
             named: dict[str, Any] = {vector_name: [float(x) for x in vec]}
             if sparse_index is not None and sparse_vectors is not None:
                 named[sparse_index.name] = sparse_vectors[i]
-            points.append(PointInput(point_id(doc[DOC_ID]), named, doc))
+            points.append(PointInput(point_id(loaded[start + i][0]), named, doc))
         await engine.upsert(collection, points)
         if progress is not None:
             done = min(start + batch_size, len(docs))

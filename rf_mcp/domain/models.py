@@ -43,7 +43,12 @@ class Signal(BaseModel):
                                                 "strongly negative means the scores look inverted (a distance?).")
 
 
+FusionMode = Literal["none", "sparse"]
+
+
 class Evaluation(BaseModel):
+    fusion: FusionMode = Field("none", description="The search fusion evaluated (sparse: RF fused with BM25, "
+                                                   "measured against plain hybrid search).")
     at_n: int
     queries: int
     queries_evaluated: int = Field(description="Queries the library's Evaluator kept (others had no contrast).")
@@ -74,23 +79,41 @@ class MethodMetrics(BaseModel):
 class GroundTruth(BaseModel):
     queries: int = Field(description="Evaluation queries with relevance judgments.")
     refused_queries: int = Field(0, description="Queries the RF guardrails refused (e.g. seeds without contrast); "
-                                                "their RF rows use the vanilla ranking, as a user would.")
+                                                "their RF rows use the first pass, as a user would get it.")
+    first_pass: Literal["vanilla", "hybrid"] = Field(description="Where seeds come from: the list the rerankers "
+                                                                 "reorder and the reranker gain is measured against.")
+    baseline: Literal["vanilla", "hybrid"] = Field(description="The zero-cost search of the evaluated fusion, that "
+                                                               "the RF gains are measured against.")
     methods: list[MethodMetrics]
-    reranker_gain_ndcg10: float = Field(description="Feedback model as a plain reranker minus vanilla.")
+    reranker_gain_ndcg10: float = Field(description="Feedback model as a plain reranker minus the first pass.")
     rf_precision_gain_ndcg10: float
     rf_recall_gain_ndcg10: float
+    best_method: str = Field(description="The row with the best nDCG@10.")
+    advice: str = Field(description="Which mode to use on this collection, from these numbers.")
+    per_query_ndcg10: dict[str, list[float]] = Field(default_factory=dict, exclude=True,
+                                                     description="nDCG@10 per query and method (Python API only).")
+    query_ids: list[str] = Field(default_factory=list, exclude=True)
+
+
+SCHEMA_VERSION = 2
+Pairing = Literal["all", "extremes"]
 
 
 class CalibrationProfile(BaseModel):
     """One calibration, stored in the collection's metadata under its fingerprint."""
 
-    schema_version: int = 1
+    schema_version: int = SCHEMA_VERSION
     fingerprint: str
     collection: str
     vector_name: str
     retriever: str
     feedback: str
+    seed_source: str = Field(description='Where seeds come from: "dense" (ANN top) or "hybrid(...)" (dense + BM25, '
+                                         "RRF): the search mode the weights were fitted for.")
     strategy: Literal["naive"] = "naive"
+    pairing: Pairing = Field("all", description="Feedback sent with a search: all seeds (every ordered pair with a "
+                                                "positive score difference), or only the best and the worst.")
+    trainer: str = Field(description="What fitted the weights.")
     weights: Weights
     usable: bool
     reasons: list[str] = Field(default_factory=list, description="Why the profile is unusable, if it is.")
@@ -102,7 +125,12 @@ class CalibrationProfile(BaseModel):
     points_count: int
     created_at: str
     seconds: float
-    evaluation: Evaluation | None = None
+    evaluations: dict[FusionMode, Evaluation] = Field(
+        default_factory=dict, description="The latest evaluation per search fusion (none / sparse); a failed one "
+                                          "makes searches in that mode refuse the profile.")
+
+    def evaluation(self, fusion: FusionMode) -> Evaluation | None:
+        return self.evaluations.get(fusion)
 
 
 def stored_form(profile: CalibrationProfile) -> dict[str, Any]:
@@ -138,14 +166,25 @@ class Hit(BaseModel):
 
 
 class ProfileRef(BaseModel):
+    """The calibration a search used (every result says which)."""
+
     fingerprint: str
     weights: Weights
     created_at: str
     vanilla_mode: bool = False
+    seed_source: str = "dense"
+    pairing: Pairing = "all"
+
+
+Method = Literal["rf-precision", "rf-precision+sparse", "rf-recall", "rf-recall+sparse", "vanilla", "hybrid"]
 
 
 class SearchResult(BaseModel):
     mode: Literal["precision", "recall"]
+    method: Method = Field(description="What ran: RF precision / recall, alone or fused with BM25 sparse search "
+                                       "(+sparse), plain vector search through the RF API (vanilla), or plain "
+                                       "dense + BM25 search (hybrid, no feedback).")
+    fusion: FusionMode = Field(description="sparse: results fused with BM25 sparse search (RRF).")
     query: str
     collection: str
     hits: list[Hit]
@@ -159,7 +198,7 @@ class SearchResult(BaseModel):
 class ProfileSummary(BaseModel):
     collection: str
     key: str
-    status: Literal["usable", "unusable", "failed-evaluation", "corrupt"]
+    status: Literal["usable", "unusable", "failed-evaluation", "invalid"]
     profile: CalibrationProfile | None = None
     previous: CalibrationProfile | None = None
     matches_config: bool = False

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 DOC_ID = "doc_id"
-"""The payload key where ``rf-mcp index`` stores each document's own id."""
+"""The default payload key of a document's own id (``[collection] id_field``): where ``rf-mcp index`` stores it."""
 
 
 def get_path(payload: dict[str, Any] | None, path: str) -> Any:
@@ -43,6 +43,15 @@ def payload_text(payload: dict[str, Any] | None, fields: Sequence[str]) -> str:
     """The document text the feedback model reads: the configured fields, joined with spaces."""
     parts = (_as_text(get_path(payload, f)) for f in fields)
     return " ".join(p for p in parts if p.strip())
+
+
+def doc_id_of(payload: dict[str, Any] | None, id_field: str) -> str | None:
+    """A document's own id: the value at ``id_field`` (a dotted path), else at rf-mcp's own key, else None."""
+    for path in (id_field, DOC_ID):
+        value = get_path(payload, path)
+        if value is not None and not isinstance(value, dict | list):
+            return str(value)
+    return None
 
 
 def payload_keys(payload: dict[str, Any] | None, prefix: str = "", depth: int = 2) -> list[str]:

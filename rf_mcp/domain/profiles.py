@@ -5,10 +5,14 @@ One top-level metadata key per fingerprint (``rf_mcp:<fingerprint>``) holding
 one key never touches another profile; the previous calibration is kept until a newer one is
 complete, and can be restored with :meth:`ProfileStore.rollback`. The store lives where the vectors
 live, so it survives restarts and is shared by every process using the same Qdrant.
+
+Every profile is validated when it is read (schema, finite weights, b >= 0, identity matching its key and
+collection, consistency of the usable flag): a hand-edited or corrupt entry is refused, never served.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,14 +20,66 @@ from typing import Any, Literal
 import anyio
 from pydantic import ValidationError
 
+from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX, FingerprintParts
-from rf_mcp.domain.models import CalibrationProfile, Evaluation, ProfileSummary, stored_form
+from rf_mcp.domain.models import (
+    SCHEMA_VERSION,
+    CalibrationProfile,
+    Evaluation,
+    FusionMode,
+    ProfileSummary,
+    stored_form,
+)
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import Engine
 
+MAX_WEIGHT = 1e6  # far beyond any calibration (a ~ 0.1, b ~ 0.4, c ~ 0.01): larger is tampering or overflow
 
-def _parse(raw: Any) -> CalibrationProfile | None:
-    return None if raw is None else CalibrationProfile.model_validate(raw)
+
+class InvalidProfile(ValueError):
+    """A stored profile that must not be served; the message says why."""
+
+
+def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
+    """Parse and validate one stored profile, or :class:`InvalidProfile` with the reason."""
+    if not isinstance(raw, dict):
+        raise InvalidProfile("it is not a JSON object")
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InvalidProfile(f"schema_version {version!r} is not this version's {SCHEMA_VERSION} (written by another "
+                             "version of rf-mcp, or edited)")
+    try:
+        p = CalibrationProfile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidProfile(f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    w = p.weights.as_tuple()
+    if not all(math.isfinite(x) and abs(x) <= MAX_WEIGHT for x in w):
+        raise InvalidProfile(f"weights {w} are not finite numbers of a plausible size")
+    if p.weights.b < 0:
+        raise InvalidProfile(f"b={p.weights.b:g} is negative (Qdrant requires b >= 0)")
+    parts = FingerprintParts(collection=p.collection, vector_name=p.vector_name, retriever=p.retriever,
+                             feedback=p.feedback, seed_source=p.seed_source, strategy=p.strategy)
+    if p.collection != collection:
+        raise InvalidProfile(f"it names collection {p.collection!r}, not {collection!r}")
+    if parts.fingerprint != p.fingerprint or PROFILE_KEY_PREFIX + p.fingerprint != key:
+        raise InvalidProfile("its fingerprint does not match its retriever, feedback model, vector and key")
+    if p.usable:
+        if p.reasons:
+            raise InvalidProfile("it is marked usable but lists reasons not to use it")
+        if all(abs(x - u) < 1e-9 for x, u in zip(w, (1.0, 1.0, 1.0), strict=True)):
+            raise InvalidProfile("its weights are the training library's untouched initial values a=b=c=1")
+        if p.weights.c == 0:
+            raise InvalidProfile("c=0 ignores the feedback entirely: that is vanilla search, not a calibration")
+        if p.signal.disagreement < guardrails.MIN_DISAGREEMENT:
+            raise InvalidProfile(f"it is marked usable with a {p.signal.disagreement:.0%} signal (the minimum is "
+                                 f"{guardrails.MIN_DISAGREEMENT:.0%})")
+    elif not p.reasons:
+        raise InvalidProfile("it is marked unusable without a reason")
+    for fusion, ev in p.evaluations.items():
+        if ev.fusion != fusion or ((ev.verdict == "failed") != bool(ev.reasons) and ev.verdict != "unverified"):
+            raise InvalidProfile("its evaluation verdicts and reasons disagree")
+    return p
 
 
 class ProfileStore:
@@ -40,6 +96,17 @@ class ProfileStore:
         entry = meta.get(key)
         return entry if isinstance(entry, dict) else None
 
+    def _refuse(self, collection: str, key: str, exc: InvalidProfile) -> GuardrailError:
+        return GuardrailError(
+            f"The stored calibration {key} of {collection!r} ({self.engine.location}) is invalid: {exc}. It is not used.",
+            fix="Recalibrate (calibrate stores a new one); the invalid entry is left in place for inspection.")
+
+    def _checked(self, raw: Any, collection: str, key: str) -> CalibrationProfile:
+        try:
+            return check_profile(raw, collection, key)
+        except InvalidProfile as exc:
+            raise self._refuse(collection, key, exc) from None
+
     async def save(self, profile: CalibrationProfile) -> str:
         key = PROFILE_KEY_PREFIX + profile.fingerprint
         async with self.lock(profile.collection, key):
@@ -50,14 +117,12 @@ class ProfileStore:
         return key
 
     async def get(self, collection: str, fingerprint: str) -> CalibrationProfile | None:
-        entry = await self._entry(collection, PROFILE_KEY_PREFIX + fingerprint)
-        try:
-            return _parse(entry.get("current")) if entry else None
-        except ValidationError:
-            raise InputError(
-                f"The stored calibration {fingerprint} of {collection!r} is unreadable (written by another version?).",
-                fix="Recalibrate; the unreadable entry is left in place untouched.",
-            ) from None
+        """The current profile of this fingerprint (validated), or None when there is none."""
+        key = PROFILE_KEY_PREFIX + fingerprint
+        entry = await self._entry(collection, key)
+        if not entry or entry.get("current") is None:
+            return None
+        return self._checked(entry["current"], collection, key)
 
     async def set_evaluation(self, collection: str, fingerprint: str, evaluation: Evaluation) -> None:
         key = PROFILE_KEY_PREFIX + fingerprint
@@ -65,8 +130,8 @@ class ProfileStore:
             entry = await self._entry(collection, key)
             if not entry or not entry.get("current"):
                 raise InputError(f"No calibration {fingerprint} in {collection!r}.", fix="Run calibrate first.")
-            current = CalibrationProfile.model_validate(entry["current"])
-            current.evaluation = evaluation
+            current = self._checked(entry["current"], collection, key)
+            current.evaluations = {**current.evaluations, evaluation.fusion: evaluation}
             await self.engine.set_metadata(collection, {key: {
                 "current": stored_form(current), "previous": entry.get("previous")}})
 
@@ -77,9 +142,10 @@ class ProfileStore:
             if not entry or not entry.get("previous"):
                 raise InputError(f"Calibration {fingerprint} of {collection!r} has no previous version.",
                                  fix="Nothing to roll back to; recalibrate instead.")
+            previous = self._checked(entry["previous"], collection, key)
             await self.engine.set_metadata(collection, {key: {
                 "current": entry["previous"], "previous": entry.get("current")}})
-            return CalibrationProfile.model_validate(entry["previous"])
+            return previous
 
     async def summaries(self, collection: str, configured: FingerprintParts | None = None) -> list[ProfileSummary]:
         meta = await self.engine.get_metadata(collection)
@@ -89,18 +155,21 @@ class ProfileStore:
             if not key.startswith(PROFILE_KEY_PREFIX):
                 continue
             try:
-                current = _parse(entry.get("current")) if isinstance(entry, dict) else None
-                previous = _parse(entry.get("previous")) if isinstance(entry, dict) else None
-                if current is None:
-                    raise ValueError("no current profile")
-            except (ValidationError, ValueError) as exc:
-                out.append(ProfileSummary(collection=collection, key=key, status="corrupt", error=str(exc)[:300]))
+                if not isinstance(entry, dict) or entry.get("current") is None:
+                    raise InvalidProfile("no current profile")
+                current = check_profile(entry["current"], collection, key)
+                previous = None if entry.get("previous") is None else check_profile(entry["previous"], collection, key)
+            except InvalidProfile as exc:
+                out.append(ProfileSummary(collection=collection, key=key, status="invalid", error=str(exc)[:300]))
                 continue
-            age = (now - datetime.fromisoformat(current.created_at)).total_seconds() / 3600
+            try:
+                age: float | None = (now - datetime.fromisoformat(current.created_at)).total_seconds() / 3600
+            except (TypeError, ValueError):
+                age = None
             out.append(ProfileSummary(
                 collection=collection, key=key, status=status_of(current), profile=current, previous=previous,
                 matches_config=configured is not None and configured.fingerprint == current.fingerprint,
-                age_hours=round(age, 3)))
+                age_hours=None if age is None else round(age, 3)))
         return out
 
     async def current(self, parts: FingerprintParts) -> CalibrationProfile:
@@ -111,8 +180,8 @@ class ProfileStore:
         assert profile is not None
         return profile
 
-    async def resolve(self, parts: FingerprintParts) -> CalibrationProfile:
-        """The usable profile for exactly this fingerprint, or a refusal that says what differs."""
+    async def resolve(self, parts: FingerprintParts, fusion: FusionMode = "none") -> CalibrationProfile:
+        """The usable profile for exactly this fingerprint (not failed in this fusion), or a refusal saying why."""
         profile = await self.get(parts.collection, parts.fingerprint)
         if profile is None:
             others = [s.profile for s in await self.summaries(parts.collection) if s.profile is not None]
@@ -123,17 +192,20 @@ class ProfileStore:
                     diffs.append(f"feedback model {p.feedback!r} (configured: {parts.feedback!r})")
                 if p.retriever != parts.retriever:
                     diffs.append(f"retriever {p.retriever!r} (configured: {parts.retriever!r})")
+                if p.feedback == parts.feedback and p.retriever == parts.retriever and p.seed_source != parts.seed_source:
+                    diffs.append(f"seeds from {p.seed_source!r} (this search: {parts.seed_source!r}; calibrate with "
+                                 "the fusion the search uses)")
             if diffs:
                 raise GuardrailError(
                     f"Collection {parts.collection!r} was calibrated for a different setup: "
                     + "; ".join(sorted(set(diffs)))
-                    + ". Weights are tied to the feedback model and retriever they were trained with.",
-                    fix="Calibrate for the configured models, or switch the config back to the calibrated ones.",
+                    + ". Weights are tied to the feedback model, retriever and search mode they were trained with.",
+                    fix="Calibrate for the configured models and this search mode, or switch back to the calibrated ones.",
                 )
             raise GuardrailError(
                 f"Collection {parts.collection!r} (vector {parts.vector_name or '(default)'!r}) has no calibration "
-                f"for retriever {parts.retriever!r} and feedback model {parts.feedback!r}: "
-                "untrained weights give arbitrary results.",
+                f"for retriever {parts.retriever!r}, feedback model {parts.feedback!r} and seeds from "
+                f"{parts.seed_source!r}: untrained weights give arbitrary results.",
                 fix="Run calibrate with 50-200 real queries first (or ask explicitly for vanilla mode, a=1 b=0 c=0).",
             )
         if not profile.usable:
@@ -142,12 +214,14 @@ class ProfileStore:
                 fix="Recalibrate with other queries or parameters, or a feedback model that disagrees usefully "
                     "with the retriever.",
             )
-        ev = profile.evaluation
+        ev = profile.evaluation(fusion)
         if ev is not None and ev.verdict == "failed":
+            alt = (" For this collection the evaluation advises: " + ev.ground_truth.advice) if ev.ground_truth else ""
             raise GuardrailError(
-                f"The calibration of {parts.collection!r} failed its ground-truth evaluation: "
-                f"{'; '.join(ev.reasons)}.",
-                fix="Use a feedback model that improves ranking as a plain reranker, then calibrate and evaluate again.",
+                f"The calibration of {parts.collection!r} failed its ground-truth evaluation with fusion={fusion}: "
+                f"{'; '.join(ev.reasons)}.{alt}",
+                fix="Follow the advice, or use a feedback model that improves ranking as a plain reranker, then "
+                    "calibrate and evaluate again.",
             )
         return profile
 
@@ -155,6 +229,6 @@ class ProfileStore:
 def status_of(p: CalibrationProfile) -> Literal["usable", "unusable", "failed-evaluation"]:
     if not p.usable:
         return "unusable"
-    if p.evaluation is not None and p.evaluation.verdict == "failed":
+    if p.evaluations and all(ev.verdict == "failed" for ev in p.evaluations.values()):
         return "failed-evaluation"
     return "usable"

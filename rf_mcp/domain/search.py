@@ -1,8 +1,12 @@
-"""The two search patterns of Qdrant's RF guide.
+"""The two search patterns of Qdrant's RF guide, alone or fused with BM25 sparse search.
 
-* precision: top-N ANN seeds (vectors) -> feedback scores -> RF query -> RF results are final.
-* recall: seeds by point id -> RF query with a budget -> score the new results -> merge with the
-  seeds -> sort by feedback score.
+* precision: top seeds (with their vectors) -> feedback scores -> RF query -> the RF results are final.
+* recall: seeds by point id -> RF query with a budget -> score the new results -> merge with the seeds ->
+  sort by feedback score.
+
+With fusion = "sparse" the seeds come from the hybrid top (dense + BM25, reciprocal rank fusion) and the RF
+query is fused with the BM25 query in one request (prefetch + RRF); RF itself stays in the dense space. Plain
+hybrid search (no feedback) and vanilla search through the RF API (a=1, b=0, c=0) are the zero-cost modes.
 """
 
 from __future__ import annotations
@@ -15,13 +19,27 @@ import numpy as np
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
-from rf_mcp.domain.models import Hit, ProfileRef, SearchResult, Weights
-from rf_mcp.domain.payload import DOC_ID
+from rf_mcp.domain.models import Hit, Method, Pairing, ProfileRef, SearchResult, Weights
+from rf_mcp.domain.payload import DOC_ID, doc_id_of
 from rf_mcp.errors import GuardrailError, InputError
-from rf_mcp.ports import FeedbackItem, Nearest, Point, PointId, QueryRequest, RelevanceFeedback
+from rf_mcp.ports import (
+    FeedbackItem,
+    Filter,
+    Fusion,
+    Nearest,
+    Point,
+    PointId,
+    Prefetch,
+    QueryRequest,
+    RelevanceFeedback,
+    SparseNearest,
+    SparseVector,
+)
 
 MAX_QUERY_CHARS = 4000
 MAX_LIMIT = 1000
+FUSION_PREFETCH = 100
+"""Results each side of a fusion contributes (dense or RF, and BM25) before reciprocal rank fusion."""
 
 
 class _Clock:
@@ -61,110 +79,179 @@ def _seed_count_fits(target: Target, seeds: int) -> None:
 
 def _hit(target: Target, point: Point, rank: int, score: float, fb: float | None,
          source: Literal["seed", "rf"]) -> Hit:
-    payload = dict(point.payload)
-    doc_id = payload.pop(DOC_ID, None)
-    extra = {k: v for k, v in payload.items() if k not in target.text_fields}  # the text fields are in `text`
-    return Hit(id=point.id, doc_id=None if doc_id is None else str(doc_id), rank=rank, score=float(score),
-               feedback_score=fb, source=source, text=target.text(payload), payload=extra)
+    payload = point.payload
+    shown = {k: v for k, v in payload.items() if k not in target.text_fields and k != DOC_ID}  # text is in `text`
+    return Hit(id=point.id, doc_id=doc_id_of(payload, target.id_field), rank=rank, score=float(score),
+               feedback_score=fb, source=source, text=target.text(payload), payload=shown)
 
 
-async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bool = False) -> list[Point]:
+def _sparse_query(target: Target, query: str) -> SparseVector | None:
+    return None if target.sparse is None else target.sparse.encoder.encode_query(query)
+
+
+async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bool = False,
+                  exclude: Sequence[PointId] = ()) -> list[Point]:
+    """Plain dense search (within the target's filter)."""
     using = target.vector_name
     return await target.engine.query(target.collection, QueryRequest(
-        Nearest(qv.tolist(), using), limit, with_vector=using if with_vector else None))
+        Nearest(qv.tolist(), using), limit, filter=Filter.combine(target.filter, exclude=exclude),
+        with_vector=using if with_vector else None))
 
 
-async def _precision_seeds(target: Target, qv: np.ndarray, seeds: int) -> list[Point]:
+def _ranked(points: list[Point]) -> list[Point]:
+    """Fused results in a stable order: reciprocal rank fusion ties often, and engines break ties differently."""
+    return sorted(points, key=lambda p: (-p.score, str(p.id)))
+
+
+async def hybrid(target: Target, query: str, qv: np.ndarray, limit: int, *, with_vector: bool = False,
+                 exclude: Sequence[PointId] = ()) -> list[Point]:
+    """Plain hybrid search: the dense and the BM25 top fused with RRF, in one query (dense alone without BM25)."""
+    sq = _sparse_query(target, query)
+    if sq is None or target.sparse is None:
+        return await nearest(target, qv, limit, with_vector=with_vector, exclude=exclude)
+    depth = max(limit, FUSION_PREFETCH)
+    using = target.vector_name
+    fused = Fusion((Prefetch(Nearest(qv.tolist(), using), depth), Prefetch(SparseNearest(sq, target.sparse.name), depth)))
+    return _ranked(await target.engine.query(target.collection, QueryRequest(
+        fused, limit, filter=Filter.combine(target.filter, exclude=exclude), with_vector=using if with_vector else None)))
+
+
+async def candidates(target: Target, query: str, qv: np.ndarray, limit: int, *, with_vector: bool = False,
+                     exclude: Sequence[PointId] = ()) -> list[Point]:
+    """Where seeds and training candidates come from: the dense ANN top, or (hybrid seeds) the hybrid top."""
+    if target.hybrid_seeds:
+        return await hybrid(target, query, qv, limit, with_vector=with_vector, exclude=exclude)
+    return await nearest(target, qv, limit, with_vector=with_vector, exclude=exclude)
+
+
+def feedback_items(examples: Sequence[PointId | Sequence[float]], scores: Sequence[float],
+                   pairing: Pairing) -> list[FeedbackItem]:
+    """The feedback sent with the RF query: every seed, or only the best and the worst (one context pair)."""
+    items = [FeedbackItem(e, s) for e, s in zip(examples, scores, strict=True)]
+    if pairing == "all" or len(items) <= 2:
+        return items
+    best = max(range(len(items)), key=lambda i: scores[i])
+    worst = min(range(len(items)), key=lambda i: scores[i])
+    return [items[best], items[worst]]
+
+
+async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
+                          weights: Weights, limit: int, *, exclude: Sequence[PointId] = ()) -> list[Point]:
+    """The RF query (point-id examples are left out of its results), fused with BM25 in the sparse mode."""
+    rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), target.vector_name)
+    sq = _sparse_query(target, query)
+    if sq is None or target.sparse is None:
+        return await target.engine.query(target.collection, QueryRequest(rf, limit, filter=target.filter))
+    depth = max(limit, FUSION_PREFETCH)
+    lexical = Prefetch(SparseNearest(sq, target.sparse.name), depth, filter=Filter.combine(None, exclude=exclude))
+    return _ranked(await target.engine.query(target.collection, QueryRequest(
+        Fusion((Prefetch(rf, depth), lexical)), limit, filter=target.filter)))
+
+
+async def _precision_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:
     _seed_count_fits(target, seeds)
-    return await nearest(target, qv, seeds, with_vector=True)
+    return await candidates(target, query, qv, seeds, with_vector=True)
 
 
-async def _recall_seeds(target: Target, qv: np.ndarray, seeds: int, seed_ids: Sequence[PointId] | None) -> list[Point]:
+async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
+                        seed_ids: Sequence[PointId] | None) -> list[Point]:
     if seed_ids:
         ids = list(dict.fromkeys(seed_ids))
         guardrails.seed_count(len(ids))
         points = await target.engine.retrieve(target.collection, ids)
-        missing = set(map(str, ids)) - {str(p.id) for p in points}
+        found = {p.id: p for p in points}
+        missing = [i for i in ids if i not in found]
         if missing:
-            raise InputError(f"Seed ids not found in {target.collection!r}: {sorted(missing)[:10]}.",
-                             fix="Pass point ids returned by a previous search.")
-        return points
+            raise InputError(f"Seed ids not found in {target.collection!r}: {[str(i) for i in missing[:10]]}.",
+                             fix="Pass ids (or doc_ids) returned by a previous search.")
+        return [found[i] for i in ids]
     _seed_count_fits(target, seeds)
-    return await nearest(target, qv, seeds)
+    return await candidates(target, query, qv, seeds)
 
 
-async def _recall_new(target: Target, qv: np.ndarray, seed_points: Sequence[Point], seed_scores: Sequence[float],
-                      weights: Weights, budget: int) -> list[Point]:
-    feedback = [FeedbackItem(p.id, s) for p, s in zip(seed_points, seed_scores, strict=True)]
-    return await target.engine.query(target.collection, QueryRequest(
-        RelevanceFeedback(qv.tolist(), feedback, weights.as_tuple(), target.vector_name), budget))
+async def _recall_new(target: Target, query: str, qv: np.ndarray, seed_points: Sequence[Point],
+                      seed_scores: Sequence[float], weights: Weights, pairing: Pairing, budget: int) -> list[Point]:
+    feedback = feedback_items([p.id for p in seed_points], seed_scores, pairing)
+    return await feedback_search(target, query, qv, feedback, weights, budget, exclude=[p.id for p in seed_points])
 
 
 async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[str]:
     """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
-    qv = await target.retriever.embed_query(check_query(query))
-    return [target.text(p.payload) for p in await _precision_seeds(target, qv, seeds)]
+    query = check_query(query)
+    qv = await target.retriever.embed_query(query)
+    return [target.text(p.payload) for p in await _precision_seeds(target, query, qv, seeds)]
 
 
 async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
-    qv = await target.retriever.embed_query(check_query(query))
-    return [target.text(p.payload) for p in await _recall_seeds(target, qv, seeds, seed_ids)]
+    query = check_query(query)
+    qv = await target.retriever.embed_query(query)
+    return [target.text(p.payload) for p in await _recall_seeds(target, query, qv, seeds, seed_ids)]
 
 
-async def recall_new_texts(target: Target, query: str, weights: Weights, seeds: int, budget: int,
+async def recall_new_texts(target: Target, query: str, profile: ProfileRef, seeds: int, budget: int,
                            seed_ids: Sequence[PointId] | None) -> list[str]:
     """The second scoring round of a recall search (needs the seeds' scores from the scorer)."""
     query = check_query(query)
     check_limit("budget", budget)
     qv = await target.retriever.embed_query(query)
-    seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
+    seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
     seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
     guardrails.seed_contrast(seed_scores)
-    return [target.text(p.payload) for p in await _recall_new(target, qv, seed_points, seed_scores, weights, budget)]
+    new = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)
+    return [target.text(p.payload) for p in new]
 
 
-async def precision(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,
-                    limit: int = 10, score_seeds: bool = True) -> SearchResult:
+async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: int = 5, limit: int = 10,
+                    score_seeds: bool = True) -> SearchResult:
+    """RF precision search; with ``score_seeds=False`` the zero-cost mode (vanilla through RF, or plain hybrid)."""
     query = check_query(query)
     check_limit("limit", limit)
     start = target.scored
     clock = _Clock()
     qv = await target.retriever.embed_query(query)
     clock.lap("embed")
-    seed_points = await _precision_seeds(target, qv, seeds)
+    method: Method
+    if not score_seeds and target.sparse is not None:  # plain hybrid search: dense + BM25, no feedback
+        points = await hybrid(target, query, qv, limit)
+        clock.lap("ann")
+        hits = [_hit(target, p, i + 1, p.score, None, "rf") for i, p in enumerate(points)]
+        return SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
+                            collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
+                            profile=profile, timings_ms=clock.laps)
+    seed_points = await _precision_seeds(target, query, qv, seeds)
     clock.lap("ann")
     if score_seeds:
         scores = await target.score(query, [target.text(p.payload) for p in seed_points])
         guardrails.seed_contrast(scores)
+        method = "rf-precision" if target.sparse is None else "rf-precision+sparse"
     else:  # vanilla mode: c=0 makes the feedback terms vanish; no scoring is spent
         scores = [float(len(seed_points) - i) for i in range(len(seed_points))]
+        method = "vanilla"
     clock.lap("scoring")
-    feedback = [FeedbackItem(p.vector or [], s) for p, s in zip(seed_points, scores, strict=True)]
-    points = await target.engine.query(target.collection, QueryRequest(
-        RelevanceFeedback(qv.tolist(), feedback, weights.as_tuple(), target.vector_name), limit))
+    feedback = feedback_items([p.vector or [] for p in seed_points], scores, profile.pairing)
+    points = await feedback_search(target, query, qv, feedback, profile.weights, limit)
     clock.lap("rf_query")
     seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
     hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
-    return SearchResult(mode="precision", query=query, collection=target.collection, hits=hits,
-                        feedback_scores_used=target.scored - start, scoring_rounds=1 if score_seeds else 0,
-                        profile=profile, timings_ms=clock.laps)
+    return SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
+                        collection=target.collection, hits=hits, feedback_scores_used=target.scored - start,
+                        scoring_rounds=1 if score_seeds else 0, profile=profile, timings_ms=clock.laps)
 
 
-async def recall(target: Target, query: str, weights: Weights, profile: ProfileRef, *, seeds: int = 5,
-                 budget: int = 20, limit: int | None = None,
-                 seed_ids: Sequence[PointId] | None = None) -> SearchResult:
+async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int = 5, budget: int = 20,
+                 limit: int | None = None, seed_ids: Sequence[PointId] | None = None) -> SearchResult:
     query = check_query(query)
     check_limit("budget", budget)
     clock = _Clock()
     start = target.scored
     qv = await target.retriever.embed_query(query)
     clock.lap("embed")
-    seed_points = await _recall_seeds(target, qv, seeds, seed_ids)
+    seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
     clock.lap("ann")
     seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
     guardrails.seed_contrast(seed_scores)
     clock.lap("scoring")
-    rf_points = await _recall_new(target, qv, seed_points, seed_scores, weights, budget)
+    rf_points = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)
     clock.lap("rf_query")
     rf_scores = await target.score(query, [target.text(p.payload) for p in rf_points])
     clock.lap("scoring")
@@ -174,6 +261,7 @@ async def recall(target: Target, query: str, weights: Weights, profile: ProfileR
     merged.sort(key=lambda t: t[0], reverse=True)
     merged = merged[: limit or len(merged)]
     hits = [_hit(target, p, i + 1, s, s, src) for i, (s, p, src) in enumerate(merged)]
-    return SearchResult(mode="recall", query=query, collection=target.collection, hits=hits,
+    return SearchResult(mode="recall", method="rf-recall" if target.sparse is None else "rf-recall+sparse",
+                        fusion=target.fusion, query=query, collection=target.collection, hits=hits,
                         feedback_scores_used=target.scored - start, scoring_rounds=2, profile=profile,
                         timings_ms=clock.laps)

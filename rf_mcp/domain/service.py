@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from rf_mcp import factory
 from rf_mcp.config import Config, QdrantSettings
 from rf_mcp.domain import calibration, evaluation, guardrails, indexing, migration, search
-from rf_mcp.domain.context import Target, resolve_target
+from rf_mcp.domain.context import SparseSide, Target, resolve_target
 from rf_mcp.domain.datasets import Query, load_vectors, read_qrels, select_queries
 from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.models import (
@@ -36,7 +38,9 @@ from rf_mcp.domain.models import (
 )
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.errors import InputError, RFError
-from rf_mcp.ports import Engine, PointId, Progress, Retriever, Scorer, SparseEncoder, Trainer
+from rf_mcp.ports import Engine, Filter, PointId, Progress, Retriever, Scorer, SparseEncoder, Trainer
+
+Fusion = Literal["none", "sparse"]
 
 
 class RFService:
@@ -87,9 +91,22 @@ class RFService:
     def _vector_name(self, vector_name: str | None) -> str:
         return self.config.collection.vector_name if vector_name is None else vector_name
 
-    async def target(self, collection: str, vector_name: str | None = None) -> Target:
+    async def target(self, collection: str, vector_name: str | None = None, *, fusion: Fusion | None = None,
+                     filter: Filter | None = None) -> Target:
+        """The collection, its vectors and models for one operation; ``fusion`` None means the configured one."""
+        mode = fusion or self.config.search.fusion
+        name = self.config.collection.sparse_vector
+        sparse = None
+        if mode == "sparse" and not name:
+            raise InputError('fusion = "sparse" needs a BM25 sparse vector, and [collection].sparse_vector is empty.',
+                             fix='Set [collection].sparse_vector (default "bm25"), or use fusion = "none".')
+        if mode != "none" and name:
+            sparse = SparseSide(name, self.sparse_encoder)
         return await resolve_target(self.engine, self.retriever, self.scorer, collection,
-                                    self._vector_name(vector_name), self.config.collection.text_fields)
+                                    self._vector_name(vector_name), self.config.collection.text_fields,
+                                    id_field=self.config.collection.id_field, sparse=sparse,
+                                    sparse_required=mode == "sparse", filter=filter,
+                                    hybrid_seeds=self.config.search.fusion_seeds == "hybrid")
 
     # -- tools ----------------------------------------------------------------------------------------------
     async def overview(self, collection: str | None = None) -> CollectionsOverview:
@@ -122,8 +139,9 @@ class RFService:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         vectors = None if vectors_path is None else load_vectors(vectors_path)
         report = await indexing.index_file(
-            self.engine, self.retriever, collection, self._vector_name(vector_name), path, id_field=c.id_field,
-            text_fields=c.text_fields, vectors=vectors, progress=progress,
+            self.engine, self.retriever, collection, self._vector_name(vector_name), path,
+            input_id_field=c.input_id_field, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
+            progress=progress,
             sparse=(sparse_name, self.sparse_encoder) if sparse_name else None)
         if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
             if progress is not None:
@@ -135,11 +153,12 @@ class RFService:
     async def calibrate(self, collection: str, queries: Sequence[str] | None = None,
                         settings: TrainSettings | None = None, *, queries_path: str | Path | None = None,
                         max_queries: int | None = None, query_ids: set[str] | None = None,
-                        vector_name: str | None = None, progress: Progress | None = None,
-                        max_feedback_scores: int | None = None) -> CalibrationReport:
-        """Fit the formula weights on ``queries`` (inline) or the queries of a file (``query_ids`` selects some)."""
+                        vector_name: str | None = None, fusion: Fusion | None = None,
+                        progress: Progress | None = None, max_feedback_scores: int | None = None) -> CalibrationReport:
+        """Fit the formula weights on ``queries`` (inline) or the queries of a file (``query_ids`` selects some),
+        with seeds from the search mode's source (``fusion``)."""
         texts = [q.text for q in self._queries(queries, queries_path, max_queries, query_ids)]
-        target = await self.target(collection, vector_name)
+        target = await self.target(collection, vector_name, fusion=fusion)
         return await calibration.calibrate(target, self.trainer, texts, settings or TrainSettings(), self.profiles,
                                            progress, max_feedback_scores)
 
@@ -147,7 +166,8 @@ class RFService:
                        queries_path: str | Path | None = None, qrels: dict[str, dict[str, int]] | None = None,
                        qrels_path: str | Path | None = None, max_queries: int | None = None,
                        query_ids: set[str] | None = None, at_n: int = 10, eval_context_limit: int = 3,
-                       vector_name: str | None = None, progress: Progress | None = None) -> EvaluationReport:
+                       vector_name: str | None = None, fusion: Fusion | None = None,
+                       progress: Progress | None = None) -> EvaluationReport:
         """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate.
 
         From a file, only the queries with judgments are read when judgments are given."""
@@ -156,12 +176,16 @@ class RFService:
         if qrels is not None and queries is None:
             query_ids = set(qrels) if query_ids is None else query_ids & set(qrels)
         qs = self._queries(queries, queries_path, max_queries, query_ids)
-        target = await self.target(collection, vector_name)
+        target = await self.target(collection, vector_name, fusion=fusion)
         profile = await self.profiles.current(target.parts)
         s = self.config.search
+        hybrid = target if target.sparse is not None else None
+        name = self.config.collection.sparse_vector
+        if hybrid is None and name and (vec := target.info.vector(name)) is not None and vec.kind == "sparse":
+            hybrid = replace(target, sparse=SparseSide(name, self.sparse_encoder))
         return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=at_n,
                                          eval_context_limit=eval_context_limit, seeds=s.seeds, budget=s.recall_budget,
-                                         progress=progress)
+                                         progress=progress, hybrid=hybrid)
 
     @staticmethod
     def _queries(queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None, max_queries: int | None,
@@ -177,67 +201,78 @@ class RFService:
 
     async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
         if vanilla:
-            return ProfileRef(fingerprint="vanilla", weights=VANILLA, created_at="-", vanilla_mode=True), [
-                "Vanilla mode (a=1, b=0, c=0): plain vector search through the RF API, no feedback used."]
-        profile = await self.profiles.resolve(target.parts)
+            note = ("Vanilla mode (a=1, b=0, c=0): plain vector search through the RF API, no feedback used."
+                    if target.sparse is None else
+                    "Plain hybrid search (dense + BM25, reciprocal rank fusion): no feedback used.")
+            return ProfileRef(fingerprint="vanilla", weights=VANILLA, created_at="-", vanilla_mode=True,
+                              seed_source=target.seed_source), [note]
+        profile = await self.profiles.resolve(target.parts, target.fusion)
         warnings = []
         drift = guardrails.drift_warning(profile.points_count, target.info.points_count,
                                          self.config.search.drift_warning)
         if drift:
             warnings.append(drift)
-        if profile.evaluation is None:
-            warnings.append("This calibration has not been evaluated: run evaluate on held-out queries.")
-        elif profile.evaluation.verdict == "unverified":
+        ev = profile.evaluation(target.fusion)
+        if ev is None:
+            warnings.append(f"This calibration has not been evaluated with fusion={target.fusion}: run evaluate on "
+                            "held-out queries.")
+        elif ev.verdict == "unverified":
             warnings.append("This calibration was evaluated without relevance judgments: gains are unverified.")
-        return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights,
-                          created_at=profile.created_at), warnings
+        return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at,
+                          seed_source=profile.seed_source, pairing=profile.pairing), warnings
 
     async def search_precision(self, collection: str, query: str, *, limit: int | None = None,
-                               seeds: int | None = None, vanilla: bool = False,
-                               vector_name: str | None = None) -> SearchResult:
-        target = await self.target(collection, vector_name)
+                               seeds: int | None = None, vanilla: bool = False, fusion: Fusion | None = None,
+                               filter: Filter | None = None, vector_name: str | None = None) -> SearchResult:
+        """RF precision search (5 feedback scores); ``vanilla`` spends none (plain search, or hybrid with fusion)."""
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
         ref, warnings = await self._search_profile(target, vanilla)
         s = self.config.search
-        result = await search.precision(target, query, ref.weights, ref, seeds=seeds or s.seeds,
-                                        limit=limit or s.limit, score_seeds=not vanilla)
+        result = await search.precision(target, query, ref, seeds=seeds or s.seeds, limit=limit or s.limit,
+                                        score_seeds=not vanilla)
         result.warnings = warnings + result.warnings
         return result
 
     async def search_recall(self, collection: str, query: str, *, budget: int | None = None, limit: int | None = None,
                             seeds: int | None = None, seed_ids: Sequence[PointId] | None = None,
+                            fusion: Fusion | None = None, filter: Filter | None = None,
                             vector_name: str | None = None) -> SearchResult:
-        target = await self.target(collection, vector_name)
+        """RF recall search: seeds + budget feedback scores in two rounds."""
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
         ref, warnings = await self._search_profile(target, vanilla=False)
         s = self.config.search
-        result = await search.recall(target, query, ref.weights, ref, seeds=seeds or s.seeds,
-                                     budget=budget or s.recall_budget, limit=limit, seed_ids=seed_ids)
+        result = await search.recall(target, query, ref, seeds=seeds or s.seeds, budget=budget or s.recall_budget,
+                                     limit=limit, seed_ids=seed_ids)
         result.warnings = warnings + result.warnings
         return result
 
     # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------------------
-    async def _planned(self, collection: str, vector_name: str | None) -> tuple[Target, ProfileRef]:
+    async def _planned(self, collection: str, vector_name: str | None, fusion: Fusion | None,
+                       filter: Filter | None) -> tuple[Target, ProfileRef]:
         """The target and profile a search would use; refuses first if the search would be refused."""
-        target = await self.target(collection, vector_name)
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
         ref, _ = await self._search_profile(target, vanilla=False)
         return target, ref
 
     async def plan_precision(self, collection: str, query: str, *, seeds: int | None = None,
+                             fusion: Fusion | None = None, filter: Filter | None = None,
                              vector_name: str | None = None) -> list[str]:
         """The seed texts a precision search will score."""
-        target, _ = await self._planned(collection, vector_name)
+        target, _ = await self._planned(collection, vector_name, fusion, filter)
         return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
 
     async def plan_recall_seeds(self, collection: str, query: str, *, seeds: int | None = None,
-                                seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
-        target, _ = await self._planned(collection, vector_name)
+                                seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
+                                filter: Filter | None = None, vector_name: str | None = None) -> list[str]:
+        target, _ = await self._planned(collection, vector_name, fusion, filter)
         return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, seed_ids)
 
     async def plan_recall_new(self, collection: str, query: str, *, seeds: int | None = None, budget: int | None = None,
-                              seed_ids: Sequence[PointId] | None = None, vector_name: str | None = None) -> list[str]:
-        target, ref = await self._planned(collection, vector_name)
+                              seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
+                              filter: Filter | None = None, vector_name: str | None = None) -> list[str]:
+        target, ref = await self._planned(collection, vector_name, fusion, filter)
         s = self.config.search
-        return await search.recall_new_texts(target, query, ref.weights, seeds or s.seeds, budget or s.recall_budget,
-                                             seed_ids)
+        return await search.recall_new_texts(target, query, ref, seeds or s.seeds, budget or s.recall_budget, seed_ids)
 
     async def list_profiles(self, collection: str | None = None) -> list[ProfileSummary]:
         names = [collection] if collection else await self.engine.list_collections()

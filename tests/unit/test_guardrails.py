@@ -13,7 +13,7 @@ from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.config import Config
 from rf_mcp.domain.models import Evaluation
 from rf_mcp.errors import GuardrailError, InputError, ModelError
-from rf_mcp.ports import CollectionSpec, Nearest, PointInput, QueryRequest
+from rf_mcp.ports import CollectionSpec, Fusion, Nearest, PointInput, Prefetch, QueryRequest, SparseNearest
 from tests import doubles
 
 pytestmark = pytest.mark.anyio
@@ -29,11 +29,23 @@ async def test_refuses_an_uncalibrated_collection(indexed):
 
 
 async def test_vanilla_mode_only_on_request_and_equal_to_nearest(indexed):
-    res = await indexed.search_precision("docs", Q, vanilla=True, limit=10)
+    res = await indexed.search_precision("docs", Q, vanilla=True, limit=10, fusion="none")
     assert res.profile.vanilla_mode and res.feedback_scores_used == 0 and res.scoring_rounds == 0
+    assert res.method == "vanilla" and res.fusion == "none"
     qv = await indexed.retriever.embed_query(Q)
     ann = await indexed.engine.query("docs", QueryRequest(Nearest(qv.tolist(), "dense"), 10))
     assert [h.id for h in res.hits] == [p.id for p in ann]
+
+
+async def test_plain_hybrid_mode_is_one_fused_query_without_feedback(indexed):
+    res = await indexed.search_precision("docs", Q, vanilla=True, limit=10, fusion="sparse")
+    assert res.method == "hybrid" and res.fusion == "sparse" and res.feedback_scores_used == 0
+    qv = await indexed.retriever.embed_query(Q)
+    sq = indexed.sparse_encoder.encode_query(Q)
+    fused = await indexed.engine.query("docs", QueryRequest(Fusion((Prefetch(Nearest(qv.tolist(), "dense"), 100),
+                                                                    Prefetch(SparseNearest(sq, "bm25"), 100))), 10))
+    assert {h.id for h in res.hits} == {p.id for p in fused}
+    assert [h.score for h in res.hits] == sorted((p.score for p in fused), reverse=True)
 
 
 async def test_fewer_than_two_seeds_refused(calibrated):
@@ -110,12 +122,15 @@ async def test_unusable_and_failed_calibrations_refused(calibrated):
     with pytest.raises(GuardrailError, match="unusable: test: no signal"):
         await calibrated.search_precision("docs", Q)
     await calibrated.profiles.save(profile)
-    ev = Evaluation(at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1, vanilla_above_threshold=1,
-                    relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50, dcg_ties_pct=0,
-                    feedback_scores_used=1, verdict="failed", reasons=["test: reranker worse than vanilla"])
+    ev = Evaluation(fusion="sparse", at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1,
+                    vanilla_above_threshold=1, relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50,
+                    dcg_ties_pct=0, feedback_scores_used=1, verdict="failed", reasons=["test: reranker worse"])
     await calibrated.profiles.set_evaluation("docs", target.parts.fingerprint, ev)
-    with pytest.raises(GuardrailError, match="failed its ground-truth evaluation: test: reranker"):
-        await calibrated.search_recall("docs", Q)
+    with pytest.raises(GuardrailError, match="failed its ground-truth evaluation with fusion=sparse: test: reranker"):
+        await calibrated.search_recall("docs", Q, fusion="sparse")
+    # the same weights in the other fusion are judged by that fusion's own evaluation (none yet: a warning)
+    res = await calibrated.search_recall("docs", Q, fusion="none")
+    assert any("not been evaluated with fusion=none" in w for w in res.warnings)
 
 
 async def test_drift_warning(calibrated):

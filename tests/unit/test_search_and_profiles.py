@@ -12,7 +12,10 @@ Q = "insulin glucose in obesity"
 
 
 async def test_precision_follows_the_guide(calibrated):
-    res = await calibrated.search_precision("docs", Q, limit=10)
+    res = await calibrated.search_precision("docs", Q, limit=10)  # fusion "auto": the collection has BM25 vectors
+    assert res.method == "rf-precision+sparse" and res.fusion == "sparse"
+    dense = await calibrated.search_precision("docs", Q, limit=10, fusion="none")
+    assert dense.method == "rf-precision" and dense.profile.fingerprint == res.profile.fingerprint  # one calibration
     assert res.mode == "precision" and res.feedback_scores_used == 5 and res.scoring_rounds == 1
     assert len(res.hits) == 10 and all(h.source == "rf" for h in res.hits)
     assert [h.rank for h in res.hits] == list(range(1, 11))
@@ -42,7 +45,7 @@ async def test_recall_merges_and_sorts_by_feedback_score(calibrated):
 async def test_vanilla_weights_through_rf_equal_plain_search(calibrated):
     """a=1, b=0, c=0 is plain vector search through the RF API: the same order as the nearest query."""
     for q in doubles.queries(10, seed=5):
-        a = await calibrated.search_precision("docs", q, vanilla=True, limit=20)
+        a = await calibrated.search_precision("docs", q, vanilla=True, limit=20, fusion="none")
         qv = await calibrated.retriever.embed_query(q)
         from rf_mcp.domain.search import nearest
 
