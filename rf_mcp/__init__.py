@@ -6,6 +6,8 @@ ports a plug-in or a test double implements, and the error types.
 
 from rf_mcp.config import Config, load_config
 from rf_mcp.domain.datasets import Query, read_qrels, read_queries
+from rf_mcp.domain.metrics import all_metrics as ranking_metrics
+from rf_mcp.domain.payload import payload_text as document_text
 from rf_mcp.domain.models import (
     CalibrationProfile,
     CalibrationReport,
@@ -47,7 +49,9 @@ __all__ = [
     "Trainer",
     "Weights",
     "__version__",
+    "document_text",
     "load_config",
+    "ranking_metrics",
     "read_qrels",
     "read_queries",
 ]

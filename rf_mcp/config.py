@@ -136,12 +136,21 @@ class SearchSettings(_Section):
     )
 
 
+class CalibrationSettings(_Section):
+    trainer: Literal["library", "all-pairs"] = Field(
+        "library", description="What fits a, b, c: the training library (one context pair per query) or the same "
+                               "data, loss and loop fitted to the formula a search runs (every seed pair).")
+    pairing: Literal["all", "extremes"] = Field(
+        "all", description="Feedback a search sends: every seed, or only the best and the worst seed.")
+
+
 class Config(_Section):
     qdrant: QdrantSettings = QdrantSettings()
     retriever: RetrieverSettings = RetrieverSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     collection: CollectionSettings = CollectionSettings()
     search: SearchSettings = SearchSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
 
 
 def _describe(err: ValidationError) -> ConfigError:

@@ -44,10 +44,11 @@ def build_sparse_encoder() -> SparseEncoder:
     return Bm25Encoder()
 
 
-def build_trainer() -> Trainer:
-    from rf_mcp.adapters.rf_library import LibraryTrainer
+def build_trainer(kind: str = "library") -> Trainer:
+    """The training library's trainer, or the all-pairs objective (the same data, loss and loop)."""
+    from rf_mcp.adapters.rf_library import AllPairsTrainer, LibraryTrainer
 
-    return LibraryTrainer()
+    return AllPairsTrainer() if kind == "all-pairs" else LibraryTrainer()
 
 
 def _plugins() -> dict[str, Any]:

@@ -32,7 +32,6 @@ from rf_mcp.ports import (
 from rf_mcp.ports import Filter as PortFilter
 
 UNTRAINED = (1.0, 1.0, 1.0)
-DEFAULT_PAIRING: Pairing = "all"  # the feedback a search sends: every seed (benchmarks/pairing.py measured the options)
 INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positively with the retriever
 
 
@@ -123,7 +122,7 @@ def training_job(target: Target, progress: Progress | None = None) -> TrainingJo
 
 async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], settings: TrainSettings,
                     store: ProfileStore, progress: Progress | None = None, max_feedback_scores: int | None = None,
-                    pairing: Pairing = DEFAULT_PAIRING) -> CalibrationReport:
+                    pairing: Pairing = "all") -> CalibrationReport:
     warnings: list[str] = []
     clean = check_queries(queries, warnings)
     check_cost(target, len(clean), settings, max_feedback_scores)

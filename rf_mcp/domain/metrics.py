@@ -21,6 +21,8 @@ def recall_at(ranked: Sequence[str], rels: dict[str, int], k: int) -> float:
 
 
 def all_metrics(ranked: Sequence[str], rels: dict[str, int]) -> dict[str, float]:
+    """nDCG@1/3/10 and recall@10/100 of a ranking (a document listed twice counts once, where it first appears)."""
+    ranked = list(dict.fromkeys(ranked))
     return {"ndcg_at_1": ndcg_at(ranked, rels, 1), "ndcg_at_3": ndcg_at(ranked, rels, 3),
             "ndcg_at_10": ndcg_at(ranked, rels, 10), "recall_at_10": recall_at(ranked, rels, 10),
             "recall_at_100": recall_at(ranked, rels, 100)}

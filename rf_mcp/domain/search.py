@@ -137,15 +137,16 @@ def feedback_items(examples: Sequence[PointId | Sequence[float]], scores: Sequen
 
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
                           weights: Weights, limit: int, *, exclude: Sequence[PointId] = ()) -> list[Point]:
-    """The RF query (point-id examples are left out of its results), fused with BM25 in the sparse mode."""
+    """The RF query, fused with BM25 in the sparse mode; ``exclude`` (and point-id examples) never come back."""
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), target.vector_name)
     sq = _sparse_query(target, query)
     if sq is None or target.sparse is None:
-        return await target.engine.query(target.collection, QueryRequest(rf, limit, filter=target.filter))
+        return await target.engine.query(target.collection, QueryRequest(
+            rf, limit, filter=Filter.combine(target.filter, exclude=exclude)))
     depth = max(limit, FUSION_PREFETCH)
-    lexical = Prefetch(SparseNearest(sq, target.sparse.name), depth, filter=Filter.combine(None, exclude=exclude))
     return _ranked(await target.engine.query(target.collection, QueryRequest(
-        Fusion((Prefetch(rf, depth), lexical)), limit, filter=target.filter)))
+        Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
+        filter=Filter.combine(target.filter, exclude=exclude))))
 
 
 async def _precision_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:

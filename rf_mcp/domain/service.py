@@ -79,7 +79,7 @@ class RFService:
     @property
     def trainer(self) -> Trainer:
         if self._trainer is None:
-            self._trainer = factory.build_trainer()
+            self._trainer = factory.build_trainer(self.config.calibration.trainer)
         return self._trainer
 
     @property
@@ -160,7 +160,7 @@ class RFService:
         texts = [q.text for q in self._queries(queries, queries_path, max_queries, query_ids)]
         target = await self.target(collection, vector_name, fusion=fusion)
         return await calibration.calibrate(target, self.trainer, texts, settings or TrainSettings(), self.profiles,
-                                           progress, max_feedback_scores)
+                                           progress, max_feedback_scores, pairing=self.config.calibration.pairing)
 
     async def evaluate(self, collection: str, queries: Sequence[Query] | None = None, *,
                        queries_path: str | Path | None = None, qrels: dict[str, dict[str, int]] | None = None,

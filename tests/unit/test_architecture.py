@@ -16,7 +16,7 @@ PUBLIC_API = [
     "CalibrationProfile", "CalibrationReport", "CollectionsOverview", "Config", "ConfigError", "Engine", "EngineError",
     "EvaluationReport", "Filter", "GuardrailError", "IndexReport", "InputError", "ModelError", "Query", "RFError",
     "RFService", "Retriever", "Scorer", "SearchResult", "SparseEncoder", "TrainSettings", "Trainer", "Weights",
-    "__version__", "load_config", "read_qrels", "read_queries",
+    "__version__", "document_text", "load_config", "ranking_metrics", "read_qrels", "read_queries",
 ]
 
 

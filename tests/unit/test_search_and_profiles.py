@@ -126,3 +126,26 @@ async def test_inverted_scores_are_flagged(indexed):
     assert not report.profile.usable and any("look like a distance" in r for r in report.profile.reasons)
     with pytest.raises(GuardrailError, match="look like a distance"):
         await rf.search_precision("docs", Q)
+
+
+async def test_recall_never_returns_a_seed_twice_whatever_the_pairing(templates):
+    """With pairing "extremes" only two seeds go into the RF query as examples; the others must still be excluded."""
+    import copy
+
+    from rf_mcp.config import Config
+
+    for fusion in ("none", "sparse"):
+        cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "calibration": {"pairing": "extremes"}})
+        rf = doubles.service(cfg, engine=copy.deepcopy(templates["indexed"]))
+        await rf.calibrate("docs", doubles.queries(), doubles.TRAIN)
+        for q in doubles.queries(8, seed=9):
+            res = await rf.search_recall("docs", q, budget=15, fusion=fusion)
+            ids = [h.id for h in res.hits]
+            assert len(ids) == len(set(ids)) == 20, (fusion, q)
+
+
+def test_ranking_metrics_count_a_repeated_document_once():
+    from rf_mcp import ranking_metrics
+
+    rels = {"a": 1, "b": 1}
+    assert ranking_metrics(["a", "a", "b"], rels) == ranking_metrics(["a", "b"], rels)
