@@ -143,6 +143,7 @@ def config(data: SciFact, folder: Path, **sections: dict[str, Any]) -> Config:
         "retriever": {"model": "local/all-MiniLM-L6-v2", "model_path": str(data.shared / "models" / "all-MiniLM-L6-v2-int8"),
                       "dim": 384, "pooling": "mean"},
         "feedback": {"type": "bm25"},
+        "search": {"max_text_chars": 100_000},  # whole texts in hits: the fused scorer's spread is sampled from them
     }
     for k, v in sections.items():
         base[k] = {**base.get(k, {}), **v}

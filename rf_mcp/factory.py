@@ -6,7 +6,9 @@ here only when the adapter that needs them is built, so starting the server or t
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from rf_mcp.config import FeedbackSettings, QdrantSettings, RetrieverSettings
@@ -14,18 +16,29 @@ from rf_mcp.errors import ConfigError
 from rf_mcp.ports import Engine, Retriever, Scorer, SparseEncoder, Trainer
 
 ENTRY_POINT_GROUP = "rf_mcp.scorers"
+log = logging.getLogger("rf_mcp")
 BUILT_IN_SCORERS = ("bm25", "fastembed", "llm")
 
 
 def open_engine(settings: QdrantSettings) -> Engine:
-    """The engine for ``[qdrant]``: a Qdrant server (url), qdrant-edge, qdrant-client's embedded engine, or memory."""
+    """The engine for ``[qdrant]``: a Qdrant server (url), qdrant-edge, qdrant-client's embedded engine, or memory.
+
+    ``backend = "auto"`` opens an existing folder with the engine that wrote it (and says so on stderr), and a new
+    folder with the edge engine."""
     if settings.backend == "memory":
         from rf_mcp.adapters.engines.memory import MemoryEngine
 
         return MemoryEngine()
-    if settings.url or settings.backend == "local" or settings.path == ":memory:":
+    from rf_mcp.adapters.engines._shared import is_local_engine_folder
+
+    local_folder = settings.backend == "auto" and not settings.url and is_local_engine_folder(Path(settings.data_path))
+    if settings.url or settings.backend == "local" or settings.path == ":memory:" or local_folder:
         from rf_mcp.adapters.engines.client import ClientEngine
 
+        if local_folder:
+            log.warning("%s was written by qdrant-client's embedded engine (e.g. by mcp-server-qdrant): opening it "
+                        'with that engine (backend = "local"); `rf-mcp migrate --to-backend edge` copies it to the '
+                        "faster edge engine.", settings.data_path)
         return ClientEngine(settings)
     from rf_mcp.adapters.engines.edge import EdgeEngine
 

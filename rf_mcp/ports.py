@@ -348,8 +348,8 @@ class Engine(ABC):
 
     @abstractmethod
     async def scroll(self, collection: str, *, offset: PointId | None = None, limit: int = 256,
-                     with_vector: str | None = None) -> tuple[list[Point], PointId | None]:
-        """One page of points and the offset of the next page (None at the end)."""
+                     with_vector: str | None = None, filter: Filter | None = None) -> tuple[list[Point], PointId | None]:
+        """One page of points (matching ``filter``) and the offset of the next page (None at the end)."""
 
     @abstractmethod
     async def create_payload_index(self, collection: str, key: str,

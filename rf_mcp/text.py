@@ -29,7 +29,24 @@ def _profile(p: CalibrationProfile) -> list[str]:
             f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}"]
 
 
+def _demo(r: Any) -> str:
+    lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", "",
+             "1. index: " + render_text(r.index), "", "2. calibrate (training queries): " + render_text(r.calibration)]
+    if r.evaluation is not None:
+        lines += ["", "3. evaluate (held-out queries with judgments): " + render_text(r.evaluation)]
+    lines += ["", f"4. searches for {r.query!r}:"]
+    for name, res in (("rf_search_precision", r.precision), ("rf_search_recall", r.recall)):
+        if res is not None:
+            lines += [f"-- {name}:", render_text(res)]
+    lines += ["-- the same without feedback (vanilla=true):", render_text(r.zero_cost)]
+    if r.refusals:
+        lines += ["", "Refused (the guardrails at work):", *(f"  {x}" for x in r.refusals)]
+    return "\n".join(lines)
+
+
 def render_text(result: Any) -> str:
+    if type(result).__name__ == "DemoReport":
+        return _demo(result)
     if isinstance(result, list):
         if not result:
             return "no calibration profiles"
@@ -55,7 +72,7 @@ def render_text(result: Any) -> str:
         return "\n".join(lines + _warnings(result.warnings))
     if isinstance(result, SearchResult):
         w = result.profile.weights
-        lines = [f"{result.mode} search in {result.collection!r}: {len(result.hits)} hits, "
+        lines = [f"{result.method} search in {result.collection!r}: {len(result.hits)} hits, "
                  f"{result.feedback_scores_used} feedback scores, profile {result.profile.fingerprint} "
                  f"(a={w.a:.4g} b={w.b:.4g} c={w.c:.4g})"]
         for h in result.hits:

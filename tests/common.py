@@ -26,7 +26,11 @@ needs_shared = pytest.mark.skipif(
 
 
 def config_text(data_path: Path, feedback: str = 'type = "bm25"') -> str:
+    """A config for the shared MiniLM model; served tools may read files in ../shared and the test's folder."""
     return f"""
+[server]
+data_roots = ["{SHARED}", "{data_path.parent}"]
+
 [qdrant]
 path = "{data_path}"
 

@@ -20,7 +20,7 @@ from rf_mcp.domain.service import RFService
 from rf_mcp.ports import Retriever, Scorer, Trainer, TrainSettings
 
 DIM = 32
-TRAIN = TrainSettings(limit=30, epochs=300)  # a short training run for the unit tests
+TRAIN = TrainSettings(limit=20, epochs=150)  # a short training run for the unit tests
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -98,7 +98,7 @@ TOPICS = {
     "immuno": "immune antibody vaccine tcell cytokine infection virus antigen inflammation macrophage",
     "metab": "insulin glucose obesity diabetes liver lipid metabolism adipose diet ketone pancreas",
 }
-COMMON = "study patients results effect increase decrease risk trial cohort analysis data group".split()
+COMMON = ["study", "patients", "results", "effect", "increase", "decrease", "risk", "trial", "cohort", "analysis", "data", "group"]
 
 
 def corpus(n: int = 300, seed: int = 0) -> list[dict[str, str]]:

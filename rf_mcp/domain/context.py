@@ -33,6 +33,7 @@ class Target:
     sparse: SparseSide | None = None
     filter: Filter | None = None
     hybrid_seeds: bool = False
+    text_limit: int | None = None  # characters of text shown per hit (the feedback model reads the whole text)
     scored: int = field(default=0)
 
     @property

@@ -179,9 +179,9 @@ def verdict(gt: GroundTruth | None, pool: int) -> tuple[Verdict, list[str]]:
 
 
 async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile, queries: Sequence[Query],
-                   store: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10,
+                   profiles: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10,
                    eval_context_limit: int = 3, seeds: int = 5, budget: int = 20, progress: Progress | None = None,
-                   hybrid: Target | None = None) -> EvaluationReport:
+                   hybrid: Target | None = None, store: bool = True) -> EvaluationReport:
     """The library's view and, with judgments, the ground-truth rows and the gate (stored in the profile).
 
     ``hybrid``: a view of the collection with the BM25 side, for the zero-cost hybrid row."""
@@ -217,10 +217,14 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
                     relative_gain_pct=lib.relative_gain_pct, dcg_rf_wins_pct=lib.dcg_rf_wins_pct,
                     dcg_vanilla_wins_pct=lib.dcg_vanilla_wins_pct, dcg_ties_pct=lib.dcg_ties_pct,
                     feedback_scores_used=target.scored - start, ground_truth=gt, verdict=v, reasons=reasons)
-    await store.set_evaluation(target.collection, profile.fingerprint, ev)
+    if store:
+        await profiles.set_evaluation(target.collection, profile.fingerprint, ev)
     lead = {"passed": "Evaluation PASSED on ground truth.",
-            "failed": "Evaluation FAILED on ground truth: searches will refuse this calibration.",
+            "failed": f"Evaluation FAILED on ground truth: searches with fusion={target.fusion} will refuse this "
+                      "calibration.",
             "unverified": "Evaluation UNVERIFIED (no usable ground truth)."}[v]
+    if not store:
+        lead += " (Reported only: this evaluation was not stored, so searches are not affected.)"
     msg = (f"{lead} Library metrics over {lib.queries_kept}/{len(qs)} queries: RF {lib.rf_above_threshold} vs vanilla "
            f"{lib.vanilla_above_threshold} "
            f"results above the feedback threshold, DCG wins RF {ev.dcg_rf_wins_pct:.0f}% / vanilla "

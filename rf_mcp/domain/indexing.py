@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -135,7 +135,9 @@ async def ensure_collection(engine: Engine, collection: str, vector_name: str, d
 async def index_file(engine: Engine, retriever: Retriever, collection: str, vector_name: str, path: str | Path,
                      *, input_id_field: str, id_field: str, text_fields: Sequence[str],
                      sparse: tuple[str, SparseEncoder] | None = None, batch_size: int = 64,
-                     vectors: np.ndarray | None = None, progress: Progress | None = None) -> IndexReport:
+                     vectors: np.ndarray | None = None, progress: Progress | None = None,
+                     filterable: Mapping[str, Literal["keyword", "integer", "float", "bool"]] | None = None
+                     ) -> IndexReport:
     """Index a corpus; with ``vectors`` (one row per corpus line, from the same retriever) skip embedding."""
     t0 = time.perf_counter()
     loaded = load_documents(path, input_id_field, text_fields, id_field)
@@ -147,6 +149,10 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
     created, notes = await ensure_collection(engine, collection, vector_name, retriever.dim,
                                              sparse[0] if sparse else None)
     sparse_index = SparseIndex(engine, collection, *sparse) if sparse else None
+    existing = set((await engine.describe(collection)).payload_indexes)
+    for key, schema in (filterable or {}).items():  # the payload indexes filters use
+        if key not in existing:
+            await engine.create_payload_index(collection, key, schema)
     if sparse_index is not None:
         await sparse_index.prepare([payload_text(d, text_fields) for d in docs])
     for start in range(0, len(docs), batch_size):

@@ -161,7 +161,9 @@ class Hit(BaseModel):
                                      "across queries: never threshold it.")
     feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
     source: Literal["seed", "rf"] = Field(description="seed: a scored seed (recall); rf: a result of the RF query.")
-    text: str = Field(description="The document text the feedback model read (the configured text fields).")
+    text: str = Field(description="The document text the feedback model read (the configured text fields), cut to "
+                                  "the server's max_text_chars.")
+    truncated: bool = Field(False, description="True when text was cut.")
     payload: dict[str, Any] = Field({}, description="Other payload fields of the point.")
 
 
@@ -217,6 +219,7 @@ class CollectionsOverview(BaseModel):
     configured_retriever: str | None
     configured_feedback: str | None
     notes: list[str] = []
+    errors: list[str] = Field(default_factory=list, description="Collections that could not be read, and why.")
 
 
 class IndexReport(BaseModel):

@@ -12,6 +12,7 @@ hybrid search (no feedback) and vanilla search through the RF API (a=1, b=0, c=0
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Literal
 
@@ -24,8 +25,10 @@ from rf_mcp.domain.payload import DOC_ID, doc_id_of
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
     FeedbackItem,
+    FieldCondition,
     Filter,
     Fusion,
+    Match,
     Nearest,
     Point,
     PointId,
@@ -81,8 +84,11 @@ def _hit(target: Target, point: Point, rank: int, score: float, fb: float | None
          source: Literal["seed", "rf"]) -> Hit:
     payload = point.payload
     shown = {k: v for k, v in payload.items() if k not in target.text_fields and k != DOC_ID}  # text is in `text`
+    text = target.text(payload)
+    cut = target.text_limit is not None and len(text) > target.text_limit
     return Hit(id=point.id, doc_id=doc_id_of(payload, target.id_field), rank=rank, score=float(score),
-               feedback_score=fb, source=source, text=target.text(payload), payload=shown)
+               feedback_score=fb, source=source, text=text[:target.text_limit] if cut else text, truncated=cut,
+               payload=shown)
 
 
 def _sparse_query(target: Target, query: str) -> SparseVector | None:
@@ -147,6 +153,41 @@ async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: 
     return _ranked(await target.engine.query(target.collection, QueryRequest(
         Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
         filter=Filter.combine(target.filter, exclude=exclude))))
+
+
+async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[PointId]:
+    """Seed ids as agents see them: point ids (integers, numeric strings, UUIDs) or documents' own ids (doc_id)."""
+    out: list[PointId] = []
+    lookup: list[str] = []
+    for r in raw:
+        if isinstance(r, bool) or not isinstance(r, int | str):
+            raise InputError(f"Seed id {str(r)[:40]!r} is neither a point id nor a document id.",
+                             fix="Pass ids or doc_ids of hits returned by a previous search.")
+        if isinstance(r, int):
+            out.append(r)
+            continue
+        text = r.strip()
+        try:
+            out.append(str(uuid.UUID(text)))
+            continue
+        except ValueError:
+            pass
+        if text.isdigit() and len(text) < 20 and (await target.engine.retrieve(target.collection, [int(text)])):
+            out.append(int(text))
+            continue
+        lookup.append(text)
+        out.append(text)  # replaced below by the point holding this doc_id
+    if lookup:
+        values: list[str | int] = [*lookup, *(int(v) for v in lookup if v.isdigit() and len(v) < 19)]
+        flt = Filter(must=[FieldCondition(key=target.id_field, match=Match(any=values))])
+        found, _ = await target.engine.scroll(target.collection, limit=len(lookup) * 2 + 10, filter=flt)
+        by_doc = {doc_id_of(p.payload, target.id_field): p.id for p in found}
+        missing = [v for v in lookup if v not in by_doc]
+        if missing:
+            raise InputError(f"Seed ids not found in {target.collection!r}: {[m[:40] for m in missing[:10]]}.",
+                             fix="Pass ids or doc_ids of hits returned by a previous search.")
+        out = [by_doc[o] if isinstance(o, str) and o in by_doc else o for o in out]
+    return out
 
 
 async def _precision_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:

@@ -6,7 +6,9 @@
         result = await rf.search_precision("docs", "my question")
 
 The adapters (engine, retriever, feedback model, sparse encoder, trainer) are ports; any of them can be passed in,
-and the rest are built from the configuration by :mod:`rf_mcp.factory` when first needed.
+and the rest are built from the configuration by :mod:`rf_mcp.factory` when first needed. ``files`` says which
+server-side files operations may read (any, for the caller's own use; the data roots, for a server), and
+``read_only`` refuses every operation that would change stored state.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rf_mcp.config import Config, QdrantSettings
 from rf_mcp.domain import calibration, evaluation, guardrails, indexing, migration, search
 from rf_mcp.domain.context import SparseSide, Target, resolve_target
 from rf_mcp.domain.datasets import Query, load_vectors, read_qrels, select_queries
+from rf_mcp.domain.files import UNRESTRICTED, PathPolicy
 from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.models import (
     VANILLA,
@@ -37,7 +40,8 @@ from rf_mcp.domain.models import (
     TrainSettings,
 )
 from rf_mcp.domain.profiles import ProfileStore
-from rf_mcp.errors import InputError, RFError
+from rf_mcp.domain.querylog import QueryLog
+from rf_mcp.errors import GuardrailError, InputError, RFError
 from rf_mcp.ports import Engine, Filter, PointId, Progress, Retriever, Scorer, SparseEncoder, Trainer
 
 Fusion = Literal["none", "sparse"]
@@ -46,14 +50,19 @@ Fusion = Literal["none", "sparse"]
 class RFService:
     def __init__(self, config: Config, *, engine: Engine | None = None, retriever: Retriever | None = None,
                  scorer: Scorer | None = None, trainer: Trainer | None = None,
-                 sparse_encoder: SparseEncoder | None = None) -> None:
+                 sparse_encoder: SparseEncoder | None = None, files: PathPolicy = UNRESTRICTED,
+                 read_only: bool = False) -> None:
         self.config = config
         self.engine = engine or factory.open_engine(config.qdrant)
         self.retriever = retriever or factory.build_retriever(config.retriever)
         self._scorer = scorer
         self._trainer = trainer
         self._sparse_encoder = sparse_encoder
+        self.files = files
+        self.read_only = read_only
         self.profiles = ProfileStore(self.engine)
+        self.query_log = QueryLog(self.engine, enabled=config.server.query_log and not read_only,
+                                  size=config.server.query_log_size)
 
     async def __aenter__(self) -> RFService:
         return self
@@ -63,13 +72,14 @@ class RFService:
 
     async def close(self) -> None:
         try:
+            await self.query_log.flush()
             if self._scorer is not None:
                 await self._scorer.aclose()
             await self.retriever.aclose()
         finally:
             await self.engine.close()
 
-    # -- adapters built on first use --------------------------------------------------------------------
+    # -- adapters built on first use --------------------------------------------------------------------------
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
@@ -88,10 +98,32 @@ class RFService:
             self._sparse_encoder = factory.build_sparse_encoder()
         return self._sparse_encoder
 
+    # -- shared checks ------------------------------------------------------------------------------------------
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise GuardrailError(f"This server is read-only: {what} would change stored data.",
+                                 fix="Use a server started without --read-only (or RF_MCP_READ_ONLY) for this.")
+
+    def _collection(self, collection: str | None) -> str:
+        name = collection or self.config.collection.default_collection
+        if not name:
+            raise InputError("No collection given, and no default collection is configured.",
+                             fix="Name the collection, or set COLLECTION_NAME ([collection].default_collection).")
+        return name
+
     def _vector_name(self, vector_name: str | None) -> str:
         return self.config.collection.vector_name if vector_name is None else vector_name
 
-    async def target(self, collection: str, vector_name: str | None = None, *, fusion: Fusion | None = None,
+    def _check_filter(self, flt: Filter | None) -> Filter | None:
+        allowed = self.config.collection.filterable_fields
+        if flt is not None and allowed:
+            for key in sorted(flt.keys()):
+                if key not in allowed:
+                    raise InputError(f"The filter uses the payload key {key!r}, which is not filterable here.",
+                                     fix=f"Filter on one of {sorted(allowed)} ([collection].filterable_fields).")
+        return None if flt is None or flt.is_empty() else flt
+
+    async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: Fusion | None = None,
                      filter: Filter | None = None) -> Target:
         """The collection, its vectors and models for one operation; ``fusion`` None means the configured one."""
         mode = fusion or self.config.search.fusion
@@ -102,102 +134,127 @@ class RFService:
                              fix='Set [collection].sparse_vector (default "bm25"), or use fusion = "none".')
         if mode != "none" and name:
             sparse = SparseSide(name, self.sparse_encoder)
-        return await resolve_target(self.engine, self.retriever, self.scorer, collection,
-                                    self._vector_name(vector_name), self.config.collection.text_fields,
-                                    id_field=self.config.collection.id_field, sparse=sparse,
-                                    sparse_required=mode == "sparse", filter=filter,
-                                    hybrid_seeds=self.config.search.fusion_seeds == "hybrid")
+        c = self.config.collection
+        target = await resolve_target(self.engine, self.retriever, self.scorer, self._collection(collection),
+                                      self._vector_name(vector_name), c.text_fields, id_field=c.id_field, sparse=sparse,
+                                      sparse_required=mode == "sparse", filter=self._check_filter(filter),
+                                      hybrid_seeds=self.config.search.fusion_seeds == "hybrid")
+        target.text_limit = self.config.search.max_text_chars
+        return target
 
-    # -- tools ----------------------------------------------------------------------------------------------
+    # -- tools ----------------------------------------------------------------------------------------------------
     async def overview(self, collection: str | None = None) -> CollectionsOverview:
-        """Collections with their vectors, sizes and calibration profiles (the ``list_collections`` tool)."""
+        """Collections with their vectors, sizes and calibration profiles (the ``list_collections`` tool).
+
+        A collection that cannot be read is reported in ``errors``; the others are still listed."""
         names = [collection] if collection else await self.engine.list_collections()
-        overviews = []
+        overviews, errors = [], []
         for name in names:
             if not await self.engine.exists(name):
                 raise InputError(f"Collection {name!r} does not exist.", fix="List collections without a name first.")
-            overviews.append(CollectionOverview(info=await self.engine.describe(name),
-                                                profiles=await self.list_profiles(name)))
-        notes = [] if overviews else ["No collections yet: create one with the index tool or `rf-mcp index`."]
+            try:
+                overviews.append(CollectionOverview(info=await self.engine.describe(name),
+                                                    profiles=await self.list_profiles(name)))
+            except RFError as exc:
+                if collection:
+                    raise
+                errors.append(f"{name}: {exc.problem}")
+        notes = [] if overviews or errors else ["No collections yet: create one with the index tool or `rf-mcp index`."]
         return CollectionsOverview(qdrant=self.engine.location, collections=overviews,
                                    configured_retriever=self.config.retriever.model,
-                                   configured_feedback=self.scorer.identity, notes=notes)
+                                   configured_feedback=self.scorer.identity, notes=notes, errors=errors)
 
-    async def index(self, collection: str, path: str | Path | None = None, *, vector_name: str | None = None,
+    async def index(self, collection: str | None, path: str | Path | None = None, *, vector_name: str | None = None,
                     vectors_path: str | Path | None = None, progress: Progress | None = None,
                     build_index: bool = False, sparse_only: bool = False) -> IndexReport:
         """Embed and upsert a JSONL corpus (with BM25 sparse vectors), or only (re)write the sparse vectors."""
+        self._writable("indexing")
+        name = self._collection(collection)
         c = self.config.collection
         sparse_name = c.sparse_vector or None
         if sparse_only:
             if not sparse_name:
                 raise InputError("sparse_only needs a sparse vector name, and [collection].sparse_vector is empty.",
                                  fix='Set [collection].sparse_vector (default "bm25").')
-            return await indexing.backfill_sparse(self.engine, collection, c.text_fields, sparse_name,
-                                                  self.sparse_encoder, progress=progress)
+            return await indexing.backfill_sparse(self.engine, name, c.text_fields, sparse_name, self.sparse_encoder,
+                                                  progress=progress)
         if path is None:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
-        vectors = None if vectors_path is None else load_vectors(vectors_path)
+        corpus = self.files.open(path, "corpus")
+        vectors = None if vectors_path is None else load_vectors(vectors_path, files=self.files)
         report = await indexing.index_file(
-            self.engine, self.retriever, collection, self._vector_name(vector_name), path,
+            self.engine, self.retriever, name, self._vector_name(vector_name), corpus,
             input_id_field=c.input_id_field, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
-            progress=progress,
-            sparse=(sparse_name, self.sparse_encoder) if sparse_name else None)
+            progress=progress, sparse=(sparse_name, self.sparse_encoder) if sparse_name else None,
+            filterable=c.filterable_fields)
         if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
             if progress is not None:
                 await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
-            await self.engine.optimize(collection)
-        report.indexed_vectors = (await self.engine.describe(collection)).indexed_vectors
+            await self.engine.optimize(name)
+        report.indexed_vectors = (await self.engine.describe(name)).indexed_vectors
         return report
 
-    async def calibrate(self, collection: str, queries: Sequence[str] | None = None,
+    async def _queries(self, collection: str, queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None,
+                       max_queries: int | None, ids: set[str] | None, from_log: Literal["train", "test"] | None
+                       ) -> list[Query]:
+        sources = (queries is not None) + (path is not None) + (from_log is not None)
+        if sources != 1:
+            raise InputError("Give the queries in exactly one way: inline, as a file, or from the query log.",
+                             fix="Pass queries (a list), queries_path (a file), or from_query_log=true.")
+        if from_log is not None:
+            logged = await self.query_log.queries(collection, from_log)
+            out = [Query(text=q) for q in logged]
+        elif queries is not None:
+            out = [q if isinstance(q, Query) else Query(text=q) for q in queries]
+        else:
+            assert path is not None
+            return select_queries(path, ids=ids, limit=max_queries, files=self.files)
+        return out[:max_queries] if max_queries else out
+
+    async def calibrate(self, collection: str | None, queries: Sequence[str] | None = None,
                         settings: TrainSettings | None = None, *, queries_path: str | Path | None = None,
-                        max_queries: int | None = None, query_ids: set[str] | None = None,
+                        from_query_log: bool = False, max_queries: int | None = None, query_ids: set[str] | None = None,
                         vector_name: str | None = None, fusion: Fusion | None = None,
                         progress: Progress | None = None, max_feedback_scores: int | None = None) -> CalibrationReport:
-        """Fit the formula weights on ``queries`` (inline) or the queries of a file (``query_ids`` selects some),
-        with seeds from the search mode's source (``fusion``)."""
-        texts = [q.text for q in self._queries(queries, queries_path, max_queries, query_ids)]
-        target = await self.target(collection, vector_name, fusion=fusion)
-        return await calibration.calibrate(target, self.trainer, texts, settings or TrainSettings(), self.profiles,
-                                           progress, max_feedback_scores, pairing=self.config.calibration.pairing)
+        """Fit the formula weights on ``queries`` (inline), the queries of a file (``query_ids`` selects some), or
+        the calibration side of the query log, with seeds from the search mode's source (``fusion``)."""
+        self._writable("calibrating (it replaces the current calibration)")
+        name = self._collection(collection)
+        qs = await self._queries(name, queries, queries_path, max_queries, query_ids, "train" if from_query_log else None)
+        target = await self.target(name, vector_name, fusion=fusion)
+        return await calibration.calibrate(target, self.trainer, [q.text for q in qs], settings or TrainSettings(),
+                                           self.profiles, progress, max_feedback_scores,
+                                           pairing=self.config.calibration.pairing)
 
-    async def evaluate(self, collection: str, queries: Sequence[Query] | None = None, *,
-                       queries_path: str | Path | None = None, qrels: dict[str, dict[str, int]] | None = None,
-                       qrels_path: str | Path | None = None, max_queries: int | None = None,
-                       query_ids: set[str] | None = None, at_n: int = 10, eval_context_limit: int = 3,
-                       vector_name: str | None = None, fusion: Fusion | None = None,
-                       progress: Progress | None = None) -> EvaluationReport:
-        """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate.
+    async def evaluate(self, collection: str | None, queries: Sequence[Query] | None = None, *,
+                       queries_path: str | Path | None = None, from_query_log: bool = False,
+                       qrels: dict[str, dict[str, int]] | None = None, qrels_path: str | Path | None = None,
+                       max_queries: int | None = None, query_ids: set[str] | None = None, at_n: int = 10,
+                       eval_context_limit: int = 3, vector_name: str | None = None, fusion: Fusion | None = None,
+                       store: bool | None = None, progress: Progress | None = None) -> EvaluationReport:
+        """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate,
+        stored in the profile unless ``store`` is False (a read-only server reports without storing).
 
         From a file, only the queries with judgments are read when judgments are given."""
+        store = (not self.read_only) if store is None else store
+        if store:
+            self._writable("storing an evaluation")
+        name = self._collection(collection)
         if qrels is None and qrels_path is not None:
-            qrels = read_qrels(qrels_path)
-        if qrels is not None and queries is None:
+            qrels = read_qrels(qrels_path, files=self.files)
+        if qrels is not None and queries is None and queries_path is not None:
             query_ids = set(qrels) if query_ids is None else query_ids & set(qrels)
-        qs = self._queries(queries, queries_path, max_queries, query_ids)
-        target = await self.target(collection, vector_name, fusion=fusion)
+        qs = await self._queries(name, queries, queries_path, max_queries, query_ids, "test" if from_query_log else None)
+        target = await self.target(name, vector_name, fusion=fusion)
         profile = await self.profiles.current(target.parts)
         s = self.config.search
         hybrid = target if target.sparse is not None else None
-        name = self.config.collection.sparse_vector
-        if hybrid is None and name and (vec := target.info.vector(name)) is not None and vec.kind == "sparse":
-            hybrid = replace(target, sparse=SparseSide(name, self.sparse_encoder))
+        sparse_name = self.config.collection.sparse_vector
+        if hybrid is None and sparse_name and (vec := target.info.vector(sparse_name)) is not None and vec.kind == "sparse":
+            hybrid = replace(target, sparse=SparseSide(sparse_name, self.sparse_encoder))
         return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=at_n,
                                          eval_context_limit=eval_context_limit, seeds=s.seeds, budget=s.recall_budget,
-                                         progress=progress, hybrid=hybrid)
-
-    @staticmethod
-    def _queries(queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None, max_queries: int | None,
-                 ids: set[str] | None = None) -> list[Query]:
-        if (queries is None) == (path is None):
-            raise InputError("Give the queries either inline or as a file, not both and not neither.",
-                             fix="Pass queries (a list) or queries_path (a file).")
-        if queries is not None:
-            out = [q if isinstance(q, Query) else Query(text=q) for q in queries]
-            return out[:max_queries] if max_queries else out
-        assert path is not None
-        return select_queries(path, ids=ids, limit=max_queries)
+                                         progress=progress, hybrid=hybrid, store=store)
 
     async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
         if vanilla:
@@ -221,7 +278,7 @@ class RFService:
         return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at,
                           seed_source=profile.seed_source, pairing=profile.pairing), warnings
 
-    async def search_precision(self, collection: str, query: str, *, limit: int | None = None,
+    async def search_precision(self, collection: str | None, query: str, *, limit: int | None = None,
                                seeds: int | None = None, vanilla: bool = False, fusion: Fusion | None = None,
                                filter: Filter | None = None, vector_name: str | None = None) -> SearchResult:
         """RF precision search (5 feedback scores); ``vanilla`` spends none (plain search, or hybrid with fusion)."""
@@ -231,48 +288,54 @@ class RFService:
         result = await search.precision(target, query, ref, seeds=seeds or s.seeds, limit=limit or s.limit,
                                         score_seeds=not vanilla)
         result.warnings = warnings + result.warnings
+        await self.query_log.record(target.collection, result.query)
         return result
 
-    async def search_recall(self, collection: str, query: str, *, budget: int | None = None, limit: int | None = None,
-                            seeds: int | None = None, seed_ids: Sequence[PointId] | None = None,
-                            fusion: Fusion | None = None, filter: Filter | None = None,
-                            vector_name: str | None = None) -> SearchResult:
-        """RF recall search: seeds + budget feedback scores in two rounds."""
+    async def search_recall(self, collection: str | None, query: str, *, budget: int | None = None,
+                            limit: int | None = None, seeds: int | None = None,
+                            seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
+                            filter: Filter | None = None, vector_name: str | None = None) -> SearchResult:
+        """RF recall search: seeds + budget feedback scores in two rounds. ``seed_ids`` may be point ids or doc_ids."""
         target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
         ref, warnings = await self._search_profile(target, vanilla=False)
         s = self.config.search
+        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
         result = await search.recall(target, query, ref, seeds=seeds or s.seeds, budget=budget or s.recall_budget,
-                                     limit=limit, seed_ids=seed_ids)
+                                     limit=limit, seed_ids=ids)
         result.warnings = warnings + result.warnings
+        await self.query_log.record(target.collection, result.query)
         return result
 
-    # -- planning, for feedback models graded out of band (the MCP client's LLM) -----------------------------
-    async def _planned(self, collection: str, vector_name: str | None, fusion: Fusion | None,
+    # -- planning, for feedback models graded out of band (the MCP client's LLM) ---------------------------------
+    async def _planned(self, collection: str | None, vector_name: str | None, fusion: Fusion | None,
                        filter: Filter | None) -> tuple[Target, ProfileRef]:
         """The target and profile a search would use; refuses first if the search would be refused."""
         target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
         ref, _ = await self._search_profile(target, vanilla=False)
         return target, ref
 
-    async def plan_precision(self, collection: str, query: str, *, seeds: int | None = None,
+    async def plan_precision(self, collection: str | None, query: str, *, seeds: int | None = None,
                              fusion: Fusion | None = None, filter: Filter | None = None,
                              vector_name: str | None = None) -> list[str]:
         """The seed texts a precision search will score."""
         target, _ = await self._planned(collection, vector_name, fusion, filter)
         return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
 
-    async def plan_recall_seeds(self, collection: str, query: str, *, seeds: int | None = None,
+    async def plan_recall_seeds(self, collection: str | None, query: str, *, seeds: int | None = None,
                                 seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
                                 filter: Filter | None = None, vector_name: str | None = None) -> list[str]:
         target, _ = await self._planned(collection, vector_name, fusion, filter)
-        return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, seed_ids)
+        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
+        return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, ids)
 
-    async def plan_recall_new(self, collection: str, query: str, *, seeds: int | None = None, budget: int | None = None,
-                              seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
-                              filter: Filter | None = None, vector_name: str | None = None) -> list[str]:
+    async def plan_recall_new(self, collection: str | None, query: str, *, seeds: int | None = None,
+                              budget: int | None = None, seed_ids: Sequence[PointId] | None = None,
+                              fusion: Fusion | None = None, filter: Filter | None = None,
+                              vector_name: str | None = None) -> list[str]:
         target, ref = await self._planned(collection, vector_name, fusion, filter)
         s = self.config.search
-        return await search.recall_new_texts(target, query, ref, seeds or s.seeds, budget or s.recall_budget, seed_ids)
+        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
+        return await search.recall_new_texts(target, query, ref, seeds or s.seeds, budget or s.recall_budget, ids)
 
     async def list_profiles(self, collection: str | None = None) -> list[ProfileSummary]:
         names = [collection] if collection else await self.engine.list_collections()
@@ -287,31 +350,36 @@ class RFService:
             out.extend(await self.profiles.summaries(name, configured))
         return out
 
-    async def optimize(self, collection: str) -> IndexReport:
+    async def optimize(self, collection: str | None) -> IndexReport:
         """Build the engine's HNSW index now (edge; a server does this by itself)."""
+        self._writable("building the index")
+        name = self._collection(collection)
         t0 = time.perf_counter()
-        info = await self.engine.describe(collection)
-        await self.engine.optimize(collection)
-        return IndexReport(collection=collection, vector_name=self._vector_name(None), documents=0, created=False,
+        info = await self.engine.describe(name)
+        await self.engine.optimize(name)
+        return IndexReport(collection=name, vector_name=self._vector_name(None), documents=0, created=False,
                            points_count=info.points_count, seconds=round(time.perf_counter() - t0, 3),
-                           indexed_vectors=(await self.engine.describe(collection)).indexed_vectors)
+                           indexed_vectors=(await self.engine.describe(name)).indexed_vectors)
 
-    async def migrate(self, collection: str, to: QdrantSettings, *, vector_name: str | None = None,
+    async def migrate(self, collection: str | None, to: QdrantSettings, *, vector_name: str | None = None,
                       progress: Progress | None = None) -> MigrationReport:
         """Copy a collection and its calibration profiles to another Qdrant (a server URL or another folder)."""
+        name = self._collection(collection)
         destination = factory.open_engine(to)
         try:
-            report = await migration.migrate(self.engine, destination, collection, self._vector_name(vector_name),
+            report = await migration.migrate(self.engine, destination, name, self._vector_name(vector_name),
                                              progress=progress)
             sparse = self.config.collection.sparse_vector
-            source_info = await self.engine.describe(collection)
+            source_info = await self.engine.describe(name)
             if sparse and source_info.vector(sparse) is not None:  # rebuilt from the payload text
-                await indexing.backfill_sparse(destination, collection, self.config.collection.text_fields, sparse,
+                await indexing.backfill_sparse(destination, name, self.config.collection.text_fields, sparse,
                                                self.sparse_encoder, progress=progress)
             return report
         finally:
             await destination.close()
 
-    async def rollback(self, collection: str, vector_name: str | None = None) -> CalibrationProfile:
-        target = await self.target(collection, vector_name)
-        return await self.profiles.rollback(collection, target.parts.fingerprint)
+    async def rollback(self, collection: str | None, vector_name: str | None = None,
+                       fusion: Fusion | None = None) -> CalibrationProfile:
+        self._writable("rolling back (it replaces the current calibration)")
+        target = await self.target(collection, vector_name, fusion=fusion)
+        return await self.profiles.rollback(target.collection, target.parts.fingerprint)

@@ -6,30 +6,54 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from io import TextIOWrapper
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
 from pydantic import BaseModel
 
 from rf_mcp import __version__
 from rf_mcp.config import Config
+from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
-from rf_mcp.server.http import check_bind, run_http
+from rf_mcp.server.http import check_bind, check_token, run_http
+from rf_mcp.server.resources import register_prompts_and_resources
+from rf_mcp.server.stdio import protect_stdio, stdio_transport
 from rf_mcp.server.tools import register_tools
 from rf_mcp.server.validation import ArgumentCheck
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 READ_ONLY_ENV = "RF_MCP_READ_ONLY"
 AUTH_TOKEN_ENV = "RF_MCP_AUTH_TOKEN"
+log = logging.getLogger("rf_mcp.server")
 
 INSTRUCTIONS = """rf-mcp gives calibrated Qdrant Relevance Feedback (RF) search. Workflow: list_collections ->
 (index) -> calibrate with 50-200 real queries -> evaluate on held-out queries (with relevance judgments if
 available) -> rf_search_precision for precise top results (5 feedback scores) or rf_search_recall to find what
-plain vector search missed (seeds + budget scores). Refusals explain what to do next."""
+plain search missed (seeds + budget scores). vanilla=true compares with search that spends no feedback. Refusals
+explain what to do next. The prompt rf_workflow walks through these steps for one collection."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    read_only: bool = False
+    allow_remote: bool = False
+    insecure_no_auth: bool = False
+    auth_token_env: str | None = None
+    allowed_hosts: Sequence[str] = field(default_factory=tuple)
+
+
+def data_roots(config: Config, transport: Transport) -> PathPolicy:
+    """Files tools may read: ``[server] data_roots``; by default the config file's folder on stdio, none over HTTP."""
+    roots = config.server.data_roots
+    if roots is None:
+        roots = [str(Path(config.source).parent)] if transport == "stdio" and config.source else []
+    return PathPolicy.confined(roots)
 
 
 def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
@@ -37,40 +61,44 @@ def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
     server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
                        middleware=[ArgumentCheck(models)])
     models.update(register_tools(server, service, read_only=read_only))
+    register_prompts_and_resources(server, service)
     return server
 
 
-def _protect_stdout() -> TextIOWrapper:
-    """Keep the real stdout for the protocol only; everything else written to fd 1 goes to stderr, for good."""
-    protocol_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return TextIOWrapper(os.fdopen(protocol_fd, "wb", buffering=0), encoding="utf-8", write_through=True)
+def _banner(options: ServeOptions, service: RFService, token: str | None) -> None:
+    o = options
+    where = "stdio" if o.transport == "stdio" else (
+        f"http://{o.host}:{o.port}/mcp" if o.transport == "streamable-http" else f"http://{o.host}:{o.port}/sse")
+    config = service.config.source or "none (defaults and environment)"
+    lines = [f"rf-mcp {__version__} serving on {where}", f"  config: {config}", f"  data: {service.engine.location}",
+             f"  read-only: {'on' if service.read_only else 'off'}; files tools may read: {service.files.describe()}"]
+    if o.transport != "stdio":
+        lines.append(f"  auth: {'bearer token required' if token else 'NONE'}; allowed Host headers: loopback"
+                     + (f", {', '.join(o.allowed_hosts)}" if o.allowed_hosts else ""))
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
-async def _run_stdio(server: MCPServer) -> None:
-    protocol_out = _protect_stdout()
-    lowlevel = server._lowlevel_server
-    async with stdio_server(stdout=anyio.wrap_file(protocol_out)) as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
-
-
-async def serve(config: Config, *, transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8000,
-                read_only: bool = False, allow_remote: bool = False, auth_token_env: str | None = None,
-                allowed_hosts: Sequence[str] = ()) -> None:
+async def serve(config: Config, options: ServeOptions) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    read_only = read_only or os.environ.get(READ_ONLY_ENV, "").lower() in ("1", "true", "yes")
+    read_only = options.read_only or os.environ.get(READ_ONLY_ENV, "").lower() in ("1", "true", "yes")
     token = None
-    if transport != "stdio":
-        check_bind(host, allow_remote)
-        token_env = auth_token_env or AUTH_TOKEN_ENV
-        token = os.environ.get(token_env) or None
-        if auth_token_env and not token:
-            raise ConfigError(f"--auth-token-env names {auth_token_env}, but that environment variable is empty.",
-                              fix=f"Export {auth_token_env}=<a long random token>, or drop --auth-token-env.")
-    async with RFService(config) as service:
+    if options.transport != "stdio":
+        variable = options.auth_token_env or AUTH_TOKEN_ENV
+        token = os.environ.get(variable)
+        if options.auth_token_env and token is None:
+            raise ConfigError(f"--auth-token-env names {variable}, but that environment variable is not set.",
+                              fix=f"Export {variable}=<a long random token>, or drop --auth-token-env.")
+        check_token(token, variable)
+        check_bind(options.host, allow_remote=options.allow_remote, token=token,
+                   insecure_no_auth=options.insecure_no_auth, allowed_hosts=options.allowed_hosts)
+    protocol = protect_stdio() if options.transport == "stdio" else None  # before anything can print
+    async with RFService(config, files=data_roots(config, options.transport), read_only=read_only) as service:
         server = build_server(service, read_only=read_only)
-        if transport == "stdio":
-            await _run_stdio(server)
+        _banner(options, service, token)
+        if protocol is not None:
+            lowlevel = server._lowlevel_server
+            async with stdio_transport(*protocol) as (read_stream, write_stream):
+                await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         else:
-            await run_http(server, transport, host, port, token=token, allowed_hosts=allowed_hosts)
+            await run_http(server, options.transport, options.host, options.port, token=token,
+                           allowed_hosts=options.allowed_hosts, settings=config.server)

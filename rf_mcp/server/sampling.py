@@ -4,8 +4,9 @@ The SDK's resolvers ask the client: ``Annotated[..., Resolve(fn)]`` parameters r
 and may return ``Sample(...)``; the SDK sends ``sampling/createMessage`` (standalone requests on the
 handshake-era protocol, ``InputRequiredResult`` rounds on 2026-07-28) and injects the reply. Each round
 grades all its documents in one listwise request, so a precision search costs one round trip and a
-recall search two (one more for each reply that has to be asked again). The grades are filed in the
-judge's cache, and the ordinary domain search then runs unchanged and reads them from there.
+recall search two (one more for each reply that has to be asked again). The grades are filed under the
+client's own key (:data:`rf_mcp.ports.grading_client`: the MCP session), and the ordinary domain search then
+runs unchanged and reads them from there: one client's grades never serve another client's search.
 
 (No ``from __future__ import annotations`` here: the SDK reads the resolvers' ``Resolve`` annotations,
 which name local functions, at registration.)
@@ -22,20 +23,32 @@ from mcp_types import CreateMessageResult, ModelHint, ModelPreferences, Sampling
 
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
-from rf_mcp.ports import GradeReplyError, SampledScorer, grading_client
+from rf_mcp.ports import Filter, GradeReplyError, SampledScorer, grading_client
 
 NO_SAMPLING = ("This server's feedback model is the MCP client's own LLM (sampling), but this client does not "
                "support sampling. Fix: use a client with sampling, or configure the HTTP judge "
                '([feedback] type = "llm", transport = "http", base_url, model) or another feedback model.')
 
 
-def _tool_errors(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def client_key(ctx: Context) -> str:
+    """Who is grading: the MCP session (its id over HTTP, the session object otherwise)."""
+    headers = ctx.headers or {}
+    session_id = headers.get("mcp-session-id")
+    return f"mcp-session:{session_id}" if session_id else f"session:{id(ctx.session)}"
+
+
+def as_client(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Run a resolver as the calling client (its grades), with RF errors turned into tool errors."""
+
     @functools.wraps(fn)
     async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        token = grading_client.set(client_key(kwargs["ctx"]))
         try:
             return await fn(*args, **kwargs)
         except RFError as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
+        finally:
+            grading_client.reset(token)
 
     return wrapped
 
@@ -101,70 +114,82 @@ class SamplingRounds:
                     "weights are tied to the feedback model; calibrate for the model the client uses."]
         return []
 
-    # -- precision: one round -------------------------------------------------------------------
+    # -- precision: one round -------------------------------------------------------------------------------
     def precision_resolvers(self) -> dict[str, Callable[..., Any]]:
         svc = self.service
 
-        @_tool_errors
-        async def seed_request(collection: str, query: str, seeds: int, vanilla: bool, vector_name: str | None,
-                               ctx: Context) -> Any:
+        async def seeds_of(collection: str | None, query: str, seeds: int | None, fusion: Any, filter: Filter | None,
+                           vector_name: str | None) -> list[str]:
+            return await svc.plan_precision(collection, query, seeds=seeds, fusion=fusion, filter=filter,
+                                            vector_name=vector_name)
+
+        @as_client
+        async def seed_request(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
+                               filter: Filter | None, vector_name: str | None, ctx: Context) -> Any:
             if vanilla:
                 return None
             _require_sampling(ctx)
-            return self.sample(query, await svc.plan_precision(collection, query, seeds=seeds, vector_name=vector_name))
+            return self.sample(query, await seeds_of(collection, query, seeds, fusion, filter, vector_name))
 
-        @_tool_errors
-        async def seed_grades(collection: str, query: str, seeds: int, vanilla: bool, vector_name: str | None,
+        @as_client
+        async def seed_grades(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
+                              filter: Filter | None, vector_name: str | None, ctx: Context,
                               reply: Annotated[Any, Resolve(seed_request)]) -> Any:
             if vanilla:
                 return None
-            texts = await svc.plan_precision(collection, query, seeds=seeds, vector_name=vector_name)
+            texts = await seeds_of(collection, query, seeds, fusion, filter, vector_name)
             return self.grades_or_retry(query, texts, reply)
 
         return {"seed_grades": seed_grades}
 
     async def before_precision(self, args: Any, resolved: dict[str, Any]) -> None:
         if not args.vanilla:
-            texts = await self.service.plan_precision(args.collection, args.query, seeds=args.seeds,
-                                                      vector_name=args.vector_name)
+            texts = await self.service.plan_precision(args.collection, args.query, seeds=args.seeds, fusion=args.fusion,
+                                                      filter=args.filter, vector_name=args.vector_name)
             self.file(args.query, texts, resolved["seed_grades"])
 
-    # -- recall: two rounds ---------------------------------------------------------------------
+    # -- recall: two rounds ---------------------------------------------------------------------------------
     def recall_resolvers(self) -> dict[str, Callable[..., Any]]:
         svc = self.service
 
-        async def seeds_of(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None) -> list[str]:
-            return await svc.plan_recall_seeds(collection, query, seeds=seeds, seed_ids=seed_ids, vector_name=vector_name)
+        async def seeds_of(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
+                           filter: Filter | None, vector_name: str | None) -> list[str]:
+            return await svc.plan_recall_seeds(collection, query, seeds=seeds, seed_ids=seed_ids, fusion=fusion,
+                                               filter=filter, vector_name=vector_name)
 
-        async def new_of(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
-                         vector_name: str | None) -> list[str]:
+        async def new_of(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
+                         fusion: Any, filter: Filter | None, vector_name: str | None) -> list[str]:
             return await svc.plan_recall_new(collection, query, seeds=seeds, budget=budget, seed_ids=seed_ids,
-                                             vector_name=vector_name)
+                                             fusion=fusion, filter=filter, vector_name=vector_name)
 
-        @_tool_errors
-        async def seed_request(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None,
-                               ctx: Context) -> Any:
+        @as_client
+        async def seed_request(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
+                               filter: Filter | None, vector_name: str | None, ctx: Context) -> Any:
             _require_sampling(ctx)
-            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, vector_name))
+            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name))
 
-        @_tool_errors
-        async def seed_grades(collection: str, query: str, seeds: int, seed_ids: Any, vector_name: str | None,
+        @as_client
+        async def seed_grades(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
+                              filter: Filter | None, vector_name: str | None, ctx: Context,
                               reply: Annotated[Any, Resolve(seed_request)]) -> Any:
-            return self.grades_or_retry(query, await seeds_of(collection, query, seeds, seed_ids, vector_name), reply)
+            texts = await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name)
+            return self.grades_or_retry(query, texts, reply)
 
-        @_tool_errors
-        async def new_request(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
-                              vector_name: str | None, grades: Annotated[Any, Resolve(seed_grades)]) -> Any:
-            self.file(query, await seeds_of(collection, query, seeds, seed_ids, vector_name), grades)
-            texts = await new_of(collection, query, seeds, budget, seed_ids, vector_name)
+        @as_client
+        async def new_request(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
+                              fusion: Any, filter: Filter | None, vector_name: str | None, ctx: Context,
+                              grades: Annotated[Any, Resolve(seed_grades)]) -> Any:
+            self.file(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name), grades)
+            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name)
             return self.sample(query, texts) if texts else []
 
-        @_tool_errors
-        async def new_grades(collection: str, query: str, seeds: int, budget: int, seed_ids: Any,
-                             vector_name: str | None, reply: Annotated[Any, Resolve(new_request)]) -> Any:
+        @as_client
+        async def new_grades(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
+                             fusion: Any, filter: Filter | None, vector_name: str | None, ctx: Context,
+                             reply: Annotated[Any, Resolve(new_request)]) -> Any:
             if isinstance(reply, list):
                 return reply
-            texts = await new_of(collection, query, seeds, budget, seed_ids, vector_name)
+            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name)
             return self.grades_or_retry(query, texts, reply)
 
         return {"seed_grades": seed_grades, "new_grades": new_grades}
@@ -172,8 +197,9 @@ class SamplingRounds:
     async def before_recall(self, args: Any, resolved: dict[str, Any]) -> None:
         svc = self.service
         seeds = await svc.plan_recall_seeds(args.collection, args.query, seeds=args.seeds, seed_ids=args.seed_ids,
-                                            vector_name=args.vector_name)
+                                            fusion=args.fusion, filter=args.filter, vector_name=args.vector_name)
         self.file(args.query, seeds, resolved["seed_grades"])
         new = await svc.plan_recall_new(args.collection, args.query, seeds=args.seeds, budget=args.budget,
-                                        seed_ids=args.seed_ids, vector_name=args.vector_name)
+                                        seed_ids=args.seed_ids, fusion=args.fusion, filter=args.filter,
+                                        vector_name=args.vector_name)
         self.file(args.query, new, resolved["new_grades"])

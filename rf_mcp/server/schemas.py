@@ -1,20 +1,28 @@
 """Typed inputs of the MCP tools (their outputs are the domain result models).
 
 An omitted optional argument means "the server's configured default" (``[search]`` of the config for the search
-sizes, :class:`rf_mcp.ports.TrainSettings` for calibration): each default is defined once, there.
+sizes and the fusion, :class:`rf_mcp.ports.TrainSettings` for calibration, ``COLLECTION_NAME`` for the collection):
+each default is defined once, there. Every input model forbids unknown arguments (``additionalProperties: false``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from rf_mcp.domain.models import TrainSettings
+from rf_mcp.ports import Filter
 
-Collection = Field(min_length=1, max_length=255, description="Qdrant collection name.")
+Collection = Field(None, min_length=1, max_length=255, description="Qdrant collection (default: the server's).")
 VectorName = Field(None, max_length=255, description='Dense vector to use; omit for the configured one ("" = unnamed).')
 QueryText = Field(min_length=1, max_length=4000, description="The user's information need, as text.")
+FusionArg = Field(None, description='"sparse": fuse with BM25 search; "none": dense only; omit for the server\'s '
+                                    "default. Calibrate, evaluate and search with the same fusion.")
+FilterArg = Field(None, description='Payload filter (Qdrant\'s): {"must"|"should"|"must_not": [{"key": "year", '
+                                    '"range": {"gte": 2010}}, {"key": "metadata.lang", "match": {"value": "en"}}]}; '
+                                    'match takes "value", "any" or "except". Applies to seeds, RF and fusion.')
+FusionMode = Literal["none", "sparse"]
 
 
 class ToolInput(BaseModel):
@@ -22,21 +30,24 @@ class ToolInput(BaseModel):
 
 
 class QueriesInput(ToolInput):
-    """Inputs that take queries either inline (``queries``) or from a server-side file (``queries_path``)."""
+    """Inputs that take queries inline (``queries``), from a server-side file, or from the query log."""
 
     @model_validator(mode="after")
     def _one_source(self) -> QueriesInput:
-        if (getattr(self, "queries", None) is None) == (getattr(self, "queries_path", None) is None):
-            raise ValueError("give exactly one of queries (a list) or queries_path (a file)")
+        given = [getattr(self, "queries", None) is not None, getattr(self, "queries_path", None) is not None,
+                 bool(getattr(self, "from_query_log", False))]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of queries (a list), queries_path (a file) or from_query_log")
         return self
 
 
 class IndexInput(ToolInput):
-    collection: str = Collection
-    input_path: str | None = Field(None, min_length=1, description="Server-side path of a JSONL corpus (_id, title, "
-                                   "text). Omit with sparse_only.")
-    vectors_path: str | None = Field(None, description="Server-side .npy of precomputed vectors from the same "
-                                     "retriever, one row per corpus line: skips embedding.")
+    collection: str | None = Collection
+    input_path: str | None = Field(None, min_length=1, max_length=4096,
+                                   description="Server-side JSONL corpus (_id, title, text), inside the server's "
+                                               "data roots. Omit with sparse_only.")
+    vectors_path: str | None = Field(None, max_length=4096, description="Server-side .npy of precomputed vectors "
+                                     "from the same retriever, one row per corpus line: skips embedding.")
     sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors from the points' payload "
                                                  "text (for a collection built by another tool).")
     vector_name: str | None = VectorName
@@ -55,14 +66,18 @@ def _train_fields() -> dict[str, Any]:
     return out
 
 
-class _CalibrateBase(QueriesInput):
-    collection: str = Collection
-    queries: list[str] | None = Field(None, max_length=1000, description="50-200 real, representative user "
-                                      "queries (not synthetic). Give these or queries_path.")
-    queries_path: str | None = Field(None, description="Server-side file of queries: JSONL (_id, text) or one per line.")
+class CalibrateArgs(QueriesInput):
+    collection: str | None = Collection
+    queries: list[Annotated[str, Field(min_length=1, max_length=4000)]] | None = Field(
+        None, max_length=1000, description="50-200 real, representative user queries (not synthetic).")
+    queries_path: str | None = Field(None, max_length=4096, description="Server-side file of queries (JSONL _id, "
+                                     "text; or one per line), inside the server's data roots.")
+    from_query_log: bool = Field(False, description="Use the calibration part of the queries this server logged "
+                                                    "([server] query_log).")
     max_queries: int | None = Field(None, ge=1, le=1000, description="Use at most this many queries.")
     max_feedback_scores: int | None = Field(None, ge=1, description="Refuse if queries x limit exceeds this "
                                             "(a cost cap for slow or paid feedback models such as an LLM judge).")
+    fusion: FusionMode | None = FusionArg
     vector_name: str | None = VectorName
 
     def train_settings(self) -> TrainSettings:
@@ -70,7 +85,7 @@ class _CalibrateBase(QueriesInput):
         return TrainSettings(**given)
 
 
-CalibrateInput = create_model("CalibrateInput", __base__=_CalibrateBase, **_train_fields())
+CalibrateInput = create_model("CalibrateInput", __base__=CalibrateArgs, **_train_fields())
 
 
 class EvalQuery(ToolInput):
@@ -79,46 +94,54 @@ class EvalQuery(ToolInput):
 
 
 class EvaluateInput(QueriesInput):
-    collection: str = Collection
+    collection: str | None = Collection
     queries: list[EvalQuery] | None = Field(None, max_length=2000, description="Held-out queries (not the "
-                                            "calibration ones). Give these or queries_path.")
-    queries_path: str | None = Field(None, description="Server-side JSONL of queries (_id, text).")
-    qrels_path: str | None = Field(None, description="Server-side BEIR qrels TSV: adds nDCG/recall and the "
-                                   "ground-truth gate.")
+                                            "calibration ones).")
+    queries_path: str | None = Field(None, max_length=4096, description="Server-side JSONL of queries (_id, text).")
+    from_query_log: bool = Field(False, description="Use the held-out part of the logged queries (no judgments).")
+    qrels_path: str | None = Field(None, max_length=4096, description="Server-side BEIR qrels TSV: adds nDCG/recall "
+                                   "and the ground-truth gate.")
     max_queries: int | None = Field(None, ge=1, le=2000)
     at_n: int = Field(10, ge=1, le=100, description="Cut-off of the library's metrics.")
+    fusion: FusionMode | None = FusionArg
     vector_name: str | None = VectorName
 
 
 class PrecisionInput(ToolInput):
-    collection: str = Collection
+    collection: str | None = Collection
     query: str = QueryText
-    limit: int | None = Field(None, ge=1, le=100, description="Results to return (default: the server's [search] "
-                                                              "limit).")
-    seeds: int | None = Field(None, ge=2, le=20, description="Top ANN results scored as seeds (default: the server's "
-                                                             "[search] seeds, 5 as the guide advises).")
-    vanilla: bool = Field(False, description="Plain vector search through the RF API (a=1, b=0, c=0): no "
-                                             "calibration needed, no feedback used.")
+    limit: int | None = Field(None, ge=1, le=100, description="Results to return (default: the server's).")
+    seeds: int | None = Field(None, ge=2, le=20, description="Seeds scored (default: the server's, 5).")
+    vanilla: bool = Field(False, description="No feedback, no calibration needed: plain vector search (fusion "
+                                             "none) or plain hybrid search (fusion sparse).")
+    fusion: FusionMode | None = FusionArg
+    filter: Filter | None = FilterArg
     vector_name: str | None = VectorName
 
 
+SeedId = Annotated[int | Annotated[str, Field(min_length=1, max_length=255)], Field(union_mode="left_to_right")]
+
+
 class RecallInput(ToolInput):
-    collection: str = Collection
+    collection: str | None = Collection
     query: str = QueryText
-    budget: int | None = Field(None, ge=1, le=200, description="New RF results to score: total cost = seeds + budget "
-                                                               "(default: the server's [search] recall_budget).")
+    budget: int | None = Field(None, ge=1, le=200, description="New RF results to score: cost = seeds + budget "
+                                                               "(default: the server's, 20).")
     limit: int | None = Field(None, ge=1, le=220, description="Results to return (default: all scored).")
-    seeds: int | None = Field(None, ge=2, le=20, description="ANN seeds when seed_ids is not given (default: the "
-                                                             "server's [search] seeds).")
-    seed_ids: list[int | str] | None = Field(None, min_length=2, max_length=20,
-                                             description="Point ids to use as seeds (e.g. results the user liked).")
+    seeds: int | None = Field(None, ge=2, le=20, description="ANN seeds when seed_ids is not given.")
+    seed_ids: list[SeedId] | None = Field(None, min_length=2, max_length=20,
+                                          description="Seeds you choose: the id or doc_id of hits (e.g. ones the user "
+                                                      "liked).")
+    fusion: FusionMode | None = FusionArg
+    filter: Filter | None = FilterArg
     vector_name: str | None = VectorName
 
 
 class RollbackInput(ToolInput):
-    collection: str = Collection
+    collection: str | None = Collection
+    fusion: FusionMode | None = FusionArg
     vector_name: str | None = VectorName
 
 
 class CollectionsInput(ToolInput):
-    collection: str | None = Field(None, max_length=255, description="One collection; omit for all.")
+    collection: str | None = Field(None, min_length=1, max_length=255, description="One collection; omit for all.")

@@ -1,15 +1,17 @@
 """The MCP tools: thin handlers from a typed input model to one RFService call.
 
-Each tool's parameters are generated from its pydantic input model (one schema, shared with docs
-and tests); its return type is a domain result model, so clients get an output schema and
-``structured_content``. Refusals and bad input become tool errors (``is_error``) whose text names
-the problem and the fix; the server keeps serving.
+Each tool's parameters are generated from its pydantic input model (one schema, shared with docs and tests); its
+return type is a domain result model, so clients get ``structured_content``. The published output schemas are
+compact (top-level fields with their descriptions) to keep ``tools/list`` small. Refusals and bad input become tool
+errors (``is_error``) whose text names the problem and the fix; an unexpected failure is logged with its traceback
+and reported by type and reference only (its message could quote data). The server keeps serving.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -29,10 +31,11 @@ from rf_mcp.domain.models import (
 )
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
-from rf_mcp.ports import Progress, SampledScorer
+from rf_mcp.ports import Progress, SampledScorer, grading_client
 from rf_mcp.server import descriptions as d
-from rf_mcp.server.sampling import SamplingRounds
+from rf_mcp.server.sampling import SamplingRounds, client_key
 from rf_mcp.server.schemas import (
+    CalibrateArgs,
     CalibrateInput,
     CollectionsInput,
     EvaluateInput,
@@ -51,6 +54,13 @@ Resolvers = dict[str, Callable[..., Any]]
 def annotated(tp: Any, *metadata: Any) -> Any:
     """``Annotated[tp, *metadata]`` built at run time (the tool signatures are generated from the input models)."""
     return Annotated.__class_getitem__((tp, *metadata))  # type: ignore[attr-defined]
+
+
+def internal_error(name: str, exc: BaseException) -> ToolError:
+    ref = secrets.token_hex(4)
+    log.error("tool %s failed unexpectedly (ref %s)", name, ref, exc_info=exc)
+    return ToolError(f"internal_error: an unexpected {type(exc).__name__} (ref {ref}). The server logged the details; "
+                     "the request can be retried or reported with the reference.")
 
 
 def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handler: Handler,
@@ -83,6 +93,7 @@ def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handl
             args = model(**kwargs)
         except ValidationError as exc:
             raise ToolError(describe(exc)) from None
+        token = grading_client.set(client_key(ctx))
         try:
             return await (handler(args, ctx, resolved) if resolvers else handler(args, ctx))
         except RFError as exc:
@@ -90,14 +101,28 @@ def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handl
         except ToolError:
             raise
         except Exception as exc:
-            log.exception("tool %s failed unexpectedly", name)
-            raise ToolError(f"internal_error: {type(exc).__name__}: {exc}. The server logged the details; "
-                            "the request can be retried or reported.") from None
+            raise internal_error(name, exc) from None
+        finally:
+            grading_client.reset(token)
 
     tool.__name__ = name
     tool.__signature__ = inspect.Signature(params, return_annotation=result)  # type: ignore[attr-defined]
     tool.__annotations__ = annotations
     return tool
+
+
+def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The output schema clients see: the top-level fields, their JSON types and descriptions (no nested $defs)."""
+    full = model.model_json_schema(mode="serialization")
+    props: dict[str, Any] = {}
+    for name, spec in full.get("properties", {}).items():
+        kinds = [s.get("type") for s in spec.get("anyOf", [spec])] if "$ref" not in spec else ["object"]
+        kinds = [k or "object" for k in kinds]
+        entry: dict[str, Any] = {"type": kinds[0] if len(kinds) == 1 else kinds}
+        if spec.get("description"):
+            entry["description"] = spec["description"]
+        props[name] = entry
+    return {"type": "object", "properties": props, "required": full.get("required", [])}
 
 
 def _progress(ctx: Context) -> Progress:
@@ -107,36 +132,42 @@ def _progress(ctx: Context) -> Progress:
     return report
 
 
+def _hints(*, read_only: bool, destructive: bool = False, idempotent: bool = True) -> ToolAnnotations:
+    return ToolAnnotations(read_only_hint=read_only, destructive_hint=destructive, idempotent_hint=idempotent,
+                           open_world_hint=False)
+
+
 def register_tools(server: MCPServer, service: RFService, *, read_only: bool) -> dict[str, type[BaseModel]]:
-    """Register the tools; returns each tool's input model (for argument checking)."""
-    read = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-    write = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    """Register the tools (read-only servers get the ones that change nothing); returns each tool's input model."""
 
     async def list_collections(args: CollectionsInput, ctx: Context) -> CollectionsOverview:
         return await service.overview(args.collection)
 
-    async def calibrate(args: CalibrateInput, ctx: Context) -> CalibrationReport:
+    async def calibrate(args: CalibrateArgs, ctx: Context) -> CalibrationReport:
         return await service.calibrate(args.collection, args.queries, args.train_settings(),
-                                       queries_path=args.queries_path, max_queries=args.max_queries,
-                                       vector_name=args.vector_name, progress=_progress(ctx),
-                                       max_feedback_scores=args.max_feedback_scores)
+                                       queries_path=args.queries_path, from_query_log=args.from_query_log,
+                                       max_queries=args.max_queries, fusion=args.fusion, vector_name=args.vector_name,
+                                       progress=_progress(ctx), max_feedback_scores=args.max_feedback_scores)
 
     async def evaluate(args: EvaluateInput, ctx: Context) -> EvaluationReport:
         queries = None if args.queries is None else [Query(id=q.id, text=q.text) for q in args.queries]
         return await service.evaluate(args.collection, queries, queries_path=args.queries_path,
-                                      qrels_path=args.qrels_path, max_queries=args.max_queries, at_n=args.at_n,
+                                      from_query_log=args.from_query_log, qrels_path=args.qrels_path,
+                                      max_queries=args.max_queries, at_n=args.at_n, fusion=args.fusion,
                                       vector_name=args.vector_name, progress=_progress(ctx))
 
     async def precision(args: PrecisionInput, ctx: Context) -> SearchResult:
         return await service.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
-                                              vanilla=args.vanilla, vector_name=args.vector_name)
+                                              vanilla=args.vanilla, fusion=args.fusion, filter=args.filter,
+                                              vector_name=args.vector_name)
 
     async def recall(args: RecallInput, ctx: Context) -> SearchResult:
         return await service.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
-                                           seeds=args.seeds, seed_ids=args.seed_ids, vector_name=args.vector_name)
+                                           seeds=args.seeds, seed_ids=args.seed_ids, fusion=args.fusion,
+                                           filter=args.filter, vector_name=args.vector_name)
 
     async def rollback(args: RollbackInput, ctx: Context) -> CalibrationProfile:
-        return await service.rollback(args.collection, args.vector_name)
+        return await service.rollback(args.collection, args.vector_name, fusion=args.fusion)
 
     async def index(args: IndexInput, ctx: Context) -> IndexReport:
         return await service.index(args.collection, args.input_path, vector_name=args.vector_name,
@@ -167,17 +198,28 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
     else:
         precision_handler, recall_handler = precision, recall
 
+    read = _hints(read_only=True)
     specs: list[tuple[str, type[BaseModel], type[BaseModel], Handler, str, ToolAnnotations]] = [
         ("list_collections", CollectionsInput, CollectionsOverview, list_collections, d.LIST_COLLECTIONS, read),
-        ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE, write),
-        ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, write),
         ("rf_search_precision", PrecisionInput, SearchResult, precision_handler, d.PRECISION, read),
         ("rf_search_recall", RecallInput, SearchResult, recall_handler, d.RECALL, read),
-        ("rollback_calibration", RollbackInput, CalibrationProfile, rollback, d.ROLLBACK, write),
     ]
-    if not read_only:
-        specs.append(("index", IndexInput, IndexReport, index, d.INDEX, write))
+    if read_only:  # nothing a client calls may change stored state: evaluate reports without storing
+        specs.append(("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE_READ_ONLY, read))
+    else:
+        specs += [
+            ("calibrate", CalibrateInput, CalibrationReport, calibrate, d.CALIBRATE,
+             _hints(read_only=False, destructive=True, idempotent=False)),
+            ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, _hints(read_only=False)),
+            ("rollback_calibration", RollbackInput, CalibrationProfile, rollback, d.ROLLBACK,
+             _hints(read_only=False, destructive=True, idempotent=False)),
+            ("index", IndexInput, IndexReport, index, d.INDEX, _hints(read_only=False)),
+        ]
     for name, model, result, handler, description, hints in specs:
         server.add_tool(model_tool(name, model, result, handler, resolvers.get(name)), name=name,
                         description=description, annotations=hints, structured_output=True)
+        registered = server._tool_manager.get_tool(name)
+        if registered is not None:
+            registered.fn_metadata.output_schema = compact_schema(result)
+            registered.parameters["additionalProperties"] = False  # unknown arguments are refused (ArgumentCheck)
     return {name: model for name, model, *_ in specs}

@@ -52,7 +52,8 @@ def test_cli_workflow_on_scifact_mini(tmp_path):
         assert ok(rec)["feedback_scores_used"] == 15
 
     profiles = ok(rf(cfg, "profiles"))
-    assert len(profiles) == 1 and profiles[0]["profile"]["evaluation"]["verdict"] == ev["evaluation"]["verdict"]
+    fusion = ev["evaluation"]["fusion"]
+    assert len(profiles) == 1 and profiles[0]["profile"]["evaluations"][fusion]["verdict"] == ev["evaluation"]["verdict"]
 
 
 def test_cli_human_output_and_input_errors(tmp_path):

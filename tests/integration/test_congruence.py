@@ -266,3 +266,16 @@ async def test_unnamed_default_vector(kind, tmp_path, corpus):
         assert all(len(p.vector or []) == DIM for p in scrolled)
     finally:
         await e.close()
+
+
+@pytest.mark.parametrize("flt", FILTERS[:4], ids=[f"filter{i}" for i in range(4)])
+async def test_scroll_with_a_filter(engine, reference, flt):
+    async def all_ids(e: Engine, name: str) -> set:
+        seen, offset = set(), None
+        while True:
+            page, offset = await e.scroll(name, offset=offset, limit=50, filter=flt)
+            seen |= {p.id for p in page}
+            if offset is None:
+                return seen
+
+    assert await all_ids(engine, engine.test_collection) == await all_ids(reference, "ref") != set()

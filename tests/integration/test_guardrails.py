@@ -35,7 +35,7 @@ async def test_vanilla_mode_only_on_request_and_equals_ann(mini_store):
     async with RFService(cfg) as rf:
         target = await rf.target("mini")
         await rf.engine.set_metadata("mini", {target.parts.key: None})
-        res = await rf.search_precision("mini", Q, vanilla=True, limit=10)
+        res = await rf.search_precision("mini", Q, vanilla=True, limit=10, fusion="none")
         assert res.profile.vanilla_mode and res.feedback_scores_used == 0
         qv = await rf.retriever.embed_query(Q)
         ann = await rf.engine.query("mini", QueryRequest(Nearest(qv.tolist(), "dense"), 10))
@@ -126,12 +126,12 @@ async def test_failed_ground_truth_evaluation_refused(mini_store):
     cfg, _ = mini_store
     async with RFService(cfg) as rf:
         target = await rf.target("mini")
-        ev = Evaluation(at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1, vanilla_above_threshold=1,
-                        relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50, dcg_ties_pct=0,
-                        feedback_scores_used=1, verdict="failed", reasons=["test: reranker worse than vanilla"])
+        ev = Evaluation(fusion="none", at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1,
+                        vanilla_above_threshold=1, relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50,
+                        dcg_ties_pct=0, feedback_scores_used=1, verdict="failed", reasons=["test: reranker worse"])
         await rf.profiles.set_evaluation("mini", target.parts.fingerprint, ev)
-        with pytest.raises(GuardrailError, match="failed its ground-truth evaluation: test: reranker"):
-            await rf.search_precision("mini", Q)
+        with pytest.raises(GuardrailError, match="failed its ground-truth evaluation with fusion=none: test: reranker"):
+            await rf.search_precision("mini", Q, fusion="none")
 
 
 async def test_drift_warning(mini_store):

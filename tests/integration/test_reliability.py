@@ -31,7 +31,8 @@ def text(r) -> str:
 
 BAD_INPUTS = [
     # (tool, arguments, a phrase the error must contain)
-    ("rf_search_precision", {}, "collection: Field required"),
+    ("rf_search_precision", {}, "query: Field required"),
+    ("rf_search_precision", {"query": Q}, "No collection given"),
     ("rf_search_precision", {"collection": "mini"}, "query: Field required"),
     ("rf_search_precision", {"collection": "mini", "query": ""}, "query: String should have at least 1"),
     ("rf_search_precision", {"collection": "mini", "query": LONG}, "at most 4000"),
@@ -56,6 +57,15 @@ BAD_INPUTS = [
     ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": list(range(30))}, "seed_ids: List should have at most 20"),
     ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [123456789, 987654321]}, "not found"),
     ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [{"a": 1}, 2]}, "seed_ids.0"),
+    ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": ["no-such-doc", "nor-this"]}, "not found"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "fusion": "bogus"}, "fusion: Input should be"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "filter": {"must": [{"key": "year"}]}},
+     'needs exactly one of "match" or "range"'),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "filter": {"must": [{"key": "a b", "match": {"value": 1}}]}},
+     "filter.must.0"),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "filter": {"must": [{"key": "x", "match": {}}]}},
+     'exactly one of "value", "any" or "except"'),
+    ("rf_search_precision", {"collection": "mini", "query": Q, "filter": {"nope": []}}, "filter.nope"),
     ("calibrate", {"collection": "mini"}, "exactly one of queries"),
     ("calibrate", {"collection": "mini", "queries": ["q1", "q2"]}, "too few"),
     ("calibrate", {"collection": "mini", "queries_path": "/no/such/queries.txt"}, "does not exist"),

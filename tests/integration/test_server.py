@@ -40,13 +40,19 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert tools["rf_search_precision"].annotations.read_only_hint
         assert tools["rf_search_recall"].annotations.read_only_hint
         assert not tools["calibrate"].annotations.read_only_hint
-        assert tools["rf_search_precision"].input_schema["required"] == ["collection", "query"]
+        assert tools["rf_search_precision"].input_schema["required"] == ["query"]  # the collection has a default
+        assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
         seeds = tools["rf_search_precision"].input_schema["properties"]["seeds"]
         assert {"type": "integer", "minimum": 2, "maximum": 20} in [
             {k: v for k, v in branch.items() if k in ("type", "minimum", "maximum")} for branch in seeds["anyOf"]]
         assert "hits" in tools["rf_search_recall"].output_schema["properties"]
-    async with RFService(cfg) as service, Client(build_server(service, read_only=True)) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == TOOLS - {"index"}
+        assert tools["calibrate"].annotations.destructive_hint and not tools["calibrate"].annotations.idempotent_hint
+        assert tools["rollback_calibration"].annotations.destructive_hint
+        assert not tools["rollback_calibration"].annotations.idempotent_hint  # a second call undoes the first
+    async with RFService(cfg, read_only=True) as service, Client(build_server(service, read_only=True)) as client:
+        read_only = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(read_only) == {"list_collections", "evaluate", "rf_search_precision", "rf_search_recall"}
+        assert all(t.annotations.read_only_hint for t in read_only.values())
 
 
 async def test_guardrail_refusals_arrive_as_tool_errors(mini_store):

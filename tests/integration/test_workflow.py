@@ -49,9 +49,9 @@ async def test_index_rejects_bad_input(tmp_path):
     good = tmp_path / "good.jsonl"
     good.write_text('{"_id": "1", "title": "Cells", "text": "Stem cells divide."}\n')
     async with RFService(cfg) as rf:
-        with pytest.raises(InputError, match=r"bad.jsonl:2 is not valid JSON"):
+        with pytest.raises(InputError, match=r"Line 2 of the corpus file is not valid JSON"):
             await rf.index("x", bad)
-        with pytest.raises(InputError, match="no id field '_id'"):
+        with pytest.raises(InputError, match="no usable id in field '_id'"):
             await rf.index("x", noid)
         with pytest.raises(InputError, match="do not match the configured retriever"):
             await rf.index("x", good, vectors_path=vectors)
@@ -154,24 +154,25 @@ async def test_evaluate_reports_library_and_ground_truth(mini_store):
         with pytest.raises(InputError, match="training queries"):
             from rf_mcp.domain.datasets import Query
             await rf.evaluate("mini", [Query(text=t) for t in train_queries()[:5]])
-        report = await rf.evaluate("mini", queries[:30], qrels=qrels)
+        report = await rf.evaluate("mini", queries[:30], qrels=qrels, fusion="none")
         ev = report.evaluation
         gt = ev.ground_truth
         assert ev.queries == 30 and 0 < ev.queries_evaluated <= 30
         assert ev.dcg_rf_wins_pct + ev.dcg_vanilla_wins_pct + ev.dcg_ties_pct == pytest.approx(100, abs=0.05)
         assert gt.queries == 30
-        assert [m.method for m in gt.methods] == ["vanilla", "rerank top-5", "rerank top-25", "rf precision",
-                                                  "rf recall"]
-        assert [m.feedback_cost for m in gt.methods] == [0, 5, 25, 5, 25]
+        assert [m.method for m in gt.methods] == ["vanilla", "hybrid", "rerank top-5", "rerank top-25",
+                                                  "rf precision", "rf recall"]
+        assert [m.feedback_cost for m in gt.methods] == [0, 0, 5, 25, 5, 25]
+        assert gt.first_pass == gt.baseline == "vanilla" and gt.best_method in {m.method for m in gt.methods}
         by = {m.method: m for m in gt.methods}
         assert gt.reranker_gain_ndcg10 == pytest.approx(by["rerank top-25"].ndcg_at_10 - by["vanilla"].ndcg_at_10, abs=1e-3)
         # the verdict follows from the measured numbers
         failed = gt.reranker_gain_ndcg10 <= 0 or max(gt.rf_precision_gain_ndcg10, gt.rf_recall_gain_ndcg10) <= 0
         assert ev.verdict == ("failed" if failed else "passed")
         stored = (await rf.list_profiles("mini"))[0]
-        assert stored.profile.evaluation == ev
+        assert stored.profile.evaluation("none").model_dump() == ev.model_dump()
         if failed:
             with pytest.raises(GuardrailError, match="failed its ground-truth evaluation"):
-                await rf.search_precision("mini", Q)
+                await rf.search_precision("mini", Q, fusion="none")
         without = await rf.evaluate("mini", queries[30:40])
         assert without.evaluation.verdict == "unverified" and without.evaluation.ground_truth is None

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 from rf_mcp.errors import EngineError, InputError
 from rf_mcp.ports import FeedbackItem, PointId
 
 T = TypeVar("T")
+
+
+LOCK_FILE = ".rf-mcp.lock"
+
+
+def is_local_engine_folder(root: Path) -> bool:
+    """A folder written by qdrant-client's embedded engine (meta.json + collection/)."""
+    return (root / "meta.json").is_file() and (root / "collection").is_dir()
+
+
+def is_edge_folder(root: Path) -> bool:
+    """A folder written by the edge engine (a collection.json beside a shard, per collection)."""
+    return root.is_dir() and any((p / "collection.json").is_file() or (p / "shard").is_dir()
+                                 for p in root.iterdir() if p.is_dir())
+
+
+def claim_folder(root: Path) -> IO[str]:
+    """Hold the folder for this process (every embedded engine takes the same lock): two writers would corrupt it."""
+    root.mkdir(parents=True, exist_ok=True)
+    f = open(root / LOCK_FILE, "w")  # noqa: SIM115 - held open for the engine's lifetime
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise EngineError(f"The embedded Qdrant folder {root} is in use by another rf-mcp process.",
+                          fix="Stop the other process, or run a Qdrant server and set QDRANT_URL for shared use.") from None
+    return f
 
 
 def point_id(raw: Any) -> PointId:

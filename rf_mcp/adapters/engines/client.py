@@ -12,12 +12,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import anyio
 from qdrant_client import QdrantClient, models
 
-from rf_mcp.adapters.engines._shared import check_ids, guarded, point_id
+from rf_mcp.adapters.engines._shared import check_ids, claim_folder, guarded, is_edge_folder, point_id
 from rf_mcp.config import QdrantSettings
 from rf_mcp.errors import EngineError, InputError
 from rf_mcp.ports import (
@@ -139,6 +139,7 @@ class ClientEngine(Engine):
         self.settings = settings
         self._lock = threading.RLock()
         self._client: QdrantClient | None = None
+        self._folder_lock: IO[str] | None = None
 
     @property
     def location(self) -> str:
@@ -168,8 +169,17 @@ class ClientEngine(Engine):
                         self._client = QdrantClient(location=":memory:")
                     else:
                         path = Path(s.data_path)
-                        path.mkdir(parents=True, exist_ok=True)
-                        self._client = QdrantClient(path=str(path))
+                        if is_edge_folder(path):
+                            raise EngineError(
+                                f"The folder {path} holds data of the edge engine, not of qdrant-client's engine.",
+                                fix='Set [qdrant] backend = "edge" (or "auto") to use it.')
+                        self._folder_lock = claim_folder(path)
+                        try:
+                            self._client = QdrantClient(path=str(path))
+                        except BaseException:
+                            self._folder_lock.close()
+                            self._folder_lock = None
+                            raise
                 except RuntimeError as exc:  # the embedded folder is locked by another process
                     raise EngineError(
                         f"Cannot open the embedded Qdrant folder {s.data_path}: {exc}",
@@ -210,6 +220,9 @@ class ClientEngine(Engine):
         if self._client is not None:
             client, self._client = self._client, None
             await anyio.to_thread.run_sync(client.close)
+        if self._folder_lock is not None:
+            self._folder_lock.close()  # releases the folder
+            self._folder_lock = None
 
     # -- collections --------------------------------------------------------------------------------------
     async def list_collections(self) -> list[str]:
@@ -296,9 +309,10 @@ class ClientEngine(Engine):
         return [Point(id=point_id(r.id), payload=r.payload or {}, vector=_vector_out(r.vector, with_vector)) for r in recs]
 
     async def scroll(self, collection: str, *, offset: PointId | None = None, limit: int = 256,
-                     with_vector: str | None = None) -> tuple[list[Point], PointId | None]:
+                     with_vector: str | None = None, filter: Filter | None = None) -> tuple[list[Point], PointId | None]:
+        flt = to_filter(filter)
         recs, nxt = await self._run(lambda c: c.scroll(collection, limit=limit, offset=offset, with_payload=True,
-                                                       with_vectors=_with_vectors(with_vector)))
+                                                       with_vectors=_with_vectors(with_vector), scroll_filter=flt))
         points = [Point(id=point_id(r.id), payload=r.payload or {}, vector=_vector_out(r.vector, with_vector))
                   for r in recs]
         return points, None if nxt is None else point_id(nxt)

@@ -24,7 +24,15 @@ from typing import IO, Any, Literal, TypeVar
 
 import anyio
 
-from rf_mcp.adapters.engines._shared import check_ids, feedback_vectors, guarded, point_id, split_feedback
+from rf_mcp.adapters.engines._shared import (
+    check_ids,
+    claim_folder,
+    feedback_vectors,
+    guarded,
+    is_local_engine_folder,
+    point_id,
+    split_feedback,
+)
 from rf_mcp.config import QdrantSettings
 from rf_mcp.errors import EngineError, InputError
 from rf_mcp.ports import (
@@ -59,11 +67,6 @@ def _edge() -> Any:
         raise EngineError("The edge backend needs the qdrant-edge-py package.",
                           fix='pip install qdrant-edge-py, or set [qdrant] backend = "local".') from None
     return qdrant_edge
-
-
-def is_local_engine_folder(root: Path) -> bool:
-    """A folder written by qdrant-client's embedded engine (meta.json + collection/)."""
-    return (root / "meta.json").is_file() and (root / "collection").is_dir()
 
 
 # -- request translation ------------------------------------------------------------------------------------
@@ -121,16 +124,7 @@ class EdgeEngine(Engine):
                     f"The folder {self.root} holds data of qdrant-client's embedded engine, not of the edge engine.",
                     fix='Set [qdrant] backend = "local" (or "auto") to use it, or copy it with backend = "local" and '
                         '`rf-mcp migrate -c NAME --to NEW_FOLDER --to-backend edge`.')
-            self.root.mkdir(parents=True, exist_ok=True)
-            f = open(self.root / ".rf-mcp.lock", "w")  # noqa: SIM115 - held open for the engine's lifetime
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
-                raise EngineError(f"The embedded Qdrant folder {self.root} is in use by another rf-mcp process.",
-                                  fix="Stop the other process, or run a Qdrant server and set QDRANT_URL for shared "
-                                      "use.") from None
-            self._root_lock = f
+            self._root_lock = claim_folder(self.root)
 
     @property
     def location(self) -> str:
@@ -386,12 +380,13 @@ class EdgeEngine(Engine):
         return await self._run(get)
 
     async def scroll(self, collection: str, *, offset: PointId | None = None, limit: int = 256,
-                     with_vector: str | None = None) -> tuple[list[Point], PointId | None]:
+                     with_vector: str | None = None, filter: Filter | None = None) -> tuple[list[Point], PointId | None]:
         qe = _edge()
 
         def page() -> tuple[list[Point], PointId | None]:
             recs, nxt = self._shard(collection).scroll(qe.ScrollRequest(
-                offset=offset, limit=limit, with_payload=True, with_vector=[with_vector] if with_vector is not None else False))
+                offset=offset, limit=limit, filter=to_filter(filter), with_payload=True,
+                with_vector=[with_vector] if with_vector is not None else False))
             return self._points(recs, with_vector), None if nxt is None else point_id(nxt)
 
         return await self._run(page)

@@ -282,9 +282,9 @@ class MemoryEngine(Engine):
         return [self._point(c, i, 0.0, with_vector) for i in dict.fromkeys(check_ids(ids)) if i in c.points]
 
     async def scroll(self, collection: str, *, offset: PointId | None = None, limit: int = 256,
-                     with_vector: str | None = None) -> tuple[list[Point], PointId | None]:
+                     with_vector: str | None = None, filter: Filter | None = None) -> tuple[list[Point], PointId | None]:
         c = self._get(collection)
-        ids = sorted(c.points, key=lambda i: (isinstance(i, str), i))
+        ids = sorted((i for i in c.points if matches(filter, i, c.points[i][1])), key=lambda i: (isinstance(i, str), i))
         start = 0 if offset is None else ids.index(offset)
         page = ids[start:start + limit]
         nxt = ids[start + limit] if start + limit < len(ids) else None

@@ -1,0 +1,43 @@
+"""A prompt that walks an agent through the workflow, and each collection's calibration profiles as a resource."""
+
+from __future__ import annotations
+
+import json
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+
+from rf_mcp.domain.service import RFService
+from rf_mcp.errors import RFError
+
+WORKFLOW = """Set up calibrated Relevance Feedback search on the collection {collection!r}, then use it.
+
+1. Call list_collections with collection={collection!r}. Check the dense vector, the point count, and whether a
+   calibration profile exists with status "usable" and matches_config true.
+2. If there is none, ask the user for 50-200 real queries their users ask (not invented ones), tell them the cost
+   (queries x 50 feedback-model scores), and call calibrate with them. If the report says UNUSABLE, read its
+   reasons: try other queries or another feedback model; do not search with it.
+3. Call evaluate on different, held-out queries; with relevance judgments (qrels_path), read the rows and the
+   advice: when plain hybrid search is as good, use rf_search_precision with vanilla=true and fusion="sparse"
+   (it costs no feedback calls). A failed gate makes searches refuse the calibration, as they should.
+4. Search: rf_search_precision for a few precise answers (5 feedback scores), rf_search_recall to find documents
+   a first pass missed (seeds + budget scores). Show the user hits by their text and doc_id; never compare or
+   threshold scores across queries.
+"""
+
+
+def register_prompts_and_resources(server: MCPServer, service: RFService) -> None:
+    @server.prompt(name="rf_workflow", title="Relevance Feedback workflow",
+                   description="Walks through checking, calibrating, evaluating and searching one collection.")
+    def rf_workflow(collection: str) -> str:
+        return WORKFLOW.format(collection=collection[:255])
+
+    @server.resource("rf-mcp://collections/{collection}/profiles", name="calibration profiles",
+                     description="The calibration profiles of a collection (weights, signal, evaluations), as JSON.",
+                     mime_type="application/json")
+    async def profiles(collection: str) -> str:
+        try:
+            summaries = await service.list_profiles(collection[:255])
+        except RFError as exc:
+            raise ResourceError(f"{exc.code}: {exc}") from None
+        return json.dumps([s.model_dump(mode="json") for s in summaries], indent=1)

@@ -1,0 +1,103 @@
+"""The stdio transport: stdout carries protocol messages only, and every request gets an answer.
+
+The SDK's own reader drops a line it cannot validate (``jsonrpc: "1.0"``, ``params: []``, a lone surrogate...) and
+the client then waits forever. This reader answers such a line itself, with a JSON-RPC error for its id, whenever
+the line has a usable id; the real stdout is kept for the protocol and everything else written to fd 1 goes to
+stderr for the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from io import TextIOWrapper
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from mcp.shared.message import SessionMessage
+
+MAX_LINE = 16 * 1024 * 1024  # a request line beyond this is refused (16 MiB of JSON)
+
+
+def protect_stdio() -> tuple[TextIOWrapper, TextIOWrapper]:
+    """Keep the real stdin and stdout for the protocol only: fd 1 (and ``sys.stdout``) point at stderr and fd 0 at
+    the null device for the whole run, so no print, library or child process can touch the wire."""
+    protocol_in, protocol_out = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = sys.stderr
+    return (TextIOWrapper(os.fdopen(protocol_in, "rb"), encoding="utf-8", errors="surrogateescape"),
+            TextIOWrapper(os.fdopen(protocol_out, "wb", buffering=0), encoding="utf-8", errors="backslashreplace",
+                          write_through=True))
+
+
+def error_reply(line: str) -> types.JSONRPCError | None:
+    """A JSON-RPC error for a line the SDK could not take, when the line carries a usable id."""
+    try:
+        data: Any = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or "method" not in data:
+        return None  # a broken response or notification: nobody waits for an answer
+    rid = data.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, int | str):
+        return None
+    if isinstance(rid, str):
+        rid = rid.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be written back
+    problem = "jsonrpc must be \"2.0\"" if data.get("jsonrpc") != "2.0" else "params must be an object" if not isinstance(
+        data.get("params", {}), dict) else "the request does not match the MCP schema"
+    error = types.JSONRPCError(jsonrpc="2.0", id=rid, error=types.ErrorData(
+        code=types.INVALID_REQUEST, message=f"Invalid request: {problem}."))
+    return error
+
+
+@asynccontextmanager
+async def stdio_transport(protocol_in: TextIOWrapper, protocol_out: TextIOWrapper) -> AsyncIterator[
+        tuple[ObjectReceiveStream[SessionMessage | Exception], ObjectSendStream[SessionMessage]]]:
+    stdin = anyio.wrap_file(protocol_in)
+    stdout = anyio.wrap_file(protocol_out)
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    lock = anyio.Lock()
+
+    async def emit(message: Any) -> None:
+        text = message.model_dump_json(by_alias=True, exclude_unset=True)
+        async with lock:
+            await stdout.write(text + "\n")
+            await stdout.flush()
+
+    async def reader() -> None:
+        async with read_writer:
+            async for line in stdin:
+                if not line.strip():
+                    continue
+                if len(line) > MAX_LINE:
+                    continue
+                try:
+                    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                except Exception:
+                    reply = error_reply(line)
+                    if reply is not None:
+                        await emit(reply)
+                    continue
+                await read_writer.send(SessionMessage(message))
+
+    async def writer() -> None:
+        async with write_reader:
+            async for session_message in write_reader:
+                await emit(session_message.message)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        tg.start_soon(writer)
+        try:
+            yield read_stream, write_stream
+        finally:
+            tg.cancel_scope.cancel()

@@ -1,0 +1,31 @@
+"""The HTTP LLM judge against a faulty endpoint: retries with backoff, timeouts, refused requests (seconds each)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rf_mcp.errors import ConfigError, ModelError
+from tests.fake_llm import FakeLLM, Served
+from tests.unit.test_llm_judge import DOCS, QUERY, build_scorer, http_judge, settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_http_judge_transport_faults():
+    with Served(FakeLLM(mode="error_once")) as served:
+        async with http_judge(base_url=served.base_url, max_retries=1) as judge:
+            assert len(await judge.score(QUERY, DOCS)) == 3  # a 503 is retried with backoff
+    with Served(FakeLLM(delay=2.0)) as served:
+        async with http_judge(base_url=served.base_url, timeout=0.2, max_retries=1) as judge:
+            with pytest.raises(ModelError, match="failed after 2 attempts"):
+                await judge.score(QUERY, DOCS)
+    async with http_judge(base_url="http://127.0.0.1:9/v1", max_retries=0) as judge:
+        with pytest.raises(ModelError, match="failed after 1 attempts"):
+            await judge.score(QUERY, DOCS)
+    with Served(FakeLLM(mode="bad_request")) as served:  # the endpoint's own error body is never forwarded
+        async with http_judge(base_url=served.base_url) as judge:
+            with pytest.raises(ModelError, match="HTTP 400") as err:
+                await judge.score(QUERY, DOCS)
+            assert "SECRET" not in str(err.value) and served.llm.requests == 1
+    with pytest.raises(ConfigError, match="base_url"):
+        build_scorer(settings(transport="http"))
