@@ -512,6 +512,8 @@ class TrainingJob:
     relevance_feedback: Callable[[np.ndarray, Sequence[FeedbackItem], Weights3, int], Awaitable[list[Point]]]
     score: Callable[[str, Sequence[str]], Awaitable[list[float]]]
     text: Callable[[dict[str, Any]], str]
+    texts: Callable[[Sequence[Point]], Awaitable[list[str]]]
+    """The candidates' texts (refuses with the payload keys seen when the configured text fields are all empty)."""
     progress: Progress | None = None
 
 

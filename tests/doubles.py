@@ -16,8 +16,9 @@ import numpy as np
 
 from rf_mcp.adapters.engines.memory import MemoryEngine
 from rf_mcp.config import Config
+from rf_mcp.domain.files import UNRESTRICTED, PathPolicy
 from rf_mcp.domain.service import RFService
-from rf_mcp.ports import Retriever, Scorer, Trainer, TrainSettings
+from rf_mcp.ports import Engine, Retriever, Scorer, Trainer, TrainSettings
 
 DIM = 32
 TRAIN = TrainSettings(limit=20, epochs=150)  # a short training run for the unit tests
@@ -129,10 +130,11 @@ def queries(n: int = 60, seed: int = 1) -> list[str]:
 
 
 def service(config: Config | None = None, *, scorer: Scorer | None = None, retriever: Retriever | None = None,
-            engine: MemoryEngine | None = None, trainer: Trainer | None = None) -> RFService:
+            engine: Engine | None = None, trainer: Trainer | None = None, files: PathPolicy = UNRESTRICTED,
+            read_only: bool = False) -> RFService:
     """An RFService over the in-memory engine and the hash retriever (BM25 feedback unless another is given)."""
     from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 
     cfg = config or Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"}})
     return RFService(cfg, engine=engine or MemoryEngine(), retriever=retriever or HashRetriever(),
-                     scorer=scorer or BM25Scorer(), trainer=trainer)
+                     scorer=scorer or BM25Scorer(), trainer=trainer, files=files, read_only=read_only)

@@ -184,7 +184,7 @@ class FastRelevanceFeedback(RelevanceFeedback):
         """Same rows as the library's method; similarities to the context pair come from vectors in hand."""
         query_embedding = np.asarray(self.retriever.embed_query(query), dtype=np.float32)
         responses: list[Point] = _call(self.job.candidates, query, query_embedding, limit)
-        scores = self.feedback.score(query, [self.job.text(p.payload) for p in responses])
+        scores = self.feedback.score(query, _call(self.job.texts, responses))
         pairs = get_context_pairs(scores[:context_limit], confidence_margin=confidence_margin)
         self._report(f"training query {query_idx + 1}/{self._total}")
         if not pairs:
@@ -337,7 +337,7 @@ class AllPairsTrainer(LibraryTrainer):
         for n, query in enumerate(queries):
             qv = await job.embed(query)
             points = await job.candidates(query, qv, settings.limit)
-            fb = list(await job.score(query, [job.text(p.payload) for p in points]))
+            fb = list(await job.score(query, await job.texts(points)))
             if job.progress is not None:
                 await job.progress(float(n + 1), float(len(queries)), f"training query {n + 1}/{len(queries)}")
             pairs = _all_pairs(fb[:k], settings.confidence_margin)

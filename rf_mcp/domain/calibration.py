@@ -115,9 +115,13 @@ def training_job(target: Target, progress: Progress | None = None) -> TrainingJo
         return await target.engine.query(target.collection, QueryRequest(
             RelevanceFeedback(qv.tolist(), list(feedback), weights, using), limit, with_vector=using))
 
+    async def texts(points: Sequence[Point]) -> list[str]:
+        return target.texts(points)
+
     return TrainingJob(collection=target.collection, vector_name=using, distance=target.distance,
                        embed=target.retriever.embed_query, candidates=candidates, nearest=nearest,
-                       relevance_feedback=relevance_feedback, score=target.score, text=target.text, progress=progress)
+                       relevance_feedback=relevance_feedback, score=target.score, text=target.text, texts=texts,
+                       progress=progress)
 
 
 async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], settings: TrainSettings,

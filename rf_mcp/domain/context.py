@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import DENSE_SEEDS, FingerprintParts, hybrid_seeds
-from rf_mcp.domain.payload import DOC_ID, payload_text
+from rf_mcp.domain.payload import DOC_ID, payload_keys, payload_text
 from rf_mcp.errors import InputError
-from rf_mcp.ports import CollectionInfo, Engine, Filter, Retriever, Scorer, SparseEncoder, VectorInfo
+from rf_mcp.ports import CollectionInfo, Engine, Filter, Point, Retriever, Scorer, SparseEncoder, VectorInfo
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,18 @@ class Target:
 
     def text(self, payload: dict[str, Any] | None) -> str:
         return payload_text(payload, self.text_fields)
+
+    def texts(self, points: Sequence[Point]) -> list[str]:
+        """The documents' texts; when every one is empty, the text fields are wrong for this collection: say so."""
+        out = [self.text(p.payload) for p in points]
+        if points and not any(t.strip() for t in out):
+            keys = sorted({k for p in points[:20] for k in payload_keys(p.payload)})
+            raise InputError(
+                f"The configured text fields {self.text_fields} are empty on the points of {self.collection!r} "
+                f"(payload keys seen: {keys[:20] or 'none'}): the feedback model would read nothing.",
+                fix="Set [collection].text_fields to the payload keys holding the document text (dotted paths are "
+                    'fine, e.g. "document" or "metadata.body"), or layout = "mcp-server-qdrant" for its collections.')
+        return out
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """Feedback scores, validated (one finite float per text); counts what it cost."""

@@ -106,7 +106,7 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
         first_points = await search.candidates(target, q.text, qv, DEPTH)
         first_ids = [doc_key(target, p) for p in first_points]
         matched += sum(1 for d in first_ids if d in judged_ids) + sum(1 for d in van_ids if d in judged_ids)
-        pool_scores = await target.score(q.text, [target.text(p.payload) for p in first_points[:pool]])
+        pool_scores = await target.score(q.text, target.texts(first_points[:pool]))
         lists[f"rerank top-{seeds}"] = rerank_top(first_ids, pool_scores, seeds)
         lists[f"rerank top-{pool}"] = rerank_top(first_ids, pool_scores, pool)
         try:

@@ -221,13 +221,13 @@ async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[s
     """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
     query = check_query(query)
     qv = await target.retriever.embed_query(query)
-    return [target.text(p.payload) for p in await _precision_seeds(target, query, qv, seeds)]
+    return target.texts(await _precision_seeds(target, query, qv, seeds))
 
 
 async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
     query = check_query(query)
     qv = await target.retriever.embed_query(query)
-    return [target.text(p.payload) for p in await _recall_seeds(target, query, qv, seeds, seed_ids)]
+    return target.texts(await _recall_seeds(target, query, qv, seeds, seed_ids))
 
 
 async def recall_new_texts(target: Target, query: str, profile: ProfileRef, seeds: int, budget: int,
@@ -237,7 +237,7 @@ async def recall_new_texts(target: Target, query: str, profile: ProfileRef, seed
     check_limit("budget", budget)
     qv = await target.retriever.embed_query(query)
     seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
-    seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+    seed_scores = await target.score(query, target.texts(seed_points))
     guardrails.seed_contrast(seed_scores)
     new = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)
     return [target.text(p.payload) for p in new]
@@ -263,7 +263,7 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
     seed_points = await _precision_seeds(target, query, qv, seeds)
     clock.lap("ann")
     if score_seeds:
-        scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+        scores = await target.score(query, target.texts(seed_points))
         guardrails.seed_contrast(scores)
         method = "rf-precision" if target.sparse is None else "rf-precision+sparse"
     else:  # vanilla mode: c=0 makes the feedback terms vanish; no scoring is spent
@@ -290,7 +290,7 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     clock.lap("embed")
     seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
     clock.lap("ann")
-    seed_scores = await target.score(query, [target.text(p.payload) for p in seed_points])
+    seed_scores = await target.score(query, target.texts(seed_points))
     guardrails.seed_contrast(seed_scores)
     clock.lap("scoring")
     rf_points = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)

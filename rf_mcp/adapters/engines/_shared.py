@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import json
+import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +41,25 @@ def claim_folder(root: Path) -> IO[str]:
         raise EngineError(f"The embedded Qdrant folder {root} is in use by another rf-mcp process.",
                           fix="Stop the other process, or run a Qdrant server and set QDRANT_URL for shared use.") from None
     return f
+
+
+MIN_FREE_BYTES = 64 * 1024**2  # kept free beyond each write's estimate
+
+
+def ensure_free_space(root: Path, points: Sequence[Any]) -> None:
+    """Refuse a write the disk cannot hold: an embedded engine that runs out of space mid-write can crash the process
+    (the edge engine's memory-mapped segments fail with SIGBUS) or leave a store it cannot open again."""
+    estimate = MIN_FREE_BYTES
+    for p in points:
+        for v in p.vectors.values():
+            estimate += 3 * 12 * len(getattr(v, "indices", v))  # vector, index and write-ahead log copies
+        estimate += 3 * len(json.dumps(p.payload or {}, default=str))
+    free = shutil.disk_usage(root).free
+    if free < estimate:
+        raise EngineError(
+            f"Not enough disk space in {root}: {free / 1024**2:.0f} MB free, this write needs about "
+            f"{estimate / 1024**2:.0f} MB (with a safety margin). Nothing was written.",
+            fix="Free disk space (or move [qdrant] path to a larger disk) and run it again; it is idempotent.")
 
 
 def point_id(raw: Any) -> PointId:

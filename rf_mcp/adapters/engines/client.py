@@ -17,7 +17,14 @@ from typing import IO, Any, Literal, TypeVar
 import anyio
 from qdrant_client import QdrantClient, models
 
-from rf_mcp.adapters.engines._shared import check_ids, claim_folder, guarded, is_edge_folder, point_id
+from rf_mcp.adapters.engines._shared import (
+    check_ids,
+    claim_folder,
+    ensure_free_space,
+    guarded,
+    is_edge_folder,
+    point_id,
+)
 from rf_mcp.config import QdrantSettings
 from rf_mcp.errors import EngineError, InputError
 from rf_mcp.ports import (
@@ -286,11 +293,17 @@ class ClientEngine(Engine):
     async def upsert(self, collection: str, points: Sequence[PointInput]) -> None:
         structs = [models.PointStruct(id=check_ids([p.id])[0], vector=self._vectors(p.vectors), payload=p.payload or {})
                    for p in points]
+        self._check_space(points)
         await self._run(lambda c: c.upsert(collection, points=structs, wait=True))
 
     async def update_vectors(self, collection: str, points: Sequence[PointInput]) -> None:
         pv = [models.PointVectors(id=check_ids([p.id])[0], vector=self._vectors(p.vectors)) for p in points]
+        self._check_space(points)
         await self._run(lambda c: c.update_vectors(collection, points=pv, wait=True))
+
+    def _check_space(self, points: Sequence[PointInput]) -> None:
+        if not self._remote and self.settings.path != ":memory:":
+            ensure_free_space(Path(self.settings.data_path), points)
 
     async def count(self, collection: str) -> int:
         return await self._run(lambda c: c.count(collection, exact=True).count)

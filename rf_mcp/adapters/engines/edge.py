@@ -27,6 +27,7 @@ import anyio
 from rf_mcp.adapters.engines._shared import (
     check_ids,
     claim_folder,
+    ensure_free_space,
     feedback_vectors,
     guarded,
     is_local_engine_folder,
@@ -294,6 +295,7 @@ class EdgeEngine(Engine):
         structs = [qe.Point(check_ids([p.id])[0], self._vectors(p.vectors), p.payload or {}) for p in points]
 
         def write() -> None:
+            ensure_free_space(self.root, points)
             shard = self._shard(collection)
             shard.update(qe.UpdateOperation.upsert_points(structs))
             shard.flush()
@@ -305,6 +307,7 @@ class EdgeEngine(Engine):
         pv = [qe.PointVectors(check_ids([p.id])[0], self._vectors(p.vectors)) for p in points]
 
         def write() -> None:
+            ensure_free_space(self.root, points)
             shard = self._shard(collection)
             shard.update(qe.UpdateOperation.update_vectors(pv))
             shard.flush()

@@ -1,0 +1,226 @@
+"""Network exposure and denial of service: a real server process, raw sockets and the real SDK client.
+
+The servers here use the in-memory engine and load no model (tools/list and the protocol need none), so they
+start in about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters
+
+from rf_mcp.config import ServerSettings
+from rf_mcp.server.http import BearerAuth, SessionLimits, security_settings
+from tests.integration.serving import free_port
+
+pytestmark = pytest.mark.anyio
+TOKEN = "tok-" + "a" * 32
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def config(tmp: Path, server: str = "") -> Path:
+    p = tmp / "c.toml"
+    p.write_text(f'[qdrant]\nbackend = "memory"\n[feedback]\ntype = "bm25"\n[server]\n{server}\n')
+    return p
+
+
+def serve(tmp: Path, *extra: str, env: dict[str, str] | None = None, server: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp, server)), "serve", *extra],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+class Live:
+    """A streamable-HTTP server process on a free port."""
+
+    def __init__(self, tmp: Path, *extra: str, host: str = "127.0.0.1", env: dict[str, str] | None = None,
+                 server: str = "") -> None:
+        self.host, self.port = host, free_port()
+        self.err = (tmp / f"live-{self.port}.err").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rf_mcp", "--config", str(config(tmp, server)), "serve", "--transport",
+             "streamable-http", "--host", host, "--port", str(self.port), *extra],
+            stdout=subprocess.DEVNULL, stderr=self.err, env={**os.environ, **(env or {})})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection((host, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, (tmp / f"live-{self.port}.err").read_text()
+                time.sleep(0.1)
+        raise TimeoutError("server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/mcp"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.err.close()
+
+
+# -- 2. network exposure ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, env, needle", [
+    (["--host", "0.0.0.0"], {}, "--allow-remote"),
+    (["--host", "0.0.0.0", "--allow-remote"], {}, "without authentication"),
+    (["--host", "0.0.0.0", "--allow-remote"], {"RF_MCP_AUTH_TOKEN": ""}, "is empty"),
+    (["--host", "0.0.0.0", "--allow-remote"], {"RF_MCP_AUTH_TOKEN": "short"}, "too short"),
+    (["--host", "127.0.0.1"], {"RF_MCP_AUTH_TOKEN": ""}, "is empty"),  # an empty token never silently means "none"
+    (["--host", "0.0.0.0", "--allow-remote"], {"RF_MCP_AUTH_TOKEN": TOKEN}, "--allowed-host"),
+    (["--auth-token-env", "RF_MCP_TEST_UNSET_TOKEN"], {}, "RF_MCP_TEST_UNSET_TOKEN"),
+])
+def test_unsafe_network_setups_refuse_to_start(tmp_path, args, env, needle):
+    r = serve(tmp_path, "--transport", "streamable-http", "--port", str(free_port()), *args, env=env)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+
+
+async def test_bearer_token_exactly_one_header_any_scheme_case():
+    async def ok_app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = BearerAuth(ok_app, TOKEN)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        assert (await http.get("/", headers={"authorization": f"Bearer {TOKEN}"})).status_code == 200
+        assert (await http.get("/", headers={"authorization": f"bearer {TOKEN}"})).status_code == 200
+        assert (await http.get("/", headers={"authorization": "Bearer wrong"})).status_code == 401
+        assert (await http.get("/")).status_code == 401
+        both = [("authorization", "Bearer wrong"), ("authorization", f"Bearer {TOKEN}")]
+        assert (await http.get("/", headers=httpx.Headers(both))).status_code == 401  # duplicates are refused
+
+
+async def test_a_server_on_127_0_0_2_answers_requests_to_its_own_address(tmp_path):
+    assert "127.0.0.2:8123" in security_settings("127.0.0.2", 8123).allowed_hosts
+    live = Live(tmp_path, host="127.0.0.2")
+    try:
+        async with Client(live.url) as client:
+            assert {t.name for t in (await client.list_tools()).tools} >= {"rf_search_precision"}
+    finally:
+        live.stop()
+
+
+def test_start_banner_on_stderr(tmp_path):
+    live = Live(tmp_path, env={"RF_MCP_AUTH_TOKEN": TOKEN})
+    live.stop()
+    banner = Path(live.err.name).read_text()
+    assert f"serving on http://127.0.0.1:{live.port}/mcp" in banner and "auth: bearer token required" in banner
+    assert "read-only: off" in banner and "files tools may read: none" in banner
+
+
+# -- 3. one client must not deny service to all -------------------------------------------------------------------
+async def test_sessions_per_client_are_capped_and_freed():
+    counter = {"n": 0}
+
+    async def mcp_app(scope, receive, send):
+        counter["n"] += 1
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"mcp-session-id", b"s%d" % counter["n"])]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    limits = SessionLimits(mcp_app, per_client=2, idle_seconds=0.5)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limits), base_url="http://t") as http:
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+        third = await http.post("/mcp", json=INIT)
+        assert third.status_code == 429 and "at most 2" in third.text
+        assert (await http.delete("/mcp", headers={"mcp-session-id": "s1"})).status_code == 200
+        assert (await http.post("/mcp", json=INIT)).status_code == 200  # a closed session frees its place
+        time.sleep(0.6)
+        assert (await http.post("/mcp", json=INIT)).status_code == 200  # idle sessions expire
+
+
+def _half_request(host: str, port: int) -> socket.socket:
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+    return s
+
+
+def _closed(s: socket.socket, within: float) -> bool:
+    s.settimeout(within)
+    try:
+        return s.recv(1024) in (b"",) or True
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
+    live = Live(tmp_path, server="request_timeout = 1\nmax_connections_per_client = 6")
+    try:
+        slow = [_half_request("127.0.0.1", live.port) for _ in range(4)]
+        t0 = time.perf_counter()
+        async with Client(live.url) as client:  # established clients keep being served meanwhile
+            assert (await client.list_tools()).tools
+        assert all(_closed(s, within=5) for s in slow)  # headers that never finish: closed after ~1 s
+        assert time.perf_counter() - t0 < 8
+        for s in slow:
+            s.close()
+        body = json.dumps(INIT).encode()
+        s = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+        s.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\ncontent-type: application/json\r\n"
+                  b"accept: application/json, text/event-stream\r\ncontent-length: %d\r\n\r\n" % (live.port, len(body))
+                  + body[:10])  # a body that never finishes
+        s.settimeout(8)
+        assert b"408" in s.recv(4096).split(b"\r\n")[0]
+        s.close()
+        many = [socket.create_connection(("127.0.0.1", live.port), timeout=10) for _ in range(7)]
+        many[-1].settimeout(5)
+        assert many[-1].recv(1024).startswith(b"HTTP/1.1 503")  # the 7th connection of one client is refused
+        for c in many:
+            c.close()
+    finally:
+        live.stop()
+
+
+def test_server_settings_defaults_bound_everything():
+    s = ServerSettings()
+    assert s.max_sessions_per_client < s.max_sessions and s.session_idle_seconds <= 600
+    assert s.request_timeout <= 30 and s.max_connections_per_client < s.max_connections
+
+
+# -- 7. stdio: every request with a usable id gets an answer -----------------------------------------------------
+def test_stdio_answers_malformed_requests(tmp_path):
+    lines = [
+        json.dumps(INIT),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json.dumps({"jsonrpc": "1.0", "id": 2, "method": "tools/list"}),
+        json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": []}),
+        '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "x", "arguments": {"q": "\\ud800"}}}',
+        '{"jsonrpc": "2.0", "id": "\\ud800", "method": "tools/list"}',
+        "not json at all",
+        json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    ]
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
+    replies = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]  # stdout: JSON-RPC only
+    by_id = {str(m.get("id")): m for m in replies}
+    for rid in ("2", "3", "4"):
+        assert "error" in by_id[rid] and by_id[rid]["error"]["code"] == -32600, (rid, r.stdout)
+    assert any("error" in m and m["id"] not in (2, 3, 4) for m in replies)  # the lone-surrogate id, as replaced text
+    assert "result" in by_id["5"] and by_id["5"]["result"]["tools"]  # and it keeps serving
+
+
+async def test_stdio_client_sees_a_clean_protocol(tmp_path):
+    params = StdioServerParameters(command=sys.executable, args=["-m", "rf_mcp", "--config", str(config(tmp_path)),
+                                                                 "serve"], env=dict(os.environ))
+    async with Client(params) as client:
+        assert len((await client.list_tools()).tools) == 7
+        prompts = await client.list_prompts()
+        assert [p.name for p in prompts.prompts] == ["rf_workflow"]
+        got = await client.get_prompt("rf_workflow", {"collection": "docs"})
+        assert "calibrate" in got.messages[0].content.text
+        templates = await client.list_resource_templates()
+        assert templates.resource_templates[0].uri_template == "rf-mcp://collections/{collection}/profiles"

@@ -1,0 +1,218 @@
+"""Security and integrity at the boundary, through the real MCP client in process (in-memory engine, no model).
+
+One class of the security review per section: files outside the data roots, read-only, tampered profiles, ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from mcp.client.client import Client
+
+from rf_mcp.config import Config
+from rf_mcp.domain.files import PathPolicy
+from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX
+from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.server import build_server
+from tests import doubles
+
+pytestmark = pytest.mark.anyio
+Q = "tau protein in the brain cortex"
+
+
+def text(r) -> str:
+    return "\n".join(c.text for c in r.content if getattr(c, "text", None))
+
+
+def confined(templates, roots: list[Path], *, read_only: bool = False, key: str = "calibrated"):
+    return doubles.service(engine=copy.deepcopy(templates[key]), files=PathPolicy.confined(roots), read_only=read_only)
+
+
+# -- 1. tool arguments never reach files outside the data roots ----------------------------------------------
+async def test_paths_outside_the_data_roots_get_one_uniform_refusal(templates, tmp_path):
+    secret = tmp_path / "outside" / "secret.jsonl"
+    secret.parent.mkdir()
+    secret.write_text('{"_id": "s1", "title": "SECRET-TITLE", "text": "SECRET-CONTENT"}\n')
+    (tmp_path / "outside" / "passwd").write_text("root:x:0:0:SECRET-ROOT:/root:/bin/bash\n" * 30)
+    (tmp_path / "outside" / "qrels.tsv").write_text("q1\td1\tSECRET-SCORE\n")
+    root = tmp_path / "roots"
+    root.mkdir()
+    (root / "escape").symlink_to(tmp_path / "outside")
+    service = confined(templates, [root])
+    before = await service.list_profiles("docs")
+    attempts = [
+        ("index", {"collection": "exfil", "input_path": str(secret)}),
+        ("index", {"collection": "exfil", "input_path": str(tmp_path / "outside" / "missing.jsonl")}),
+        ("index", {"collection": "exfil", "input_path": str(root / "escape" / "secret.jsonl")}),  # a symlink out
+        ("index", {"collection": "exfil", "input_path": str(root / ".." / "outside" / "secret.jsonl")}),  # ..
+        ("index", {"collection": "exfil", "input_path": "/etc/shadow"}),
+        ("index", {"collection": "exfil", "input_path": "/dev/zero"}),
+        ("calibrate", {"collection": "docs", "queries_path": str(tmp_path / "outside" / "passwd")}),
+        ("evaluate", {"collection": "docs", "queries": [{"id": "q1", "text": Q}],
+                      "qrels_path": str(tmp_path / "outside" / "qrels.tsv")}),
+        ("evaluate", {"collection": "docs", "queries_path": "/proc/self/environ"}),
+        ("index", {"collection": "docs", "input_path": str(root), "vectors_path": "/etc/passwd"}),  # a folder
+    ]
+    refusals = set()
+    async with Client(build_server(service)) as client:
+        for tool, args in attempts:
+            r = await client.call_tool(tool, args)
+            assert r.is_error, (tool, args)
+            msg = text(r)
+            assert "SECRET" not in msg and "root:x" not in msg and "Traceback" not in msg, msg
+            refusals.add(msg.split(" file is not available")[1] if " file is not available" in msg else msg)
+        assert len(refusals) == 1, refusals  # the same words whether the file exists, is readable or is a device
+        assert not await service.engine.exists("exfil")
+    assert await service.list_profiles("docs") == before  # nothing was calibrated on /etc/passwd
+
+
+async def test_inline_data_and_files_inside_the_roots_still_work(templates, tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "queries.txt").write_text("\n".join(doubles.queries()))
+    service = confined(templates, [root], key="indexed")
+    async with Client(build_server(service)) as client:
+        r = await client.call_tool("calibrate", {"collection": "docs", "queries_path": str(root / "queries.txt"),
+                                                 "limit": 20, "epochs": 100})
+        assert not r.is_error, text(r)
+
+
+async def test_no_error_quotes_file_content(templates, tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "qrels.tsv").write_text("q1\td1\tSECRET-SCORE\n")
+    (root / "binary.txt").write_bytes(b"\xd6\xff\xfe SECRET \x00\x81")
+    (root / "bad.jsonl").write_text('{"_id": "d1", "text": SECRET-VALUE}\n')
+    (root / "notext.jsonl").write_text('{"_id": "d1", "body": "SECRET"}\n')
+    service = confined(templates, [root])
+    async with Client(build_server(service)) as client:
+        for tool, args in [("evaluate", {"collection": "docs", "queries": [{"id": "q1", "text": Q}],
+                                         "qrels_path": str(root / "qrels.tsv")}),
+                           ("calibrate", {"collection": "docs", "queries_path": str(root / "binary.txt")}),
+                           ("index", {"collection": "x", "input_path": str(root / "bad.jsonl")}),
+                           ("index", {"collection": "x", "input_path": str(root / "notext.jsonl")})]:
+            r = await client.call_tool(tool, args)
+            msg = text(r)
+            assert r.is_error and "SECRET" not in msg and "internal_error" not in msg, msg
+            assert "Line 1" in msg or "UTF-8" in msg, msg
+
+
+# -- 6. read-only means read-only ------------------------------------------------------------------------------
+async def test_read_only_changes_nothing(templates, tmp_path):
+    service = confined(templates, [tmp_path], read_only=True)
+    before = json.dumps(await service.engine.get_metadata("docs"), sort_keys=True)
+    async with Client(build_server(service, read_only=True)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names == {"list_collections", "evaluate", "rf_search_precision", "rf_search_recall"}
+        queries = [{"id": f"q{i}", "text": q} for i, q in enumerate(doubles.queries(20, seed=4))]
+        r = await client.call_tool("evaluate", {"collection": "docs", "queries": queries})
+        assert not r.is_error and "not stored" in r.structured_content["message"]
+        r = await client.call_tool("calibrate", {"collection": "docs", "queries": doubles.queries()})
+        assert r.is_error
+    for call in (service.calibrate("docs", doubles.queries()), service.rollback("docs"),
+                 service.index("docs", tmp_path / "x.jsonl"), service.optimize("docs")):
+        with pytest.raises(GuardrailError, match="read-only"):
+            await call
+    assert json.dumps(await service.engine.get_metadata("docs"), sort_keys=True) == before
+
+
+# -- 4. tampered or corrupt profiles are refused, never served -------------------------------------------------
+TAMPERING = {
+    "unknown schema": lambda p: {**p, "schema_version": 99},
+    "untrained weights": lambda p: {**p, "weights": {"a": 1.0, "b": 1.0, "c": 1.0}},
+    "vanilla marked as calibration": lambda p: {**p, "weights": {"a": 1.0, "b": 0.0, "c": 0.0}},
+    "negative b": lambda p: {**p, "weights": {**p["weights"], "b": -0.5}},
+    "usable with reasons": lambda p: {**p, "reasons": ["it was not"]},
+    "another collection": lambda p: {**p, "collection": "other"},
+    "another feedback model": lambda p: {**p, "feedback": "someone-else"},
+    "nan weight": lambda p: {**p, "weights": {**p["weights"], "c": math.nan}},
+    "inf weight": lambda p: {**p, "weights": {**p["weights"], "a": math.inf}},
+    "huge weight": lambda p: {**p, "weights": {**p["weights"], "c": 1e308}},
+    "not an object": lambda p: "garbage",
+    "missing field": lambda p: {k: v for k, v in p.items() if k != "signal"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+async def test_tampered_profiles_are_refused_with_the_key_named(calibrated, case):
+    target = await calibrated.target("docs")
+    key = PROFILE_KEY_PREFIX + target.parts.fingerprint
+    entry = (await calibrated.engine.get_metadata("docs"))[key]
+    entry["current"] = TAMPERING[case](json.loads(json.dumps(entry["current"])))
+    await calibrated.engine.set_metadata("docs", {key: entry})
+    with pytest.raises(GuardrailError, match=f"stored calibration {key} of 'docs' .* is invalid") as err:
+        await calibrated.search_precision("docs", Q)
+    assert "Recalibrate" in str(err.value)
+    summary = (await calibrated.list_profiles("docs"))[0]
+    assert summary.status == "invalid" and summary.profile is None and summary.error
+    if case == "unknown schema":  # recalibrating repairs it (once: a calibration takes a second)
+        report = await calibrated.calibrate("docs", doubles.queries(), doubles.TRAIN)
+        assert report.profile.usable and (await calibrated.search_precision("docs", Q)).hits
+
+
+# -- 5. string, UUID and integer document ids, through every tool ---------------------------------------------
+async def test_string_uuid_and_integer_ids_through_every_tool(tmp_path):
+    docs = doubles.corpus(120)
+    for i, d in enumerate(docs):  # BEIR-style strings, UUIDs and plain numbers
+        d["_id"] = [f"doc-{i}", f"8c7e4c1a-{i:04d}-4e7b-9a0c-3f2d1e0b9a{i % 100:02d}", str(1000 + i)][i % 3]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    service = doubles.service(files=PathPolicy.confined([tmp_path]))
+    async with Client(build_server(service)) as client:
+        assert not (r := await client.call_tool("index", {"collection": "ids", "input_path": str(corpus)})).is_error, text(r)
+        r = await client.call_tool("calibrate", {"collection": "ids", "queries": doubles.queries(), "limit": 20,
+                                                 "epochs": 100})
+        assert not r.is_error, text(r)
+        r = await client.call_tool("rf_search_precision", {"collection": "ids", "query": Q})
+        assert not r.is_error, text(r)
+        hits = r.structured_content["hits"]
+        assert {type(h["id"]) for h in hits} <= {int, str} and all(h["doc_id"] for h in hits)
+        for seed_ids in ([h["doc_id"] for h in hits[:3]], [h["id"] for h in hits[:3]],
+                         [str(h["id"]) for h in hits[:3]]):  # doc_ids, point ids, numeric strings
+            r = await client.call_tool("rf_search_recall", {"collection": "ids", "query": Q, "seed_ids": seed_ids,
+                                                            "budget": 5})
+            assert not r.is_error, (seed_ids, text(r))
+            assert {h["doc_id"] for h in r.structured_content["hits"] if h["source"] == "seed"} == {
+                h["doc_id"] for h in hits[:3]}
+
+
+async def test_unknown_seed_ids_and_non_ids_are_clear_errors(calibrated):
+    with pytest.raises(InputError, match="not found"):
+        await calibrated.search_recall("docs", Q, seed_ids=["no-such-doc", "d1"])
+    with pytest.raises(InputError, match="not found"):
+        await calibrated.search_recall("docs", Q, seed_ids=[10**15, 10**15 + 1])
+
+
+def test_path_policy_resolves_before_checking(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    inside = root / "a.txt"
+    inside.write_text("x")
+    os.symlink(tmp_path, root / "up")
+    policy = PathPolicy.confined([root])
+    assert policy.open(str(inside), "queries") == inside.resolve()
+    for bad in (root / "up" / "root" / ".." / "b", root / ".." / "b", "/etc/passwd", root / "up"):
+        with pytest.raises(InputError, match="not available to this server"):
+            policy.open(bad, "queries")
+    assert PathPolicy.confined([]).describe() == "none (inline data only)"
+
+
+async def test_search_filters_apply_to_seeds_rf_and_fusion(calibrated):
+    from rf_mcp.ports import FieldCondition, Filter, Match, Range
+
+    flt = Filter(must=[FieldCondition(key="topic", match=Match(value="neuro"))],
+                 must_not=[FieldCondition(key="year", range=Range(lt=2005))])
+    for fusion in ("none", "sparse"):
+        prec = await calibrated.search_precision("docs", Q, filter=flt, fusion=fusion, limit=15)
+        rec = await calibrated.search_recall("docs", Q, filter=flt, fusion=fusion, budget=10)
+        for h in prec.hits + rec.hits:
+            assert h.payload["topic"] == "neuro" and h.payload["year"] >= 2005, (fusion, h.payload)
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"filterable_fields": {"year": "integer"}}})
+    strict = doubles.service(cfg, engine=calibrated.engine)
+    with pytest.raises(InputError, match="payload key 'topic', which is not filterable"):
+        await strict.search_precision("docs", Q, filter=flt)
