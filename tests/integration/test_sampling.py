@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import anyio
 import pytest
 from mcp.client.client import Client
 from mcp_types import CreateMessageResult, TextContent
@@ -12,7 +15,7 @@ from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError
 from rf_mcp.server import build_server
 from tests.common import needs_shared, train_queries
-from tests.fake_llm import FakeLLM, Served, rule_reply
+from tests.fake_llm import FakeLLM, Served, rule_grades, rule_reply
 
 pytestmark = [needs_shared, pytest.mark.anyio]
 Q = "APOE4 expression in neurons increases tau phosphorylation"
@@ -96,3 +99,48 @@ async def test_uncalibrated_judge_is_refused_before_asking_the_client(mini_store
             assert r.is_error and "different setup" in r.content[0].text and grader.calls == 0
         with pytest.raises(GuardrailError, match="sampling round trips"):
             await service.calibrate("mini", train_queries(60))
+
+
+class InvertedGrader(Grader):
+    """Another client's LLM, which grades every document 10 minus what :class:`Grader` gives it."""
+
+    async def __call__(self, context, params) -> CreateMessageResult:
+        self.calls += 1
+        grades = rule_grades(params.messages[0].content.text)
+        text = json.dumps({"grades": [{"id": i, "grade": 10 - g} for i, g in grades.items()]})
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text=text), model="rule-judge")
+
+
+async def test_each_client_is_graded_by_its_own_llm_only(mini_store):
+    """Two clients search the same queries at the same time; every feedback score a client sees comes from its own
+    LLM (the grade cache is per session), so a document's two scores always add up to the full scale."""
+    cfg, _ = mini_store
+    await _calibrate_with_http_judge(cfg)
+    queries = [Q, Q + " in mice", "tau phosphorylation in neurons"]
+    seen: dict[str, dict[str, set[float]]] = {"plain": {}, "inverted": {}}
+    async with RFService(sampling_config(cfg)) as service:
+        server = build_server(service)
+
+        async def client(name: str, grader: Grader) -> None:
+            async with Client(server, sampling_callback=grader) as c:
+                async def one(query: str) -> None:
+                    r = await c.call_tool("rf_search_recall", {"collection": "mini", "query": query, "budget": 10,
+                                                               "limit": 15})  # every scored document
+                    assert not r.is_error, r.content
+                    for h in r.structured_content["hits"]:
+                        if h["feedback_score"] is not None:
+                            seen[name].setdefault(f"{query}|{h['doc_id']}", set()).add(h["feedback_score"])
+
+                async with anyio.create_task_group() as tg:
+                    for _ in range(4):
+                        for query in queries:
+                            tg.start_soon(one, query)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client, "plain", Grader())
+            tg.start_soon(client, "inverted", InvertedGrader())
+    assert all(len(s) == 1 for side in seen.values() for s in side.values()), seen
+    shared = seen["plain"].keys() & seen["inverted"].keys()
+    assert len(shared) >= 10
+    totals = {next(iter(seen["plain"][k])) + next(iter(seen["inverted"][k])) for k in shared}
+    assert len(totals) == 1, totals  # a single scale: g + (10 - g), whatever the normalisation

@@ -19,7 +19,7 @@ from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.server import build_server
-from tests import doubles
+from tests import doubles, scenarios
 
 pytestmark = pytest.mark.anyio
 Q = "tau protein in the brain cortex"
@@ -157,28 +157,7 @@ async def test_tampered_profiles_are_refused_with_the_key_named(calibrated, case
 
 # -- 5. string, UUID and integer document ids, through every tool ---------------------------------------------
 async def test_string_uuid_and_integer_ids_through_every_tool(tmp_path):
-    docs = doubles.corpus(120)
-    for i, d in enumerate(docs):  # BEIR-style strings, UUIDs and plain numbers
-        d["_id"] = [f"doc-{i}", f"8c7e4c1a-{i:04d}-4e7b-9a0c-3f2d1e0b9a{i % 100:02d}", str(1000 + i)][i % 3]
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
-    service = doubles.service(files=PathPolicy.confined([tmp_path]))
-    async with Client(build_server(service)) as client:
-        assert not (r := await client.call_tool("index", {"collection": "ids", "input_path": str(corpus)})).is_error, text(r)
-        r = await client.call_tool("calibrate", {"collection": "ids", "queries": doubles.queries(), "limit": 20,
-                                                 "epochs": 100})
-        assert not r.is_error, text(r)
-        r = await client.call_tool("rf_search_precision", {"collection": "ids", "query": Q})
-        assert not r.is_error, text(r)
-        hits = r.structured_content["hits"]
-        assert {type(h["id"]) for h in hits} <= {int, str} and all(h["doc_id"] for h in hits)
-        for seed_ids in ([h["doc_id"] for h in hits[:3]], [h["id"] for h in hits[:3]],
-                         [str(h["id"]) for h in hits[:3]]):  # doc_ids, point ids, numeric strings
-            r = await client.call_tool("rf_search_recall", {"collection": "ids", "query": Q, "seed_ids": seed_ids,
-                                                            "budget": 5})
-            assert not r.is_error, (seed_ids, text(r))
-            assert {h["doc_id"] for h in r.structured_content["hits"] if h["source"] == "seed"} == {
-                h["doc_id"] for h in hits[:3]}
+    await scenarios.ids_through_every_tool(doubles.service(files=PathPolicy.confined([tmp_path])), tmp_path)
 
 
 async def test_unknown_seed_ids_and_non_ids_are_clear_errors(calibrated):
@@ -216,3 +195,47 @@ async def test_search_filters_apply_to_seeds_rf_and_fusion(calibrated):
     strict = doubles.service(cfg, engine=calibrated.engine)
     with pytest.raises(InputError, match="payload key 'topic', which is not filterable"):
         await strict.search_precision("docs", Q, filter=flt)
+
+
+# -- 3. a cancelled calibration stops its work promptly ----------------------------------------------------------
+@pytest.mark.parametrize("kind", ["library", "all-pairs"])
+async def test_cancelled_calibration_stops_training_promptly(templates, kind):
+    """Cancel during the epoch loop of a very long fit: the call returns within a second and no thread keeps
+    training (the formula checks for cancellation once per epoch)."""
+    import threading
+    import time
+
+    import anyio
+
+    from rf_mcp.factory import build_trainer
+    from rf_mcp.ports import TrainSettings
+
+    rf = doubles.service(engine=copy.deepcopy(templates["indexed"]), trainer=build_trainer(kind))
+    queries = doubles.queries()
+    long_fit = TrainSettings(limit=20, epochs=100_000, patience=100_000, min_delta=0.0)
+    prepared = anyio.Event()
+
+    async def progress(done: float, total: float, message: str) -> None:
+        if done >= total:  # every training query prepared: the epoch loop is next
+            prepared.set()
+
+    threads_before = threading.active_count()
+    cancelled_at = 0.0
+    async with anyio.create_task_group() as tg:
+        async def calibrate() -> None:
+            await rf.calibrate("docs", queries, long_fit, progress=progress)
+
+        async def cancel_during_the_fit() -> None:
+            nonlocal cancelled_at
+            await prepared.wait()
+            await anyio.sleep(1.0)  # well inside the 100,000 epochs
+            cancelled_at = time.perf_counter()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(calibrate)
+        tg.start_soon(cancel_during_the_fit)
+    assert cancelled_at, "the data preparation never finished"
+    assert time.perf_counter() - cancelled_at < 1.0
+    await anyio.sleep(0.2)
+    assert threading.active_count() <= threads_before + 1  # anyio's idle worker may linger, never a busy one
+    assert await rf.list_profiles("docs") == [] or all(p.profile is None for p in await rf.list_profiles("docs"))
