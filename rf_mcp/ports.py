@@ -165,6 +165,10 @@ class Match(_Strict):
     def _one(self) -> Match:
         if sum(x is not None for x in (self.value, self.any, self.except_)) != 1:
             raise ValueError('a match needs exactly one of "value", "any" or "except"')
+        for values in (self.any, self.except_):  # Qdrant matches keywords or integers, one kind per list
+            if values and len({type(v) for v in values}) > 1:
+                raise ValueError('the values of "any" and "except" must be all strings, all integers or all '
+                                 "booleans: use one list per kind in a \"should\" of two conditions")
         return self
 
 

@@ -156,38 +156,53 @@ async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: 
 
 
 async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[PointId]:
-    """Seed ids as agents see them: point ids (integers, numeric strings, UUIDs) or documents' own ids (doc_id)."""
-    out: list[PointId] = []
-    lookup: list[str] = []
+    """Seed ids as agents see them, each resolved to a point id: a string is a document's own id (``doc_id``) first,
+    else a point id (a UUID, or a number written as a string); a JSON integer is a point id first, else a doc_id."""
     for r in raw:
-        if isinstance(r, bool) or not isinstance(r, int | str):
+        if isinstance(r, bool) or not isinstance(r, int | str) or (isinstance(r, str) and not r.strip()):
             raise InputError(f"Seed id {str(r)[:40]!r} is neither a point id nor a document id.",
                              fix="Pass ids or doc_ids of hits returned by a previous search.")
-        if isinstance(r, int):
-            out.append(r)
-            continue
-        text = r.strip()
-        try:
-            out.append(str(uuid.UUID(text)))
-            continue
-        except ValueError:
-            pass
-        if text.isdigit() and len(text) < 20 and (await target.engine.retrieve(target.collection, [int(text)])):
-            out.append(int(text))
-            continue
-        lookup.append(text)
-        out.append(text)  # replaced below by the point holding this doc_id
-    if lookup:
-        values: list[str | int] = [*lookup, *(int(v) for v in lookup if v.isdigit() and len(v) < 19)]
-        flt = Filter(must=[FieldCondition(key=target.id_field, match=Match(any=values))])
-        found, _ = await target.engine.scroll(target.collection, limit=len(lookup) * 2 + 10, filter=flt)
-        by_doc = {doc_id_of(p.payload, target.id_field): p.id for p in found}
-        missing = [v for v in lookup if v not in by_doc]
-        if missing:
-            raise InputError(f"Seed ids not found in {target.collection!r}: {[m[:40] for m in missing[:10]]}.",
-                             fix="Pass ids or doc_ids of hits returned by a previous search.")
-        out = [by_doc[o] if isinstance(o, str) and o in by_doc else o for o in out]
+    keys = [r.strip() if isinstance(r, str) else r for r in raw]
+    by_doc = await _points_by_doc_id(target, [str(k) for k in keys])
+    as_points = {k: _as_point_id(k) for k in keys}
+    candidates_ = list(dict.fromkeys(v for v in as_points.values() if v is not None))
+    existing = {p.id for p in await target.engine.retrieve(target.collection, candidates_)} if candidates_ else set()
+    out: list[PointId] = []
+    missing: list[str] = []
+    for k in keys:
+        point, doc = as_points[k], by_doc.get(str(k))
+        first, second = (point, doc) if isinstance(k, int) else (doc, point)
+        chosen = next((c for c in (first, second) if c is not None and (c is doc or c in existing)), None)
+        if chosen is None:
+            missing.append(str(k)[:40])
+        else:
+            out.append(chosen)
+    if missing:
+        raise InputError(f"Seed ids not found in {target.collection!r}: {missing[:10]}.",
+                         fix="Pass ids or doc_ids of hits returned by a previous search.")
     return out
+
+
+def _as_point_id(key: int | str) -> PointId | None:
+    """``key`` read as a Qdrant point id (an unsigned integer or a UUID), or None."""
+    if isinstance(key, int):
+        return key if 0 <= key < 2**64 else None
+    if key.isdigit() and len(key) < 20:
+        return int(key) if int(key) < 2**64 else None
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        return None
+
+
+async def _points_by_doc_id(target: Target, values: Sequence[str]) -> dict[str, PointId]:
+    """The points whose ``id_field`` holds one of ``values`` (stored as a string, or as an integer)."""
+    values = list(dict.fromkeys(values))
+    numbers = [int(v) for v in values if v.isdigit() and len(v) < 19]  # ids stored as integers match too
+    flt = Filter(should=[FieldCondition(key=target.id_field, match=Match(any=list(values))),
+                         *([FieldCondition(key=target.id_field, match=Match(any=list(numbers)))] if numbers else [])])
+    found, _ = await target.engine.scroll(target.collection, limit=len(values) * 2 + 10, filter=flt)
+    return {doc: p.id for p in found if (doc := doc_id_of(p.payload, target.id_field)) is not None}
 
 
 async def _precision_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:

@@ -119,7 +119,7 @@ class PrecisionInput(ToolInput):
     vector_name: str | None = VectorName
 
 
-SeedId = Annotated[int | Annotated[str, Field(min_length=1, max_length=255)], Field(union_mode="left_to_right")]
+SeedId = int | Annotated[str, Field(min_length=1, max_length=255)]  # smart union: "12074066" stays a string (a doc_id)
 
 
 class RecallInput(ToolInput):

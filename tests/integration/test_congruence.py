@@ -63,7 +63,8 @@ def data(seed: int = 0) -> tuple[np.ndarray, list[dict], list[SparseVector]]:
         sparse.append(SparseVector(tuple(idx), tuple(float(v) for v in rng.uniform(0.1, 3.0, len(idx)))))
     payloads = [{"i": i, "group": f"g{i % 5}", "year": 1990 + i % 30, "flag": i % 3 == 0, "text": texts[i],
                  "metadata": {"lang": ["en", "de", "fr"][i % 3], "tags": [f"t{i % 4}", f"t{i % 7}"],
-                              "score": float(i % 10) / 2}} for i in range(N)]
+                              "score": float(i % 10) / 2,
+                              "ref": str(1000 + i) if i % 2 else 1000 + i}} for i in range(N)]  # ids of both kinds
     return vectors, payloads, sparse
 
 
@@ -142,6 +143,8 @@ FILTERS = [
     Filter(must=[FieldCondition(key="year", range=Range(gte=2000, lt=2010))]),
     Filter(must=[FieldCondition(key="metadata.lang", match=Match(any=["en", "fr"]))]),
     Filter(must=[FieldCondition(key="metadata.tags", match=Match(value="t3"))]),  # an array: any element
+    Filter(should=[FieldCondition(key="metadata.ref", match=Match(any=["1001", "1003", "1004"])),  # doc-id lookup
+                   FieldCondition(key="metadata.ref", match=Match(any=[1000, 1002, 1003]))]),
     Filter(must_not=[FieldCondition(key="group", match=Match(value="g2"))]),
     Filter(should=[FieldCondition(key="flag", match=Match(value=True)),
                    FieldCondition(key="metadata.score", range=Range(gt=4.0))]),
@@ -268,7 +271,7 @@ async def test_unnamed_default_vector(kind, tmp_path, corpus):
         await e.close()
 
 
-@pytest.mark.parametrize("flt", FILTERS[:4], ids=[f"filter{i}" for i in range(4)])
+@pytest.mark.parametrize("flt", FILTERS[:5], ids=[f"filter{i}" for i in range(5)])
 async def test_scroll_with_a_filter(engine, reference, flt):
     async def all_ids(e: Engine, name: str) -> set:
         seen, offset = set(), None

@@ -167,6 +167,28 @@ async def test_unknown_seed_ids_and_non_ids_are_clear_errors(calibrated):
         await calibrated.search_recall("docs", Q, seed_ids=[10**15, 10**15 + 1])
 
 
+async def test_numeric_doc_ids_resolve_and_mixed_kind_matches_are_refused(tmp_path):
+    """Numeric doc_ids ("12074066", the BEIR norm) are looked up as strings and as integers, one condition per kind:
+    Qdrant refuses a match list that mixes them, so the port refuses it too, on every engine."""
+    from pydantic import ValidationError
+
+    from rf_mcp.domain import search
+    from rf_mcp.ports import Match
+
+    with pytest.raises(ValidationError, match="all strings, all integers"):
+        Match(any=["12074066", 12074066])
+    docs = doubles.corpus(60)
+    for n, d in enumerate(docs):
+        d["_id"] = str(12_000_000 + n)
+    path = tmp_path / "numeric.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    rf = doubles.service()
+    await rf.index("numeric", path)
+    seeds = [d["_id"] for d in docs[:3]]
+    points = await rf.engine.retrieve("numeric", await search.resolve_seed_ids(await rf.target("numeric"), seeds))
+    assert sorted(p.payload["doc_id"] for p in points) == seeds
+
+
 def test_path_policy_resolves_before_checking(tmp_path):
     root = tmp_path / "root"
     root.mkdir()

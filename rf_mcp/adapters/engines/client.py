@@ -73,7 +73,7 @@ def to_filter(flt: Filter | None) -> models.Filter | None:
         if m.value is not None:
             match: Any = models.MatchValue(value=m.value)
         elif m.any is not None:
-            match = models.MatchAny(any=list(m.any))  # type: ignore[arg-type]  # str and int keys may mix
+            match = models.MatchAny(any=list(m.any))  # type: ignore[arg-type]  # one kind per list (checked by the port)
         else:
             match = models.MatchExcept.model_validate({"except": list(m.except_ or [])})
         return models.FieldCondition(key=c.key, match=match)
