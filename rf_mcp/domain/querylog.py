@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
+import anyio
+
+from rf_mcp.errors import InputError
 from rf_mcp.ports import Engine
 
 KEY = "rf_mcp.querylog"
@@ -29,6 +32,7 @@ class QueryLog:
         self.enabled = enabled
         self.size = size
         self._pending: dict[str, list[str]] = {}
+        self._writing = anyio.Lock()  # one read-merge-write of the stored log at a time: none is lost
 
     async def record(self, collection: str, query: str) -> None:
         if not self.enabled:
@@ -40,17 +44,30 @@ class QueryLog:
             await self.flush(collection)
 
     async def flush(self, collection: str | None = None) -> None:
-        for name in [collection] if collection else list(self._pending):
-            new = self._pending.pop(name, [])
-            if not new or not await self.engine.exists(name):
-                continue
-            stored: Any = (await self.engine.get_metadata(name)).get(KEY)
-            old = [q for q in stored if isinstance(q, str)] if isinstance(stored, list) else []
-            merged = list(dict.fromkeys([*old, *new]))[-self.size:]
-            await self.engine.set_metadata(name, {KEY: merged})
+        async with self._writing:
+            for name in [collection] if collection else list(self._pending):
+                new = self._pending.pop(name, [])
+                if not new or not await self.engine.exists(name):
+                    continue
+                merged = list(dict.fromkeys([*await self._stored(name), *new]))[-self.size:]
+                await self.engine.set_metadata(name, {KEY: merged})
+
+    async def _stored(self, collection: str) -> list[str]:
+        stored: Any = (await self.engine.get_metadata(collection)).get(KEY)
+        return [q for q in stored if isinstance(q, str)] if isinstance(stored, list) else []
 
     async def queries(self, collection: str, side: Literal["train", "test"]) -> list[str]:
+        """The logged queries of one side of the split (an input error when there are none)."""
         await self.flush(collection)
-        stored: Any = (await self.engine.get_metadata(collection)).get(KEY)
-        logged = [q for q in stored if isinstance(q, str)] if isinstance(stored, list) else []
-        return [q for q in logged if part(q) == side]
+        logged = await self._stored(collection)
+        out = [q for q in logged if part(q) == side]
+        if not out:
+            use = "calibrate" if side == "train" else "evaluate"
+            raise InputError(
+                f"The query log of {collection!r} holds no {side} queries ({len(logged)} logged in all)"
+                + ("." if self.enabled else ", and it is off on this server."),
+                fix=(f"Run more searches first (about 4 in 5 logged queries go to calibration, 1 in 5 to evaluation), or {use} "
+                     "with queries you pass." if self.enabled else
+                     "Set [server] query_log = true (it stores query text in the collection), search, then "
+                     f"{use} from the log; or pass queries."))
+        return out

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 from mcp.server.mcpserver import MCPServer
-from pydantic import BaseModel
 
 from rf_mcp import __version__
 from rf_mcp.config import Config
@@ -57,11 +56,11 @@ def data_roots(config: Config, transport: Transport) -> PathPolicy:
 
 
 def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
-    models: dict[str, type[BaseModel]] = {}
+    check = ArgumentCheck({})
     server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
-                       middleware=[ArgumentCheck(models)])
-    models.update(register_tools(server, service, read_only=read_only))
-    register_prompts_and_resources(server, service)
+                       middleware=[check])
+    check.models.update(register_tools(server, service, read_only=read_only))
+    check.prompts.update(register_prompts_and_resources(server, service))
     return server
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
@@ -26,7 +27,8 @@ WORKFLOW = """Set up calibrated Relevance Feedback search on the collection {col
 """
 
 
-def register_prompts_and_resources(server: MCPServer, service: RFService) -> None:
+def register_prompts_and_resources(server: MCPServer, service: RFService) -> dict[str, list[str]]:
+    """Register them; returns each prompt's required arguments (for the argument check)."""
     @server.prompt(name="rf_workflow", title="Relevance Feedback workflow",
                    description="Walks through checking, calibrating, evaluating and searching one collection.")
     def rf_workflow(collection: str) -> str:
@@ -38,6 +40,8 @@ def register_prompts_and_resources(server: MCPServer, service: RFService) -> Non
     async def profiles(collection: str) -> str:
         try:
             summaries = await service.list_profiles(collection[:255])
-        except RFError as exc:
-            raise ResourceError(f"{exc.code}: {exc}") from None
+        except RFError as exc:  # the client asked for something that is not there: invalid params, not a crash
+            raise MCPError(INVALID_PARAMS, f"{exc.code}: {exc}") from None
         return json.dumps([s.model_dump(mode="json") for s in summaries], indent=1)
+
+    return {"rf_workflow": ["collection"]}

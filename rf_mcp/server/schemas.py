@@ -15,10 +15,10 @@ from rf_mcp.domain.models import TrainSettings
 from rf_mcp.ports import Filter
 
 Collection = Field(None, min_length=1, max_length=255, description="Qdrant collection (default: the server's).")
-VectorName = Field(None, max_length=255, description='Dense vector to use; omit for the configured one ("" = unnamed).')
+VectorName = Field(None, max_length=255, description='Dense vector (default: the configured one; "" = unnamed).')
 QueryText = Field(min_length=1, max_length=4000, description="The user's information need, as text.")
-FusionArg = Field(None, description='"sparse": fuse with BM25 search; "none": dense only; omit for the server\'s '
-                                    "default. Calibrate, evaluate and search with the same fusion.")
+FusionArg = Field(None, description='"sparse": RF fused with BM25 search; "none": dense only (default: the '
+                                    "server's). Use the fusion you calibrated.")
 FilterArg = Field(None, description='Payload filter (Qdrant\'s): {"must"|"should"|"must_not": [{"key": "year", '
                                     '"range": {"gte": 2010}}, {"key": "metadata.lang", "match": {"value": "en"}}]}; '
                                     'match takes "value", "any" or "except". Applies to seeds, RF and fusion.')

@@ -112,17 +112,53 @@ def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handl
 
 
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The output schema clients see: the top-level fields, their JSON types and descriptions (no nested $defs)."""
+    """The output schema clients see: the top-level fields and their JSON types (no nested $defs, no descriptions:
+    the tool's description and each result's text say what they mean)."""
     full = model.model_json_schema(mode="serialization")
     props: dict[str, Any] = {}
     for name, spec in full.get("properties", {}).items():
         kinds = [s.get("type") for s in spec.get("anyOf", [spec])] if "$ref" not in spec else ["object"]
         kinds = [k or "object" for k in kinds]
-        entry: dict[str, Any] = {"type": kinds[0] if len(kinds) == 1 else kinds}
-        if spec.get("description"):
-            entry["description"] = spec["description"]
-        props[name] = entry
-    return {"type": "object", "properties": props, "required": full.get("required", [])}
+        props[name] = {"type": kinds[0] if len(kinds) == 1 else kinds}
+    return {"type": "object", "properties": props}
+
+
+def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
+    """An input schema without what clients do not need to choose and call a tool: generated titles, string length
+    caps, ``null`` alternatives of optional arguments (omitting them means the default) and ``default: null``. The
+    server still validates every call against the full model (tools/list stays under 15 KB)."""
+
+    def walk(node: Any, *, mapping: bool = False) -> Any:
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if mapping:  # "properties" / "$defs": keys are names, values are schemas
+            return {k: walk(v) for k, v in node.items()}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k in ("title", "minLength", "maxLength") or (k == "default" and v is None):
+                continue  # string length caps are enforced on the call; they do not help choosing a tool
+            out[k] = walk(v, mapping=k in ("properties", "$defs"))
+        alternatives = out.get("anyOf")
+        if isinstance(alternatives, list) and {"type": "null"} in alternatives:
+            rest = [a for a in alternatives if a != {"type": "null"}]
+            del out["anyOf"]
+            if len(rest) == 1:
+                out = {**rest[0], **out}
+            else:
+                out["anyOf"] = rest
+        return out
+
+    out: dict[str, Any] = walk(schema)
+    flt = out.get("properties", {}).get("filter")
+    if flt is not None:  # Qdrant's recursive filter grammar: its shape is in the argument's description
+        clause = {"type": "array", "items": {"type": "object"}}
+        out["properties"]["filter"] = {"type": "object", "description": flt.get("description", ""),
+                                       "properties": dict.fromkeys(("must", "should", "must_not"), clause),
+                                       "additionalProperties": False}
+        out.pop("$defs", None)
+    return out
 
 
 def _progress(ctx: Context) -> Progress:
@@ -221,5 +257,6 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
         registered = server._tool_manager.get_tool(name)
         if registered is not None:
             registered.fn_metadata.output_schema = compact_schema(result)
+            registered.parameters = compact_input(registered.parameters)
             registered.parameters["additionalProperties"] = False  # unknown arguments are refused (ArgumentCheck)
     return {name: model for name, model, *_ in specs}

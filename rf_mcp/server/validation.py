@@ -1,14 +1,17 @@
-"""Tool arguments checked against the tools' own input models before the SDK sees them.
+"""Tool arguments checked against the tools' own input models before the SDK sees them; prompt names and arguments
+checked against the registered prompts.
 
-The SDK would answer bad arguments with pydantic's raw text; this middleware answers with a tool
-error that names each problem and the fix, in the same words as every other refusal.
+The SDK would answer bad arguments with pydantic's raw text, and an unknown prompt with "Internal server error" and a
+traceback in the log; this middleware answers with a tool error (or an invalid-params error) that names each problem
+and the fix, in the same words as every other refusal.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mcp_types import CallToolResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
 
@@ -26,12 +29,25 @@ def describe(exc: ValidationError, limit: int = 5) -> str:
 
 
 class ArgumentCheck:
-    """Server middleware: validate ``tools/call`` arguments with the tool's input model."""
+    """Server middleware: validate ``tools/call`` arguments with the tool's input model, and ``prompts/get`` names
+    and required arguments (``prompts``: each prompt's required argument names)."""
 
-    def __init__(self, models: dict[str, type[BaseModel]]) -> None:
+    def __init__(self, models: dict[str, type[BaseModel]], prompts: dict[str, list[str]] | None = None) -> None:
         self.models = models
+        self.prompts = prompts if prompts is not None else {}
+
+    def _check_prompt(self, params: dict[str, Any]) -> None:
+        name = str(params.get("name"))[:100]
+        if name not in self.prompts:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {name!r}: this server has {sorted(self.prompts)}.")
+        arguments = params.get("arguments") or {}
+        missing = [a for a in self.prompts[name] if not isinstance(arguments, dict) or not arguments.get(a)]
+        if missing:
+            raise MCPError(INVALID_PARAMS, f"Prompt {name!r} needs the argument(s) {missing}.")
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "prompts/get" and isinstance(ctx.params, dict):
+            self._check_prompt(ctx.params)
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
             model = self.models.get(str(ctx.params.get("name")))
             arguments = ctx.params.get("arguments")

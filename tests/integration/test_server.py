@@ -43,8 +43,7 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert tools["rf_search_precision"].input_schema["required"] == ["query"]  # the collection has a default
         assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
         seeds = tools["rf_search_precision"].input_schema["properties"]["seeds"]
-        assert {"type": "integer", "minimum": 2, "maximum": 20} in [
-            {k: v for k, v in branch.items() if k in ("type", "minimum", "maximum")} for branch in seeds["anyOf"]]
+        assert {k: seeds[k] for k in ("type", "minimum", "maximum")} == {"type": "integer", "minimum": 2, "maximum": 20}
         assert "hits" in tools["rf_search_recall"].output_schema["properties"]
         assert tools["calibrate"].annotations.destructive_hint and not tools["calibrate"].annotations.idempotent_hint
         assert tools["rollback_calibration"].annotations.destructive_hint

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from mcp.client.client import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from rf_mcp.config import Config
 from rf_mcp.server import build_server
@@ -57,3 +60,84 @@ async def test_list_collections_goes_through_the_service(templates):
         ov = r.structured_content
         assert ov["qdrant"] == "memory" and ov["collections"][0]["info"]["points_count"] == 300
         assert ov["collections"][0]["profiles"][0]["matches_config"]
+
+
+async def test_tools_list_fits_a_context_window_and_keeps_what_agents_need(templates):
+    """tools/list stays under 15 KB (it was 47.5 KB) with every tool's description, argument descriptions, ranges,
+    enums and the filter's shape; schemas refuse unknown arguments."""
+    from mcp_types import ListToolsResult
+
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        listing = await client.list_tools()
+    wire = ListToolsResult(tools=listing.tools).model_dump_json(by_alias=True, exclude_none=True)
+    assert len(wire.encode()) < 15_000, len(wire.encode())
+    tools = {t.name: t for t in listing.tools}
+    for t in tools.values():
+        props = t.input_schema.get("properties", {})
+        assert t.input_schema["additionalProperties"] is False and len(t.description) > 150
+        assert all(p.get("description") for name, p in props.items() if name not in ("max_queries",)), t.name
+        assert '"title"' not in json.dumps(t.input_schema)
+    recall = tools["rf_search_recall"].input_schema["properties"]
+    assert recall["budget"]["minimum"] == 1 and recall["budget"]["maximum"] == 200
+    assert recall["fusion"]["enum"] == ["none", "sparse"]
+    assert set(recall["filter"]["properties"]) == {"must", "should", "must_not"}
+    assert '"range"' in recall["filter"]["description"] and '"match"' in recall["filter"]["description"]
+    assert recall["seed_ids"]["minItems"] == 2
+
+
+async def test_a_full_filter_is_still_validated_by_the_server(templates):
+    """The published filter schema is compact; the server checks the whole grammar and names the bad part."""
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        ok = {"must": [{"key": "topic", "match": {"value": "onco"}}], "must_not": [{"key": "year", "range": {"lt": 2000}}]}
+        r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": Q, "filter": ok})
+        assert not r.is_error, text(r)
+        for bad, needle in (({"must": [{"key": "year", "range": {}}]}, "range needs at least one"),
+                            ({"must": [{"key": "topic", "match": {"value": "a", "any": ["b"]}}]}, "exactly one of"),
+                            ({"must": [{"key": "bad key!", "match": {"value": "a"}}]}, "key"),
+                            ({"must": [{"key": "ids", "match": {"any": ["1", 1]}}]}, "all strings, all integers"),
+                            ({"nope": []}, "nope")):
+            r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": Q, "filter": bad})
+            assert r.is_error and needle in text(r), (bad, text(r))
+
+
+async def test_hit_text_is_capped_and_flagged(templates):
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "search": {"max_text_chars": 50}})
+    service = doubles.service(cfg, engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        r = await client.call_tool("rf_search_recall", {"collection": "docs", "query": Q})
+    hits = r.structured_content["hits"]
+    assert hits and all(len(h["text"]) <= 50 for h in hits)
+    assert any(h["truncated"] for h in hits) and all(len(h["text"]) == 50 for h in hits if h["truncated"])
+    default = doubles.service(engine=copy.deepcopy(templates["calibrated"]))  # 1,000 characters: short texts whole
+    assert not any(h.truncated for h in (await default.search_recall("docs", Q)).hits)
+
+
+async def test_empty_text_fields_name_the_payload_keys_seen(templates):
+    """Wrong [collection] text_fields: a clear error listing the keys the payloads have, before any scoring."""
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"text_fields": ["body", "abstract"]}})
+    service = doubles.service(cfg, engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        r = await client.call_tool("calibrate", {"collection": "docs", "queries": doubles.queries(), "limit": 20})
+        assert r.is_error and "text_fields" in text(r) and "title" in text(r) and "text" in text(r), text(r)
+        r = await client.call_tool("rf_search_recall", {"collection": "docs", "query": Q})
+        assert r.is_error and "text_fields" in text(r), text(r)
+
+
+async def test_prompts_and_resources_are_real(templates):
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        prompt = await client.get_prompt("rf_workflow", {"collection": "docs"})
+        assert "calibrate" in prompt.messages[0].content.text and "'docs'" in prompt.messages[0].content.text
+        resource = await client.read_resource("rf-mcp://collections/docs/profiles")
+        profiles = json.loads(resource.contents[0].text)
+        assert profiles[0]["status"] == "usable" and profiles[0]["profile"]["weights"]
+        with pytest.raises(MCPError, match="does not exist") as refused:
+            await client.read_resource("rf-mcp://collections/nope/profiles")
+        assert refused.value.code == INVALID_PARAMS
+        for name, args, needle in (("no_such_prompt", {}, "Unknown prompt 'no_such_prompt'"),
+                                   ("rf_workflow", {}, "needs the argument(s) ['collection']")):
+            with pytest.raises(MCPError) as refused:
+                await client.get_prompt(name, args)
+            assert refused.value.code == INVALID_PARAMS and needle in refused.value.message

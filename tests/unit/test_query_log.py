@@ -1,0 +1,108 @@
+"""The query log (opt-in): searched queries feed calibrate and evaluate, split without overlap, bounded, kept."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from mcp.client.client import Client
+
+from rf_mcp.config import Config
+from rf_mcp.domain import querylog
+from rf_mcp.errors import InputError
+from rf_mcp.server import build_server
+from tests import doubles
+
+pytestmark = pytest.mark.anyio
+
+
+def config(**server) -> Config:
+    return Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"},
+                                  "server": server})
+
+
+async def test_off_by_default_and_says_how_to_turn_it_on(templates):
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    for q in doubles.queries(30):
+        await rf.search_precision("docs", q, vanilla=True)
+    await rf.close()
+    assert querylog.KEY not in await rf.engine.get_metadata("docs")  # nothing stored
+    with pytest.raises(InputError, match="it is off on this server") as refused:
+        await rf.calibrate("docs", from_query_log=True)
+    assert "query_log = true" in refused.value.fix
+
+
+async def test_searches_before_calibration_feed_calibrate_and_evaluate(templates):
+    engine = copy.deepcopy(templates["indexed"])
+    rf = doubles.service(config(query_log=True), engine=engine)
+    searched = doubles.queries(80)
+    for q in searched:  # vanilla searches: the only kind an uncalibrated collection answers
+        await rf.search_precision("docs", q, vanilla=True)
+    await rf.search_precision("docs", searched[0], vanilla=True)  # a repeat is stored once
+    await rf.close()  # flushes what is pending
+
+    rf = doubles.service(config(query_log=True), engine=engine)  # kept in the collection across restarts
+    train = await rf.query_log.queries("docs", "train")
+    test = await rf.query_log.queries("docs", "test")
+    assert sorted(train + test) == sorted(searched) and not set(train) & set(test)
+    assert 0.6 < len(train) / len(searched) < 0.95  # the split is about 80 / 20, by a hash of the text
+    assert all(querylog.part(q) == "train" for q in train)
+
+    report = await rf.calibrate("docs", settings=doubles.TRAIN, from_query_log=True)
+    assert report.profile.usable and report.profile.query_count == len(train)
+    ev = await rf.evaluate("docs", from_query_log=True)
+    assert ev.evaluation.queries == len(test)
+    await rf.close()
+
+
+async def test_the_log_is_bounded_newest_kept(templates):
+    rf = doubles.service(config(query_log=True, query_log_size=10), engine=copy.deepcopy(templates["indexed"]))
+    searched = doubles.queries(45)
+    for q in searched:
+        await rf.search_precision("docs", q, vanilla=True)
+    await rf.close()
+    assert (await rf.engine.get_metadata("docs"))[querylog.KEY] == searched[-10:]
+
+
+async def test_concurrent_searches_lose_no_query(templates):
+    import anyio
+
+    engine = copy.deepcopy(templates["indexed"])
+    read = engine.get_metadata
+
+    async def slow_read(collection: str):  # a real engine answers from a worker thread: flushes interleave
+        stored = await read(collection)
+        await anyio.sleep(0.01)
+        return stored
+
+    engine.get_metadata = slow_read  # type: ignore[method-assign]
+    rf = doubles.service(config(query_log=True), engine=engine)
+    searched = doubles.queries(100)
+    async with anyio.create_task_group() as tg:
+        for q in searched:
+            tg.start_soon(lambda q=q: rf.search_precision("docs", q, vanilla=True))
+    await rf.close()
+    assert sorted((await rf.engine.get_metadata("docs"))[querylog.KEY]) == sorted(searched)
+
+
+async def test_read_only_servers_log_nothing_and_tools_take_the_log(templates):
+    engine = copy.deepcopy(templates["indexed"])
+    ro = doubles.service(config(query_log=True), engine=engine, read_only=True)
+    for q in doubles.queries(30):
+        await ro.search_precision("docs", q, vanilla=True)
+    await ro.close()
+    assert querylog.KEY not in await engine.get_metadata("docs")
+
+    rf = doubles.service(config(query_log=True), engine=engine)
+    async with Client(build_server(rf)) as client:
+        for q in doubles.queries(60):
+            r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": q, "vanilla": True})
+            assert not r.is_error
+        r = await client.call_tool("calibrate", {"collection": "docs", "from_query_log": True, "limit": 20,
+                                                 "epochs": 100})
+        assert not r.is_error and r.structured_content["profile"]["usable"], r.content
+        r = await client.call_tool("evaluate", {"collection": "docs", "from_query_log": True})
+        assert not r.is_error, r.content
+        r = await client.call_tool("calibrate", {"collection": "docs", "from_query_log": True,
+                                                 "queries": ["a", "b"]})
+        assert r.is_error and "exactly one of queries" in r.content[0].text
