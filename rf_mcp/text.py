@@ -32,8 +32,8 @@ def _profile(p: CalibrationProfile) -> list[str]:
 def _demo(r: Any) -> str:
     lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", "",
              "1. index: " + render_text(r.index), "", "2. calibrate (training queries): " + render_text(r.calibration)]
-    if r.evaluation is not None:
-        lines += ["", "3. evaluate (held-out queries with judgments): " + render_text(r.evaluation)]
+    lines += ["", "3. evaluate (held-out queries with judgments): " + (
+        render_text(r.evaluation) if r.evaluation is not None else "refused (see below)")]
     lines += ["", f"4. searches for {r.query!r}:"]
     for name, res in (("rf_search_precision", r.precision), ("rf_search_recall", r.recall)):
         if res is not None:

@@ -64,3 +64,24 @@ def test_cli_human_output_and_input_errors(tmp_path):
     r = rf(cfg, "index", "-c", "x", "-i", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 2
     assert json.loads(r.stdout)["error"]["message"].startswith("The corpus file")
+
+
+def test_demo_runs_offline_with_the_shared_model(tmp_path):
+    """`rf-mcp demo` (the README's first run command), offline: the shared MiniLM retriever and BM25 feedback (no
+    cross-encoder can be downloaded here). Every step runs and says what it did; a refusal is reported, not raised."""
+    cfg = make_config(tmp_path, tmp_path / "data")
+    human = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "demo"], capture_output=True,
+                           text=True, timeout=600)
+    assert human.returncode == 0, human.stderr[-2000:]
+    out = human.stdout
+    assert "1. index: indexed 263 documents into 'demo'" in out
+    for step in ("2. calibrate (training queries): ", "3. evaluate (held-out queries with judgments): ",
+                 "4. searches for ", "-- the same without feedback (vanilla=true):"):
+        assert step in out, out
+    report = ok(rf(cfg, "demo", "-c", "demo2"))
+    assert report["index"]["documents"] == 263 and report["calibration"]["profile"]["query_count"] == 70
+    assert report["zero_cost"]["hits"]
+    if report["calibration"]["profile"]["usable"]:
+        assert report["evaluation"]["evaluation"]["ground_truth"]["queries"] == 30
+    else:  # every RF step is refused with the calibration's reason, and the tour still ends
+        assert len(report["refusals"]) == 3 and all("unusable" in x for x in report["refusals"])
