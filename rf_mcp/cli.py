@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed-ids", nargs="+", help="recall: point ids or doc_ids to use as seeds instead of the top.")
     sp.add_argument("--vanilla", action="store_true", help="precision: no feedback (plain, or hybrid with fusion).")
     sp.add_argument("--filter", help='Payload filter as JSON, e.g. \'{"must": [{"key": "year", "range": {"gte": 2010}}]}\'.')
+    sp.add_argument("--exact", action="store_true", default=None, help="Exact search, without the HNSW index.")
+    sp.add_argument("--hnsw-ef", type=int, help="HNSW search breadth (default: chosen from the collection and feedback).")
 
     sp = sub.add_parser("profiles", help="List collections' calibration profiles.")
     sp.add_argument("--collection", "-c")
@@ -177,10 +179,10 @@ async def _command(rf: RFService, args: argparse.Namespace) -> Any:
         if args.mode == "precision":
             return await rf.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
                                              vanilla=args.vanilla, fusion=args.fusion, filter=flt,
-                                             vector_name=args.vector_name)
+                                             vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
         return await rf.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
                                       seeds=args.seeds, seed_ids=args.seed_ids, fusion=args.fusion, filter=flt,
-                                      vector_name=args.vector_name)
+                                      vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
     if c == "profiles":
         return await rf.list_profiles(args.collection)
     if c == "rollback":

@@ -166,6 +166,9 @@ class SearchSettings(_Section):
     drift_warning: float = Field(
         0.2, gt=0, description="Warn when the point count changed by this share since calibration."
     )
+    hnsw_ef: int | None = Field(None, ge=16, le=100_000, description="HNSW search breadth of every search (unset: "
+                                "the engine's default, and for RF queries a breadth chosen from the feedback's pull).")
+    exact: bool = Field(False, description="Search exactly, without the HNSW index (slow on large collections).")
 
 
 class CalibrationSettings(_Section):

@@ -10,7 +10,17 @@ from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import DENSE_SEEDS, FingerprintParts, hybrid_seeds
 from rf_mcp.domain.payload import DOC_ID, payload_keys, payload_text
 from rf_mcp.errors import InputError
-from rf_mcp.ports import CollectionInfo, Engine, Filter, Point, Retriever, Scorer, SparseEncoder, VectorInfo
+from rf_mcp.ports import (
+    CollectionInfo,
+    Engine,
+    Filter,
+    Point,
+    Retriever,
+    Scorer,
+    SearchParams,
+    SparseEncoder,
+    VectorInfo,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class Target:
     filter: Filter | None = None
     hybrid_seeds: bool = False
     text_limit: int | None = None  # characters of text shown per hit (the feedback model reads the whole text)
+    params: SearchParams | None = None  # the caller's engine search parameters (None: chosen per query)
+    used_params: SearchParams | None = None  # what the last RF query used
     scored: int = field(default=0)
 
     @property

@@ -193,6 +193,8 @@ class SearchResult(BaseModel):
     feedback_scores_used: int = Field(description="Documents scored by the feedback model for this search.")
     scoring_rounds: int
     profile: ProfileRef
+    search_params: str = Field("exact", description="How the engine searched for the RF query: exact, or HNSW with "
+                                                    "the breadth (hnsw_ef) used.")
     warnings: list[str] = []
     timings_ms: dict[str, float] = {}
 

@@ -11,9 +11,11 @@ hybrid search (no feedback) and vanilla search through the RF API (a=1, b=0, c=0
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Sequence
+from itertools import permutations
 from typing import Literal
 
 import numpy as np
@@ -24,6 +26,7 @@ from rf_mcp.domain.models import Hit, Method, Pairing, ProfileRef, SearchResult,
 from rf_mcp.domain.payload import DOC_ID, doc_id_of
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
+    CollectionInfo,
     FeedbackItem,
     FieldCondition,
     Filter,
@@ -35,6 +38,7 @@ from rf_mcp.ports import (
     Prefetch,
     QueryRequest,
     RelevanceFeedback,
+    SearchParams,
     SparseNearest,
     SparseVector,
 )
@@ -101,7 +105,17 @@ async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bo
     using = target.vector_name
     return await target.engine.query(target.collection, QueryRequest(
         Nearest(qv.tolist(), using), limit, filter=Filter.combine(target.filter, exclude=exclude),
-        with_vector=using if with_vector else None))
+        with_vector=using if with_vector else None, params=target.params))
+
+
+def describe_params(target: Target) -> str:
+    """The engine search of the last RF query, as results report it."""
+    p = target.used_params
+    if (p is not None and p.exact) or target.info.indexed_vectors == 0:
+        return "exact"
+    if p is None or p.hnsw_ef is None:
+        return "hnsw (engine default breadth)"
+    return f"hnsw, hnsw_ef={p.hnsw_ef}" + ("" if target.params is not None else " (chosen from the feedback's pull)")
 
 
 def _ranked(points: list[Point]) -> list[Point]:
@@ -119,7 +133,8 @@ async def hybrid(target: Target, query: str, qv: np.ndarray, limit: int, *, with
     using = target.vector_name
     fused = Fusion((Prefetch(Nearest(qv.tolist(), using), depth), Prefetch(SparseNearest(sq, target.sparse.name), depth)))
     return _ranked(await target.engine.query(target.collection, QueryRequest(
-        fused, limit, filter=Filter.combine(target.filter, exclude=exclude), with_vector=using if with_vector else None)))
+        fused, limit, filter=Filter.combine(target.filter, exclude=exclude), with_vector=using if with_vector else None,
+        params=target.params)))
 
 
 async def candidates(target: Target, query: str, qv: np.ndarray, limit: int, *, with_vector: bool = False,
@@ -130,29 +145,80 @@ async def candidates(target: Target, query: str, qv: np.ndarray, limit: int, *, 
     return await nearest(target, qv, limit, with_vector=with_vector, exclude=exclude)
 
 
+def _selected(scores: Sequence[float], pairing: Pairing) -> list[int]:
+    """Which seeds a search sends as feedback: every one, or only the best and the worst (one context pair)."""
+    if pairing == "all" or len(scores) <= 2:
+        return list(range(len(scores)))
+    return [max(range(len(scores)), key=lambda i: scores[i]), min(range(len(scores)), key=lambda i: scores[i])]
+
+
 def feedback_items(examples: Sequence[PointId | Sequence[float]], scores: Sequence[float],
                    pairing: Pairing) -> list[FeedbackItem]:
     """The feedback sent with the RF query: every seed, or only the best and the worst (one context pair)."""
-    items = [FeedbackItem(e, s) for e, s in zip(examples, scores, strict=True)]
-    if pairing == "all" or len(items) <= 2:
-        return items
-    best = max(range(len(items)), key=lambda i: scores[i])
-    worst = min(range(len(items)), key=lambda i: scores[i])
-    return [items[best], items[worst]]
+    return [FeedbackItem(examples[i], scores[i]) for i in _selected(scores, pairing)]
+
+
+# -- HNSW search breadth for the RF query ---------------------------------------------------------------------
+# For cosine and dot similarity the RF score is linear in the document vector x:
+#   a*sim(q, x) + sum c*(s_i - s_j)^b * (sim(f_i, x) - sim(f_j, x)) = (a*q + sum c*(s_i - s_j)^b * (f_i - f_j)) . x
+# so the RF query is a nearest-neighbour search for that combined vector. HNSW finds its top as reliably as a plain
+# search's while the feedback term is small next to a*q; the larger the feedback "pull", the further the combined
+# vector lies from the data, the more a default-width HNSW search misses (benchmarks/LATENCY.md: overlap@10 with exact
+# RF falls to 0.18 at 1M points). The search breadth grows with the pull: measured on 100k and 1M clustered vectors,
+# these widths keep overlap@10 >= 0.95 at a few milliseconds.
+RF_EF_STEPS = ((0.5, 256), (2.0, 2048), (math.inf, 4096))
+"""(pull below, hnsw_ef): the breadth of an RF query whose feedback pull is below the first value."""
+
+
+def feedback_pull(qv: np.ndarray, vectors: Sequence[Sequence[float]], scores: Sequence[float], weights: Weights,
+                  distance: str) -> float:
+    """Length of the feedback term of the RF query vector relative to its query term a*q (0: plain search)."""
+    if not vectors or any(len(v) == 0 for v in vectors):
+        return 0.0
+    unit = distance == "Cosine"
+
+    def norm(v: Sequence[float] | np.ndarray) -> np.ndarray:
+        x = np.asarray(v, dtype=np.float64)
+        n = float(np.linalg.norm(x))
+        return x / n if unit and n > 0 else x
+
+    f = [norm(v) for v in vectors]
+    term = np.zeros_like(f[0])
+    for i, j in permutations(range(len(f)), 2):
+        if scores[i] > scores[j]:
+            term += weights.c * (scores[i] - scores[j]) ** weights.b * (f[i] - f[j])
+    base = abs(weights.a) * float(np.linalg.norm(norm(qv)))
+    return math.inf if base == 0 else float(np.linalg.norm(term)) / base
+
+
+def rf_search_params(info: CollectionInfo, pull: float, explicit: SearchParams | None) -> SearchParams | None:
+    """The engine search parameters of an RF query: the caller's, else none below the HNSW index (exact search),
+    else an HNSW breadth chosen from the feedback pull."""
+    if explicit is not None:
+        return explicit
+    if info.indexed_vectors == 0:
+        return None
+    ef = next(ef for below, ef in RF_EF_STEPS if pull < below)
+    return SearchParams(hnsw_ef=max(16, min(ef, info.points_count)))
 
 
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
-                          weights: Weights, limit: int, *, exclude: Sequence[PointId] = ()) -> list[Point]:
-    """The RF query, fused with BM25 in the sparse mode; ``exclude`` (and point-id examples) never come back."""
+                          weights: Weights, limit: int, *, vectors: Sequence[Sequence[float]] = (),
+                          exclude: Sequence[PointId] = ()) -> list[Point]:
+    """The RF query, fused with BM25 in the sparse mode; ``exclude`` (and point-id examples) never come back.
+    ``vectors`` are the feedback examples' vectors (they choose the HNSW breadth; see :func:`rf_search_params`)."""
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), target.vector_name)
+    pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, target.distance)
+    params = rf_search_params(target.info, pull, target.params)
+    target.used_params = params
     sq = _sparse_query(target, query)
     if sq is None or target.sparse is None:
         return await target.engine.query(target.collection, QueryRequest(
-            rf, limit, filter=Filter.combine(target.filter, exclude=exclude)))
+            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params))
     depth = max(limit, FUSION_PREFETCH)
     return _ranked(await target.engine.query(target.collection, QueryRequest(
         Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
-        filter=Filter.combine(target.filter, exclude=exclude))))
+        filter=Filter.combine(target.filter, exclude=exclude), params=params)))
 
 
 async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[PointId]:
@@ -215,7 +281,7 @@ async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
     if seed_ids:
         ids = list(dict.fromkeys(seed_ids))
         guardrails.seed_count(len(ids))
-        points = await target.engine.retrieve(target.collection, ids)
+        points = await target.engine.retrieve(target.collection, ids, with_vector=target.vector_name)
         found = {p.id: p for p in points}
         missing = [i for i in ids if i not in found]
         if missing:
@@ -223,13 +289,15 @@ async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
                              fix="Pass ids (or doc_ids) returned by a previous search.")
         return [found[i] for i in ids]
     _seed_count_fits(target, seeds)
-    return await candidates(target, query, qv, seeds)
+    return await candidates(target, query, qv, seeds, with_vector=True)
 
 
 async def _recall_new(target: Target, query: str, qv: np.ndarray, seed_points: Sequence[Point],
                       seed_scores: Sequence[float], weights: Weights, pairing: Pairing, budget: int) -> list[Point]:
     feedback = feedback_items([p.id for p in seed_points], seed_scores, pairing)
-    return await feedback_search(target, query, qv, feedback, weights, budget, exclude=[p.id for p in seed_points])
+    vectors = [seed_points[i].vector or [] for i in _selected(seed_scores, pairing)]
+    return await feedback_search(target, query, qv, feedback, weights, budget, vectors=vectors,
+                                 exclude=[p.id for p in seed_points])
 
 
 async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[str]:
@@ -272,9 +340,10 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
         points = await hybrid(target, query, qv, limit)
         clock.lap("ann")
         hits = [_hit(target, p, i + 1, p.score, None, "rf") for i, p in enumerate(points)]
+        target.used_params = target.params
         return SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
                             collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
-                            profile=profile, timings_ms=clock.laps)
+                            profile=profile, search_params=describe_params(target), timings_ms=clock.laps)
     seed_points = await _precision_seeds(target, query, qv, seeds)
     clock.lap("ann")
     if score_seeds:
@@ -286,13 +355,15 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
         method = "vanilla"
     clock.lap("scoring")
     feedback = feedback_items([p.vector or [] for p in seed_points], scores, profile.pairing)
-    points = await feedback_search(target, query, qv, feedback, profile.weights, limit)
+    points = await feedback_search(target, query, qv, feedback, profile.weights, limit,
+                                   vectors=[f.example for f in feedback if not isinstance(f.example, int | str)])
     clock.lap("rf_query")
     seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
     hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
     return SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
                         collection=target.collection, hits=hits, feedback_scores_used=target.scored - start,
-                        scoring_rounds=1 if score_seeds else 0, profile=profile, timings_ms=clock.laps)
+                        scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target),
+                        timings_ms=clock.laps)
 
 
 async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int = 5, budget: int = 20,
@@ -321,4 +392,4 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     return SearchResult(mode="recall", method="rf-recall" if target.sparse is None else "rf-recall+sparse",
                         fusion=target.fusion, query=query, collection=target.collection, hits=hits,
                         feedback_scores_used=target.scored - start, scoring_rounds=2, profile=profile,
-                        timings_ms=clock.laps)
+                        search_params=describe_params(target), timings_ms=clock.laps)

@@ -42,7 +42,18 @@ from rf_mcp.domain.models import (
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.domain.querylog import QueryLog
 from rf_mcp.errors import GuardrailError, InputError, RFError
-from rf_mcp.ports import Engine, Filter, PointId, Progress, Retriever, Scorer, SparseEncoder, Trainer
+from rf_mcp.ports import (
+    Engine,
+    Filter,
+    PointId,
+    Progress,
+    Retriever,
+    SampledScorer,
+    Scorer,
+    SearchParams,
+    SparseEncoder,
+    Trainer,
+)
 
 Fusion = Literal["none", "sparse"]
 
@@ -87,6 +98,15 @@ class RFService:
         return self._scorer
 
     @property
+    def grades_through_client(self) -> bool:
+        """Whether the feedback model is the MCP client's own LLM (sampling), known without building the scorer (so
+        listing the tools loads no model runtime)."""
+        if self._scorer is not None:
+            return isinstance(self._scorer, SampledScorer)
+        fb = self.config.feedback
+        return fb.type == "llm" and fb.transport == "sampling"
+
+    @property
     def trainer(self) -> Trainer:
         if self._trainer is None:
             self._trainer = factory.build_trainer(self.config.calibration.trainer)
@@ -124,7 +144,7 @@ class RFService:
         return None if flt is None or flt.is_empty() else flt
 
     async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: Fusion | None = None,
-                     filter: Filter | None = None) -> Target:
+                     filter: Filter | None = None, exact: bool | None = None, hnsw_ef: int | None = None) -> Target:
         """The collection, its vectors and models for one operation; ``fusion`` None means the configured one."""
         mode = fusion or self.config.search.fusion
         name = self.config.collection.sparse_vector
@@ -140,7 +160,17 @@ class RFService:
                                       sparse_required=mode == "sparse", filter=self._check_filter(filter),
                                       hybrid_seeds=self.config.search.fusion_seeds == "hybrid")
         target.text_limit = self.config.search.max_text_chars
+        target.params = self._search_params(exact, hnsw_ef)
         return target
+
+    def _search_params(self, exact: bool | None, hnsw_ef: int | None) -> SearchParams | None:
+        """The caller's engine search parameters, else the configured ones, else None (chosen per query)."""
+        s = self.config.search
+        exact = s.exact if exact is None else exact
+        hnsw_ef = s.hnsw_ef if hnsw_ef is None else hnsw_ef
+        if exact:
+            return SearchParams(exact=True)
+        return SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef is not None else None
 
     # -- tools ----------------------------------------------------------------------------------------------------
     async def overview(self, collection: str | None = None) -> CollectionsOverview:
@@ -280,9 +310,11 @@ class RFService:
 
     async def search_precision(self, collection: str | None, query: str, *, limit: int | None = None,
                                seeds: int | None = None, vanilla: bool = False, fusion: Fusion | None = None,
-                               filter: Filter | None = None, vector_name: str | None = None) -> SearchResult:
-        """RF precision search (5 feedback scores); ``vanilla`` spends none (plain search, or hybrid with fusion)."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
+                               filter: Filter | None = None, vector_name: str | None = None, exact: bool | None = None,
+                               hnsw_ef: int | None = None) -> SearchResult:
+        """RF precision search (5 feedback scores); ``vanilla`` spends none (plain search, or hybrid with fusion).
+        ``exact`` / ``hnsw_ef``: engine search parameters (default: the config's, else chosen per query)."""
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
         ref, warnings = await self._search_profile(target, vanilla)
         s = self.config.search
         result = await search.precision(target, query, ref, seeds=seeds or s.seeds, limit=limit or s.limit,
@@ -294,9 +326,10 @@ class RFService:
     async def search_recall(self, collection: str | None, query: str, *, budget: int | None = None,
                             limit: int | None = None, seeds: int | None = None,
                             seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
-                            filter: Filter | None = None, vector_name: str | None = None) -> SearchResult:
+                            filter: Filter | None = None, vector_name: str | None = None, exact: bool | None = None,
+                            hnsw_ef: int | None = None) -> SearchResult:
         """RF recall search: seeds + budget feedback scores in two rounds. ``seed_ids`` may be point ids or doc_ids."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
         ref, warnings = await self._search_profile(target, vanilla=False)
         s = self.config.search
         ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
@@ -308,31 +341,34 @@ class RFService:
 
     # -- planning, for feedback models graded out of band (the MCP client's LLM) ---------------------------------
     async def _planned(self, collection: str | None, vector_name: str | None, fusion: Fusion | None,
-                       filter: Filter | None) -> tuple[Target, ProfileRef]:
+                       filter: Filter | None, exact: bool | None, hnsw_ef: int | None) -> tuple[Target, ProfileRef]:
         """The target and profile a search would use; refuses first if the search would be refused."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter)
+        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
         ref, _ = await self._search_profile(target, vanilla=False)
         return target, ref
 
     async def plan_precision(self, collection: str | None, query: str, *, seeds: int | None = None,
                              fusion: Fusion | None = None, filter: Filter | None = None,
-                             vector_name: str | None = None) -> list[str]:
+                             vector_name: str | None = None, exact: bool | None = None,
+                             hnsw_ef: int | None = None) -> list[str]:
         """The seed texts a precision search will score."""
-        target, _ = await self._planned(collection, vector_name, fusion, filter)
+        target, _ = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
         return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
 
     async def plan_recall_seeds(self, collection: str | None, query: str, *, seeds: int | None = None,
                                 seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
-                                filter: Filter | None = None, vector_name: str | None = None) -> list[str]:
-        target, _ = await self._planned(collection, vector_name, fusion, filter)
+                                filter: Filter | None = None, vector_name: str | None = None,
+                                exact: bool | None = None, hnsw_ef: int | None = None) -> list[str]:
+        target, _ = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
         ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
         return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, ids)
 
     async def plan_recall_new(self, collection: str | None, query: str, *, seeds: int | None = None,
                               budget: int | None = None, seed_ids: Sequence[PointId] | None = None,
                               fusion: Fusion | None = None, filter: Filter | None = None,
-                              vector_name: str | None = None) -> list[str]:
-        target, ref = await self._planned(collection, vector_name, fusion, filter)
+                              vector_name: str | None = None, exact: bool | None = None,
+                              hnsw_ef: int | None = None) -> list[str]:
+        target, ref = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
         s = self.config.search
         ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
         return await search.recall_new_texts(target, query, ref, seeds or s.seeds, budget or s.recall_budget, ids)

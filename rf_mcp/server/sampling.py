@@ -119,25 +119,27 @@ class SamplingRounds:
         svc = self.service
 
         async def seeds_of(collection: str | None, query: str, seeds: int | None, fusion: Any, filter: Filter | None,
-                           vector_name: str | None) -> list[str]:
+                           vector_name: str | None, exact: bool | None, hnsw_ef: int | None) -> list[str]:
             return await svc.plan_precision(collection, query, seeds=seeds, fusion=fusion, filter=filter,
-                                            vector_name=vector_name)
+                                            vector_name=vector_name, exact=exact, hnsw_ef=hnsw_ef)
 
         @as_client
         async def seed_request(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
-                               filter: Filter | None, vector_name: str | None, ctx: Context) -> Any:
+                               filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context) -> Any:
             if vanilla:
                 return None
             _require_sampling(ctx)
-            return self.sample(query, await seeds_of(collection, query, seeds, fusion, filter, vector_name))
+            return self.sample(query, await seeds_of(collection, query, seeds, fusion, filter, vector_name, exact, hnsw_ef))
 
         @as_client
         async def seed_grades(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
-                              filter: Filter | None, vector_name: str | None, ctx: Context,
+                              filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context,
                               reply: Annotated[Any, Resolve(seed_request)]) -> Any:
             if vanilla:
                 return None
-            texts = await seeds_of(collection, query, seeds, fusion, filter, vector_name)
+            texts = await seeds_of(collection, query, seeds, fusion, filter, vector_name, exact, hnsw_ef)
             return self.grades_or_retry(query, texts, reply)
 
         return {"seed_grades": seed_grades}
@@ -145,7 +147,8 @@ class SamplingRounds:
     async def before_precision(self, args: Any, resolved: dict[str, Any]) -> None:
         if not args.vanilla:
             texts = await self.service.plan_precision(args.collection, args.query, seeds=args.seeds, fusion=args.fusion,
-                                                      filter=args.filter, vector_name=args.vector_name)
+                                                      filter=args.filter, vector_name=args.vector_name,
+                                                      exact=args.exact, hnsw_ef=args.hnsw_ef)
             self.file(args.query, texts, resolved["seed_grades"])
 
     # -- recall: two rounds ---------------------------------------------------------------------------------
@@ -153,43 +156,50 @@ class SamplingRounds:
         svc = self.service
 
         async def seeds_of(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                           filter: Filter | None, vector_name: str | None) -> list[str]:
+                           filter: Filter | None, vector_name: str | None, exact: bool | None,
+                           hnsw_ef: int | None) -> list[str]:
             return await svc.plan_recall_seeds(collection, query, seeds=seeds, seed_ids=seed_ids, fusion=fusion,
-                                               filter=filter, vector_name=vector_name)
+                                               filter=filter, vector_name=vector_name, exact=exact, hnsw_ef=hnsw_ef)
 
         async def new_of(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                         fusion: Any, filter: Filter | None, vector_name: str | None) -> list[str]:
+                         fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
+                         hnsw_ef: int | None) -> list[str]:
             return await svc.plan_recall_new(collection, query, seeds=seeds, budget=budget, seed_ids=seed_ids,
-                                             fusion=fusion, filter=filter, vector_name=vector_name)
+                                             fusion=fusion, filter=filter, vector_name=vector_name, exact=exact,
+                                             hnsw_ef=hnsw_ef)
 
         @as_client
         async def seed_request(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                               filter: Filter | None, vector_name: str | None, ctx: Context) -> Any:
+                               filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context) -> Any:
             _require_sampling(ctx)
-            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name))
+            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef))
 
         @as_client
         async def seed_grades(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                              filter: Filter | None, vector_name: str | None, ctx: Context,
+                              filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context,
                               reply: Annotated[Any, Resolve(seed_request)]) -> Any:
-            texts = await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name)
+            texts = await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
             return self.grades_or_retry(query, texts, reply)
 
         @as_client
         async def new_request(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                              fusion: Any, filter: Filter | None, vector_name: str | None, ctx: Context,
+                              fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context,
                               grades: Annotated[Any, Resolve(seed_grades)]) -> Any:
-            self.file(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name), grades)
-            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name)
+            self.file(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef), grades)
+            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
             return self.sample(query, texts) if texts else []
 
         @as_client
         async def new_grades(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                             fusion: Any, filter: Filter | None, vector_name: str | None, ctx: Context,
+                             fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
+                              hnsw_ef: int | None, ctx: Context,
                              reply: Annotated[Any, Resolve(new_request)]) -> Any:
             if isinstance(reply, list):
                 return reply
-            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name)
+            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
             return self.grades_or_retry(query, texts, reply)
 
         return {"seed_grades": seed_grades, "new_grades": new_grades}
@@ -197,9 +207,10 @@ class SamplingRounds:
     async def before_recall(self, args: Any, resolved: dict[str, Any]) -> None:
         svc = self.service
         seeds = await svc.plan_recall_seeds(args.collection, args.query, seeds=args.seeds, seed_ids=args.seed_ids,
-                                            fusion=args.fusion, filter=args.filter, vector_name=args.vector_name)
+                                            fusion=args.fusion, filter=args.filter, vector_name=args.vector_name,
+                                            exact=args.exact, hnsw_ef=args.hnsw_ef)
         self.file(args.query, seeds, resolved["seed_grades"])
         new = await svc.plan_recall_new(args.collection, args.query, seeds=args.seeds, budget=args.budget,
                                         seed_ids=args.seed_ids, fusion=args.fusion, filter=args.filter,
-                                        vector_name=args.vector_name)
+                                        vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
         self.file(args.query, new, resolved["new_grades"])

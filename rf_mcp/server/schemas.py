@@ -23,6 +23,9 @@ FilterArg = Field(None, description='Payload filter (Qdrant\'s): {"must"|"should
                                     '"range": {"gte": 2010}}, {"key": "metadata.lang", "match": {"value": "en"}}]}; '
                                     'match takes "value", "any" or "except". Applies to seeds, RF and fusion.')
 FusionMode = Literal["none", "sparse"]
+ExactArg = Field(None, description="Exact search without the HNSW index (slow on large collections).")
+HnswEfArg = Field(None, ge=16, le=100_000, description="HNSW search breadth (default: chosen from the collection and "
+                                                       "the feedback).")
 
 
 class ToolInput(BaseModel):
@@ -117,6 +120,8 @@ class PrecisionInput(ToolInput):
     fusion: FusionMode | None = FusionArg
     filter: Filter | None = FilterArg
     vector_name: str | None = VectorName
+    exact: bool | None = ExactArg
+    hnsw_ef: int | None = HnswEfArg
 
 
 SeedId = int | Annotated[str, Field(min_length=1, max_length=255)]  # smart union: "12074066" stays a string (a doc_id)
@@ -135,6 +140,8 @@ class RecallInput(ToolInput):
     fusion: FusionMode | None = FusionArg
     filter: Filter | None = FilterArg
     vector_name: str | None = VectorName
+    exact: bool | None = ExactArg
+    hnsw_ef: int | None = HnswEfArg
 
 
 class RollbackInput(ToolInput):

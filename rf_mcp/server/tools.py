@@ -195,12 +195,13 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
     async def precision(args: PrecisionInput, ctx: Context) -> SearchResult:
         return await service.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
                                               vanilla=args.vanilla, fusion=args.fusion, filter=args.filter,
-                                              vector_name=args.vector_name)
+                                              vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
 
     async def recall(args: RecallInput, ctx: Context) -> SearchResult:
         return await service.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
                                            seeds=args.seeds, seed_ids=args.seed_ids, fusion=args.fusion,
-                                           filter=args.filter, vector_name=args.vector_name)
+                                           filter=args.filter, vector_name=args.vector_name, exact=args.exact,
+                                           hnsw_ef=args.hnsw_ef)
 
     async def rollback(args: RollbackInput, ctx: Context) -> CalibrationProfile:
         return await service.rollback(args.collection, args.vector_name, fusion=args.fusion)
@@ -213,8 +214,9 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
     resolvers: dict[str, Resolvers] = {}
     precision_handler: Handler
     recall_handler: Handler
-    scorer = service.scorer
-    if isinstance(scorer, SampledScorer):  # the client's LLM grades: ask it in resolver rounds, then search as usual
+    if service.grades_through_client:  # the client's LLM grades: ask it in resolver rounds, then search as usual
+        scorer = service.scorer
+        assert isinstance(scorer, SampledScorer)
         rounds = SamplingRounds(service, scorer)
         resolvers = {"rf_search_precision": rounds.precision_resolvers(), "rf_search_recall": rounds.recall_resolvers()}
 

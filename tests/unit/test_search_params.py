@@ -1,0 +1,129 @@
+"""HNSW search breadth of RF queries: the RF score is linear in the document vector (cosine, dot), the breadth grows
+with the feedback's pull, explicit parameters win, and every result says how the engine searched."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rf_mcp.adapters.engines.memory import MemoryEngine
+from rf_mcp.config import Config
+from rf_mcp.domain import search
+from rf_mcp.domain.models import Weights
+from rf_mcp.ports import CollectionInfo, CollectionSpec, FeedbackItem, PointInput, QueryRequest, RelevanceFeedback, SearchParams
+from tests import doubles
+
+pytestmark = pytest.mark.anyio
+Q = "tau protein in the brain cortex"
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot"])
+async def test_the_rf_score_is_the_dot_product_with_one_combined_vector(distance):
+    """What the breadth policy rests on: a*sim(q,x) + sum c*(s_i-s_j)^b*(sim(f_i,x)-sim(f_j,x)) = v.x, with
+    v = a*q + sum c*(s_i-s_j)^b*(f_i-f_j) (unit vectors for cosine), checked against the engine double's RF query
+    (itself checked against Qdrant's engines in test_congruence)."""
+    rng = np.random.default_rng(3)
+    dim, n = 16, 200
+    docs = rng.normal(size=(n, dim))
+    engine = MemoryEngine()
+    await engine.create_collection("c", CollectionSpec("dense", dim, distance))
+    await engine.upsert("c", [PointInput(i + 1, {"dense": docs[i].tolist()}, {}) for i in range(n)])
+    q, feedback = rng.normal(size=dim), rng.normal(size=(4, dim))
+    scores, w = [0.9, 0.1, 0.5, 0.3], Weights(a=0.2, b=0.6, c=0.4)
+    got = await engine.query("c", QueryRequest(RelevanceFeedback(
+        q.tolist(), [FeedbackItem(f.tolist(), s) for f, s in zip(feedback, scores, strict=True)], w.as_tuple(), "dense"), 10))
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=-1, keepdims=True) if distance == "Cosine" else x
+
+    v = w.a * unit(q)
+    for i in range(4):
+        for j in range(4):
+            if scores[i] > scores[j]:
+                v = v + w.c * (scores[i] - scores[j]) ** w.b * (unit(feedback[i]) - unit(feedback[j]))
+    expected = unit(docs) @ v
+    assert [p.id for p in got] == list(np.argsort(-expected)[:10] + 1)
+    assert np.allclose([p.score for p in got], np.sort(expected)[::-1][:10], atol=1e-4)
+    pull = search.feedback_pull(q, list(feedback), scores, w, distance)
+    assert pull == pytest.approx(np.linalg.norm(v - w.a * unit(q)) / np.linalg.norm(w.a * unit(q)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(c=st.floats(0.0, 1.0), a=st.floats(0.01, 1.0))
+def test_pull_grows_with_c_and_vanishes_without_feedback(c, a):
+    rng = np.random.default_rng(0)
+    q, f = rng.normal(size=8), list(rng.normal(size=(3, 8)))
+    scores = [0.8, 0.2, 0.5]
+    small = search.feedback_pull(q, f, scores, Weights(a=a, b=0.5, c=c / 2), "Cosine")
+    large = search.feedback_pull(q, f, scores, Weights(a=a, b=0.5, c=c), "Cosine")
+    assert large == pytest.approx(2 * small)
+    assert search.feedback_pull(q, f, [0.5, 0.5, 0.5], Weights(a=a, b=0.5, c=c), "Cosine") == 0.0
+
+
+def test_breadth_policy():
+    hnsw = CollectionInfo(name="c", points_count=1_000_000, vectors=[], indexed_vectors=1_000_000)
+    exact = CollectionInfo(name="c", points_count=5_000, vectors=[], indexed_vectors=0)
+    assert search.rf_search_params(exact, 10.0, None) is None  # no HNSW index: the engine searches exactly
+    assert search.rf_search_params(hnsw, 0.1, None) == SearchParams(hnsw_ef=256)
+    assert search.rf_search_params(hnsw, 1.0, None) == SearchParams(hnsw_ef=2048)
+    assert search.rf_search_params(hnsw, 8.0, None) == SearchParams(hnsw_ef=4096)
+    small = hnsw.model_copy(update={"points_count": 1000, "indexed_vectors": 1000})
+    assert search.rf_search_params(small, 8.0, None) == SearchParams(hnsw_ef=1000)  # never beyond the collection
+    mine = SearchParams(exact=True)
+    assert search.rf_search_params(hnsw, 8.0, mine) is mine
+
+
+class Spy(MemoryEngine):
+    """The in-memory engine, recording the search parameters of every query."""
+
+    seen: list[SearchParams | None]
+
+    async def query(self, collection, request):
+        self.seen.append(request.params)
+        return await super().query(collection, request)
+
+
+async def test_parameters_reach_the_engine_and_results_say_so(templates):
+    engine = copy.deepcopy(templates["calibrated"])
+    engine.__class__ = Spy
+    engine.seen = []
+    rf = doubles.service(engine=engine)
+    res = await rf.search_precision("docs", Q)
+    assert res.search_params == "exact" and set(engine.seen) == {None}  # no HNSW index in the double
+    engine.seen.clear()
+    res = await rf.search_recall("docs", Q, hnsw_ef=300, fusion="sparse")
+    assert set(engine.seen) == {SearchParams(hnsw_ef=300)}
+    assert res.search_params == "exact"  # without an HNSW index every search is exact, whatever the breadth
+    engine.seen.clear()
+    res = await rf.search_precision("docs", Q, exact=True, fusion="none")
+    assert res.search_params == "exact" and set(engine.seen) == {SearchParams(exact=True)}
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "search": {"hnsw_ef": 128}})
+    engine.seen.clear()
+    res = await doubles.service(cfg, engine=engine).search_precision("docs", Q)
+    assert set(engine.seen) == {SearchParams(hnsw_ef=128)}
+    assert res.search_params == "exact"
+    target = await doubles.service(cfg, engine=engine).target("docs")
+    target.info = target.info.model_copy(update={"indexed_vectors": target.info.points_count})
+    target.used_params = target.params
+    assert search.describe_params(target) == "hnsw, hnsw_ef=128"  # with an index, the result names the breadth
+
+
+async def test_recall_seeds_carry_their_vectors_for_the_policy(templates, monkeypatch):
+    """Recall sends seeds by id, but the breadth is chosen from their vectors: both reach the policy."""
+    pulls: list[float] = []
+    choose = search.rf_search_params
+
+    def spy(info, pull, explicit):
+        pulls.append(pull)
+        return choose(info, pull, explicit)
+
+    monkeypatch.setattr(search, "rf_search_params", spy)
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    await rf.search_recall("docs", Q)
+    await rf.search_recall("docs", Q, seed_ids=["d1", "d2", "d3"])
+    await rf.search_precision("docs", Q)
+    assert len(pulls) == 3 and all(p > 0 for p in pulls)
