@@ -1,19 +1,26 @@
-"""Latency of the embedded engines: qdrant-client local mode vs qdrant-edge (exact search), and a whole
-rf_search_precision call on SciFact split into its parts.
+"""Speed and accuracy of the embedded engine's HNSW path for RF queries, and a whole precision search on SciFact.
 
-    python -m benchmarks.latency --shared ../shared            # 10k and 100k synthetic + SciFact (~10 min)
-    python -m benchmarks.latency --sizes 10000 --skip-scifact  # quick
+    python -m benchmarks.latency --shared ../shared                       # 10k, 100k, 1M + SciFact (~15 min)
+    python -m benchmarks.latency --sizes 10000 --skip-scifact             # quick
 
-Synthetic: clustered 384-d vectors; RF queries with 5 feedback vectors and weights a=0.15 b=0.4 c=0.005.
-The local-mode baseline uses its folder (path) mode at 10k; at 100k it runs in memory, because its path
-mode writes one SQLite row per point (the upsert alone takes many minutes), and with few queries.
-Writes benchmarks/LATENCY.md and latency.json.
+Synthetic: clustered 384-d unit vectors (one cluster per 500 points); queries drawn like the data (a cluster centre
+plus noise). Each row compares, on the same edge shard with its HNSW index built, the engine's default HNSW search
+and rf-mcp's search parameters (the breadth chosen from the feedback's pull, ``rf_mcp.domain.search``) with exact
+search: overlap@10 of result ids and latency. RF queries: a=0.15, b=0.4 and c=0.007 (a small pull, like the BM25
+calibrations) or c=0.3 (a large one), 5 feedback vectors with random scores in [0, 1], taken either from the query's
+top 5 or at random from the collection (feedback chosen by a user: seed_ids). Everything goes through the engine port
+(``rf_mcp.factory.open_engine``, the product's adapter), not the engine library.
+
+SciFact: a whole ``RFService.search_precision`` (real int8 MiniLM query embedding, BM25 feedback, calibrated on 100
+training queries) split into its parts, on the default edge engine and on qdrant-client's local mode.
+Writes latency.json and the "latency" and "scifact" sections of LATENCY.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -23,110 +30,151 @@ from typing import Any
 import anyio
 import numpy as np
 
-from rf_mcp.adapters.edge_engine import EdgeEngine
-from rf_mcp.adapters.engine import QdrantEngine
-from rf_mcp.config import QdrantSettings
+from benchmarks._report import OUT, write_section
+from rf_mcp import Config
+from rf_mcp.config import FeedbackSettings, QdrantSettings, RetrieverSettings
+from rf_mcp.domain import search
+from rf_mcp.domain.models import Weights
+from rf_mcp.factory import open_engine
+from rf_mcp.ports import (
+    CollectionSpec,
+    Engine,
+    FeedbackItem,
+    Nearest,
+    PointInput,
+    QueryRequest,
+    RelevanceFeedback,
+    SearchParams,
+)
 
-OUT = Path(__file__).parent
 DIM = 384
-WEIGHTS = (0.15, 0.4, 0.005)
+SCENARIOS = [("c=0.007, top-5 feedback", 0.007, "top"), ("c=0.007, random feedback", 0.007, "random"),
+             ("c=0.3, top-5 feedback", 0.3, "top"), ("c=0.3, random feedback", 0.3, "random")]
+EXACT = SearchParams(exact=True)
 
 
-def clustered(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(max(10, n // 500), DIM))
-    v = centres[rng.integers(0, len(centres), n)] + 0.5 * rng.normal(size=(n, DIM))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+def centres(n: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(max(10, n // 500), DIM))
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def batches(n: int, size: int = 5000):  # type: ignore[no-untyped-def]
+    """The collection's vectors, generated batch by batch (1M x 384 floats is 1.5 GB)."""
+    c = centres(n)
+    rng = np.random.default_rng(1)
+    for start in range(0, n, size):
+        stop = min(n, start + size)
+        yield start, unit(c[rng.integers(0, len(c), stop - start)] + 0.5 * rng.normal(size=(stop - start, DIM)))
+
+
+def queries(n: int, count: int) -> np.ndarray:
+    c = centres(n)
+    rng = np.random.default_rng(7)
+    return unit(c[rng.integers(0, len(c), count)] + 0.5 * rng.normal(size=(count, DIM)))
 
 
 def pct(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
-    return {"p50": round(statistics.median(xs), 2), "p95": round(xs[min(len(xs) - 1, int(0.95 * len(xs)))], 2),
-            "n": len(xs)}
+    return {"p50": round(statistics.median(xs), 2), "p95": round(xs[min(len(xs) - 1, int(0.95 * len(xs)))], 2)}
 
 
-async def measure(engine: Any, vectors: np.ndarray, queries: int, rf_queries: int) -> dict[str, Any]:
-    n = len(vectors)
-    t0 = time.perf_counter()
-    await engine.create_collection("bench", "dense", DIM)
-    for s in range(0, n, 2000):
-        ids = list(range(s + 1, min(n, s + 2000) + 1))
-        await engine.upsert("bench", "dense", ids, vectors[s:s + 2000], [{"i": i} for i in ids])
-    upsert = time.perf_counter() - t0
-    return {"upsert_s": round(upsert, 1), **await measure_queries(engine, vectors, queries, rf_queries)}
-
-
-async def measure_queries(engine: Any, vectors: np.ndarray, queries: int, rf_queries: int) -> dict[str, Any]:
-    n = len(vectors)
-    rng = np.random.default_rng(1)
-    near, rf = [], []
-    for i in range(queries):
-        q = vectors[rng.integers(n)] + 0.05 * rng.normal(size=DIM)
-        t = time.perf_counter()
-        await engine.nearest("bench", "dense", q, 10)
-        near.append((time.perf_counter() - t) * 1000)
-    for i in range(rf_queries):
-        q = vectors[rng.integers(n)] + 0.05 * rng.normal(size=DIM)
-        fb = [(vectors[rng.integers(n)], float(s)) for s in rng.uniform(0, 10, 5)]
-        t = time.perf_counter()
-        await engine.relevance_feedback("bench", "dense", q, fb, WEIGHTS, 10)
-        rf.append((time.perf_counter() - t) * 1000)
-    return {"nearest_ms": pct(near), "rf_ms": pct(rf)}
-
-
-async def reopen_seconds(make: Any) -> float:
+async def timed(engine: Engine, request: QueryRequest) -> tuple[list[int | str], float]:
     t = time.perf_counter()
-    engine = make()
-    await engine.describe("bench")
-    out = time.perf_counter() - t
-    await engine.close()
-    return round(out, 2)
+    points = await engine.query("bench", request)
+    return [p.id for p in points], (time.perf_counter() - t) * 1000
 
 
-async def synthetic(sizes: list[int]) -> list[dict[str, Any]]:
-    rows = []
-    for n in sizes:
-        vectors = clustered(n)
-        tmp = Path(tempfile.mkdtemp(prefix="rf-latency-"))
-        edge = EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
-        r = await measure(edge, vectors, 50, 50)
+def overlap(a: list[int | str], b: list[int | str]) -> float:
+    return len(set(a) & set(b)) / max(1, len(b))
+
+
+async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
+    tmp = Path(tempfile.mkdtemp(prefix="rf-latency-"))
+    settings = QdrantSettings(path=str(tmp / "edge"), backend="edge")
+    engine = open_engine(settings)
+    try:
         t = time.perf_counter()
-        await edge.optimize("bench")
-        build = round(time.perf_counter() - t, 1)
-        await edge.close()
-        r["reopen_s"] = await reopen_seconds(lambda: EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge")))
-        rows.append({"points": n, "backend": "edge (exact)", **r})
+        await engine.create_collection("bench", CollectionSpec("dense", DIM))
+        for start, vectors in batches(n):
+            await engine.upsert("bench", [PointInput(start + i + 1, {"dense": v.tolist()}, {})
+                                          for i, v in enumerate(vectors)])
+        upsert_s = time.perf_counter() - t
+        t = time.perf_counter()
+        await engine.optimize("bench")
+        build_s = time.perf_counter() - t
+        await engine.close()
+        t = time.perf_counter()
+        engine = open_engine(settings)
+        info = await engine.describe("bench")
+        reopen_s = time.perf_counter() - t
+        print(f"{n:,} points: upsert {upsert_s:.1f} s, HNSW build {build_s:.1f} s, reopen {reopen_s:.2f} s "
+              f"({info.indexed_vectors:,} indexed)", flush=True)
+        common = {"points": n, "upsert_s": round(upsert_s, 1), "build_s": round(build_s, 1),
+                  "reopen_s": round(reopen_s, 2)}
+        rows = []
+        qs = queries(n, count)
+        near: dict[str, list[float]] = {"ov": [], "ms": [], "exact_ms": []}
+        for q in qs:
+            exact, exact_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10, params=EXACT))
+            got, ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10))
+            near["ov"].append(overlap(got, exact))
+            near["ms"].append(ms)
+            near["exact_ms"].append(exact_ms)
+        rows.append({**common, "query": "nearest", "default": {"overlap": round(float(np.mean(near["ov"])), 3),
+                                                               **pct(near["ms"])},
+                     "exact": pct(near["exact_ms"])})
         print(json.dumps(rows[-1]), flush=True)
-        hnsw = EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
-        r = await measure_queries(hnsw, vectors, 50, 50)
-        await hnsw.close()
-        r["reopen_s"] = await reopen_seconds(lambda: EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge")))
-        rows.append({"points": n, "backend": f"edge (HNSW, built in {build} s)", "upsert_s": None, **r})
-        print(json.dumps(rows[-1]), flush=True)
-        if n <= 20_000:
-            local = QdrantEngine(QdrantSettings(path=str(tmp / "local")))
-            r = await measure(local, vectors, 20, 20)
-            await local.close()
-            r["reopen_s"] = await reopen_seconds(lambda: QdrantEngine(QdrantSettings(path=str(tmp / "local"))))
-            rows.append({"points": n, "backend": "local (path mode)", **r})
-        else:
-            local = QdrantEngine(QdrantSettings(path=":memory:"))
-            r = await measure(local, vectors, 10, 5)
-            await local.close()
-            rows.append({"points": n, "backend": "local (in memory)", **r, "reopen_s": None})
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+        rng = np.random.default_rng(11)
+        for label, c, source in SCENARIOS:
+            weights = Weights(a=0.15, b=0.4, c=c)
+            acc: dict[str, list[float]] = {k: [] for k in ("default_ov", "default_ms", "auto_ov", "auto_ms", "exact_ms",
+                                                           "ef", "pull")}
+            for q in qs:
+                if source == "top":
+                    top = await engine.query("bench", QueryRequest(Nearest(q.tolist(), "dense"), 5, with_vector="dense"))
+                    feedback = [np.asarray(p.vector) for p in top]
+                else:
+                    ids = [int(i) + 1 for i in rng.integers(0, n, 5)]
+                    feedback = [np.asarray(p.vector) for p in await engine.retrieve("bench", ids, with_vector="dense")]
+                scores = [float(s) for s in rng.uniform(0, 1, len(feedback))]
+                rf = RelevanceFeedback(q.tolist(), [FeedbackItem(f.tolist(), s) for f, s in zip(feedback, scores, strict=True)],
+                                       weights.as_tuple(), "dense")
+                exact, exact_ms = await timed(engine, QueryRequest(rf, 10, params=EXACT))
+                default, default_ms = await timed(engine, QueryRequest(rf, 10))
+                pull = search.feedback_pull(q, [f.tolist() for f in feedback], scores, weights, "Cosine")
+                params = search.rf_search_params(info, pull, None)  # what rf-mcp sends
+                auto, auto_ms = await timed(engine, QueryRequest(rf, 10, params=params))
+                acc["default_ov"].append(overlap(default, exact))
+                acc["auto_ov"].append(overlap(auto, exact))
+                acc["default_ms"].append(default_ms)
+                acc["auto_ms"].append(auto_ms)
+                acc["exact_ms"].append(exact_ms)
+                acc["ef"].append(float((params.hnsw_ef or 0) if params else 0))
+                acc["pull"].append(pull)
+            rows.append({**common, "query": f"RF, {label}",
+                         "default": {"overlap": round(float(np.mean(acc["default_ov"])), 3), **pct(acc["default_ms"])},
+                         "rf_mcp": {"overlap": round(float(np.mean(acc["auto_ov"])), 3), **pct(acc["auto_ms"]),
+                                    "min_overlap": round(float(np.min(acc["auto_ov"])), 2),
+                                    "hnsw_ef": sorted({int(e) for e in acc["ef"]})},
+                         "exact": pct(acc["exact_ms"]), "pull_p50": round(statistics.median(acc["pull"]), 2)})
+            print(json.dumps(rows[-1]), flush=True)
+        return rows
+    finally:
+        await engine.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def scifact(shared: Path, queries: int) -> list[dict[str, Any]]:
-    """A whole precision search (real int8 MiniLM query embedding, BM25 feedback) on SciFact, per backend."""
-    from rf_mcp.config import Config, FeedbackSettings, RetrieverSettings
-    from rf_mcp.domain.datasets import read_qrels, read_queries
+async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
+    """A whole precision search on SciFact, per backend, with the overlap of its RF results with exact search."""
+    from rf_mcp import RFService, read_qrels, read_queries
     from rf_mcp.domain.models import TrainSettings
-    from rf_mcp.domain.service import RFService
+    from rf_mcp.errors import GuardrailError
 
     sf = shared / "data" / "scifact"
-    dev = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "dev.tsv")))[:queries]
+    dev = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "dev.tsv")))[:count]
     train = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "train.tsv")))[:100]
     rows = []
     for backend in ("edge", "local"):
@@ -136,66 +184,92 @@ async def scifact(shared: Path, queries: int) -> list[dict[str, Any]]:
                                                  model_path=str(shared / "models" / "all-MiniLM-L6-v2-int8"),
                                                  dim=384, pooling="mean"),
                      feedback=FeedbackSettings(type="bm25"))
-        async with RFService(cfg) as rf:
-            await rf.index("scifact", sf / "corpus.jsonl", vectors_path=sf / "embeddings" / "minilm_corpus.npy")
-            await rf.calibrate("scifact", [q.text for q in train], TrainSettings())
-            await rf.search_precision("scifact", train[0].text)  # warm up models and caches
-            parts: dict[str, list[float]] = {k: [] for k in ("total", "embed", "ann", "scoring", "rf_query", "overhead")}
-            from rf_mcp.errors import GuardrailError
-
-            for q in dev:
-                t = time.perf_counter()
-                try:
-                    res = await rf.search_precision("scifact", q.text)
-                except GuardrailError:  # no contrast among the seeds: not a timed search
-                    continue
-                total = (time.perf_counter() - t) * 1000
-                parts["total"].append(total)
-                for k in ("embed", "ann", "scoring", "rf_query"):
-                    parts[k].append(res.timings_ms.get(k, 0.0))
-                parts["overhead"].append(total - sum(res.timings_ms.get(k, 0.0) for k in ("embed", "ann", "scoring", "rf_query")))
-        row = {"backend": backend, "points": 5183, **{k: round(statistics.median(v), 2) for k, v in parts.items()}}
-        row["overhead_share"] = round(row["overhead"] / row["total"], 3)
+        try:
+            async with RFService(cfg) as rf:
+                await rf.index("scifact", sf / "corpus.jsonl", vectors_path=sf / "embeddings" / "minilm_corpus.npy",
+                               build_index=backend == "edge")
+                await rf.calibrate("scifact", [q.text for q in train], TrainSettings())
+                await rf.search_precision("scifact", train[0].text, fusion="none")  # warm up models and caches
+                parts: dict[str, list[float]] = {k: [] for k in ("total", "embed", "ann", "scoring", "rf_query", "rest")}
+                overlaps = []
+                for q in dev:
+                    t = time.perf_counter()
+                    try:
+                        res = await rf.search_precision("scifact", q.text, fusion="none")
+                    except GuardrailError:  # no contrast among the seeds: not a timed search
+                        continue
+                    total = (time.perf_counter() - t) * 1000
+                    parts["total"].append(total)
+                    for k in ("embed", "ann", "scoring", "rf_query"):
+                        parts[k].append(res.timings_ms.get(k, 0.0))
+                    parts["rest"].append(total - sum(res.timings_ms.get(k, 0.0) for k in ("embed", "ann", "scoring",
+                                                                                          "rf_query")))
+                    exact = await rf.search_precision("scifact", q.text, fusion="none", exact=True)
+                    overlaps.append(overlap([h.id for h in res.hits], [h.id for h in exact.hits]))
+                info = await rf.engine.describe("scifact")
+                params = res.search_params
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        row = {"backend": backend, "points": info.points_count, "indexed": info.indexed_vectors or 0,
+               "search_params": params, "queries": len(parts["total"]),
+               "overlap_vs_exact": round(float(np.mean(overlaps)), 3),
+               **{k: round(statistics.median(v), 2) for k, v in parts.items()}}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
 
 
-def markdown(syn: list[dict[str, Any]], sf: list[dict[str, Any]], command: str) -> str:
-    lines = ["# Latency of the embedded engines", "", f"Command: `{command}`  ",
-             f"Date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; machine: 2 cores, 24 GiB", "",
-             "Synthetic clustered 384-d vectors, top-10, RF with 5 feedback vectors (ms):", "",
-             "| points | backend | upsert s | reopen s | nearest p50 / p95 | RF p50 / p95 | queries |",
-             "|---|---|---|---|---|---|---|"]
-    for r in syn:
-        lines.append(f"| {r['points']:,} | {r['backend']} | {r['upsert_s'] if r['upsert_s'] is not None else '-'} | {r['reopen_s'] if r['reopen_s'] is not None else '-'} | "
-                     f"{r['nearest_ms']['p50']} / {r['nearest_ms']['p95']} | {r['rf_ms']['p50']} / {r['rf_ms']['p95']} | "
-                     f"{r['nearest_ms']['n']} / {r['rf_ms']['n']} |")
-    if sf:
-        lines += ["", "A whole `rf_search_precision` (domain call) on SciFact, 5,183 points, int8 MiniLM query "
-                  "embedding, BM25 feedback; medians in ms:", "",
-                  "| backend | total | embed | ANN | scoring | RF query | overhead (rest) | overhead share |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for r in sf:
-            lines.append(f"| {r['backend']} | {r['total']} | {r['embed']} | {r['ann']} | {r['scoring']} | "
-                         f"{r['rf_query']} | {r['overhead']} | {r['overhead_share']:.1%} |")
-    return "\n".join(lines) + "\n"
+def latency_md(rows: list[dict[str, Any]]) -> str:
+    lines = ["## HNSW vs exact search on the edge engine", "",
+             "Clustered 384-d vectors, top 10. *overlap*: share of the exact top-10 ids found (mean over queries); "
+             "latencies in ms (p50 / p95). *default*: the engine's default HNSW breadth; *rf-mcp*: the breadth "
+             "rf-mcp sends (chosen from the feedback's pull; `min` is the worst query); *exact*: no index.", "",
+             "| points | query | default overlap | default p50 / p95 | rf-mcp overlap (min) | rf-mcp p50 / p95 | "
+             "rf-mcp hnsw_ef | exact p50 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        d, x = r["default"], r["exact"]
+        m = r.get("rf_mcp")
+        mine = (f"{m['overlap']} ({m['min_overlap']}) | {m['p50']} / {m['p95']} | {','.join(map(str, m['hnsw_ef']))}"
+                if m else "same as default | | -")
+        lines.append(f"| {r['points']:,} | {r['query']} | {d['overlap']} | {d['p50']} / {d['p95']} | {mine} | "
+                     f"{x['p50']} |")
+    lines += ["", "Build: " + "; ".join(
+        f"{r['points']:,} points: upsert {r['upsert_s']} s, HNSW {r['build_s']} s, reopen {r['reopen_s']} s"
+        for r in rows if r["query"] == "nearest") + "."]
+    return "\n".join(lines)
+
+
+def scifact_md(rows: list[dict[str, Any]]) -> str:
+    lines = ["## A whole precision search on SciFact", "",
+             "`RFService.search_precision` (fusion none), 5,183 points, int8 MiniLM query embedding, BM25 feedback "
+             "calibrated on 100 training queries; medians in ms over the dev queries; *overlap*: RF top-10 vs the "
+             "same search with exact=true.", "",
+             "| backend | HNSW | search | overlap | total | embed | ANN | scoring | RF query | rest |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['indexed']:,} | {r['search_params']} | {r['overlap_vs_exact']} | "
+                     f"{r['total']} | {r['embed']} | {r['ann']} | {r['scoring']} | {r['rf_query']} | {r['rest']} |")
+    return "\n".join(lines)
 
 
 async def main(a: argparse.Namespace) -> None:
-    syn = await synthetic([int(s) for s in a.sizes.split(",")])
-    sf = [] if a.skip_scifact else await scifact(Path(a.shared), a.queries)
+    syn: list[dict[str, Any]] = []
+    for n in [int(s) for s in a.sizes.split(",")]:
+        syn += await synthetic(n, a.queries)
+    if syn:
+        write_section("latency", latency_md(syn))
+    sf = [] if a.skip_scifact else await scifact(Path(a.shared), a.scifact_queries)
+    if sf:
+        write_section("scifact", scifact_md(sf))
     (OUT / "latency.json").write_text(json.dumps({"synthetic": syn, "scifact": sf}, indent=2))
-    cmd = "python -m benchmarks.latency --shared ../shared" + (f" --sizes {a.sizes}" if a.sizes != "10000,100000" else "")
-    md = markdown(syn, sf, cmd + (" --skip-scifact" if a.skip_scifact else ""))
-    (OUT / "LATENCY.md").write_text(md)
-    print(md)
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--shared", default="../shared")
-    p.add_argument("--sizes", default="10000,100000")
-    p.add_argument("--queries", type=int, default=30)
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--queries", type=int, default=30, help="queries per synthetic size")
+    p.add_argument("--scifact-queries", type=int, default=150)
     p.add_argument("--skip-scifact", action="store_true")
     anyio.run(main, p.parse_args())

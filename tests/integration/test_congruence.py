@@ -38,6 +38,7 @@ from rf_mcp.ports import (
     QueryRequest,
     Range,
     RelevanceFeedback,
+    SearchParams,
     SparseNearest,
     SparseVector,
 )
@@ -179,6 +180,19 @@ async def test_relevance_feedback(engine, reference, corpus, n_feedback, as_ids)
         same(got, want)
         if as_ids:  # point-id examples are left out of the results, as on a server
             assert not {pid(i) for i in seeds} & {p.id for p in got}
+
+
+@pytest.mark.parametrize("params", [SearchParams(exact=True), SearchParams(hnsw_ef=64)], ids=["exact", "hnsw_ef"])
+async def test_search_parameters_are_sent_the_same_way(engine, reference, corpus, params):
+    """exact / hnsw_ef reach every engine in the same request shape (plain, RF and fused queries); on this small
+    collection without an HNSW index the results are the exact ones."""
+    vectors, _, sparse = corpus
+    feedback = [FeedbackItem(vectors[i].tolist(), s) for i, s in ((3, 0.9), (8, 0.1), (21, 0.5))]
+    rf = RelevanceFeedback(vectors[40].tolist(), feedback, (0.2, 0.5, 0.05), "dense")
+    for query in (Nearest(vectors[40].tolist(), "dense"), rf,
+                  Fusion((Prefetch(rf, 50), Prefetch(SparseNearest(sparse[40], "bm25"), 50)))):
+        got, want = await both(engine, reference, QueryRequest(query, 10, params=params))
+        same(got, want)
 
 
 async def test_rf_with_vanilla_weights_is_nearest(engine, corpus):

@@ -71,8 +71,9 @@ def test_breadth_policy():
     assert search.rf_search_params(hnsw, 0.1, None) == SearchParams(hnsw_ef=256)
     assert search.rf_search_params(hnsw, 1.0, None) == SearchParams(hnsw_ef=2048)
     assert search.rf_search_params(hnsw, 8.0, None) == SearchParams(hnsw_ef=4096)
-    small = hnsw.model_copy(update={"points_count": 1000, "indexed_vectors": 1000})
-    assert search.rf_search_params(small, 8.0, None) == SearchParams(hnsw_ef=1000)  # never beyond the collection
+    small = hnsw.model_copy(update={"points_count": 10_000, "indexed_vectors": 10_000})
+    assert search.rf_search_params(small, 1.0, None) == SearchParams(hnsw_ef=2048)
+    assert search.rf_search_params(small, 8.0, None) == SearchParams(exact=True)  # as wide as a quarter: scan it
     mine = SearchParams(exact=True)
     assert search.rf_search_params(hnsw, 8.0, mine) is mine
 

@@ -10,6 +10,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
@@ -310,6 +311,8 @@ class ClientEngine(Engine):
 
     # -- search ---------------------------------------------------------------------------------------------
     async def query(self, collection: str, request: QueryRequest) -> list[Point]:
+        if not self._remote and request.params is not None:  # the local mode always scans: parameters do nothing
+            request = replace(request, params=None)
         kwargs = to_request(request)
         res = await self._run(lambda c: c.query_points(collection, **kwargs))
         return [Point(id=point_id(p.id), score=float(p.score), payload=p.payload or {},
