@@ -2,6 +2,7 @@
 
     python -m benchmarks.latency --shared ../shared                       # 10k, 100k, 1M + SciFact (~15 min)
     python -m benchmarks.latency --sizes 10000 --skip-scifact             # quick
+    python -m benchmarks.latency --sizes none                             # SciFact only
 
 Synthetic: clustered 384-d unit vectors (one cluster per 500 points); queries drawn like the data (a cluster centre
 plus noise). Each row compares, on the same edge shard with its HNSW index built, the engine's default HNSW search
@@ -116,15 +117,21 @@ async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
                   "reopen_s": round(reopen_s, 2)}
         rows = []
         qs = queries(n, count)
-        near: dict[str, list[float]] = {"ov": [], "ms": [], "exact_ms": []}
+        near: dict[str, list[float]] = {"ov": [], "ms": [], "auto_ov": [], "auto_ms": [], "exact_ms": []}
         for q in qs:
             exact, exact_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10, params=EXACT))
             got, ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10))
+            mine, mine_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10,
+                                                             params=SearchParams(hnsw_ef=search.NEAREST_EF)))
             near["ov"].append(overlap(got, exact))
             near["ms"].append(ms)
+            near["auto_ov"].append(overlap(mine, exact))
+            near["auto_ms"].append(mine_ms)
             near["exact_ms"].append(exact_ms)
         rows.append({**common, "query": "nearest", "default": {"overlap": round(float(np.mean(near["ov"])), 3),
                                                                **pct(near["ms"])},
+                     "rf_mcp": {"overlap": round(float(np.mean(near["auto_ov"])), 3), **pct(near["auto_ms"]),
+                                "min_overlap": round(float(np.min(near["auto_ov"])), 2), "hnsw_ef": [search.NEAREST_EF]},
                      "exact": pct(near["exact_ms"])})
         print(json.dumps(rows[-1]), flush=True)
         rng = np.random.default_rng(11)
@@ -230,7 +237,8 @@ def latency_md(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         d, x = r["default"], r["exact"]
         m = r.get("rf_mcp")
-        mine = (f"{m['overlap']} ({m['min_overlap']}) | {m['p50']} / {m['p95']} | {','.join(map(str, m['hnsw_ef']))}"
+        breadth = ",".join("exact" if e == 0 else str(e) for e in m["hnsw_ef"]) if m else ""
+        mine = (f"{m['overlap']} ({m['min_overlap']}) | {m['p50']} / {m['p95']} | {breadth}"
                 if m else "same as default | | -")
         lines.append(f"| {r['points']:,} | {r['query']} | {d['overlap']} | {d['p50']} / {d['p95']} | {mine} | "
                      f"{x['p50']} |")
@@ -255,14 +263,16 @@ def scifact_md(rows: list[dict[str, Any]]) -> str:
 
 async def main(a: argparse.Namespace) -> None:
     syn: list[dict[str, Any]] = []
-    for n in [int(s) for s in a.sizes.split(",")]:
+    for n in [int(s) for s in a.sizes.split(",") if s.strip() and s != "none"]:
         syn += await synthetic(n, a.queries)
     if syn:
         write_section("latency", latency_md(syn))
     sf = [] if a.skip_scifact else await scifact(Path(a.shared), a.scifact_queries)
     if sf:
         write_section("scifact", scifact_md(sf))
-    (OUT / "latency.json").write_text(json.dumps({"synthetic": syn, "scifact": sf}, indent=2))
+    previous = json.loads((OUT / "latency.json").read_text()) if (OUT / "latency.json").exists() else {}
+    (OUT / "latency.json").write_text(json.dumps({"synthetic": syn or previous.get("synthetic", []),
+                                                  "scifact": sf or previous.get("scifact", [])}, indent=2))
 
 
 if __name__ == "__main__":

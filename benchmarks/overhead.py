@@ -1,8 +1,13 @@
-"""MCP tool-call overhead: median of N rf_search_precision calls through the protocol vs the same domain call.
+"""What each layer adds to a precision search: the raw parts, the domain call, an MCP tool call in process, over
+stdio and over streamable HTTP, measured side by side on the same distinct queries.
 
-usage: python benchmarks/overhead.py --config CONFIG --collection C [--calls 50] [--transport inproc|stdio]
+    python -m benchmarks.overhead --shared ../shared            # 3 rounds x 150 distinct queries (~4 min)
 
-The collection must be calibrated for the configured models. Prints one JSON document.
+A calibrated SciFact store (BM25 feedback, int8 MiniLM) is prepared once, and each path gets its own copy and its own
+process or service (an embedded folder belongs to one process; no path shares another's query-embedding cache). The
+rounds interleave the paths in chunks of 25 queries, so drift of the machine hits them alike. *raw parts*: the sum of
+the search's own timings (embed, ANN, scoring, RF query). Writes overhead.json and the "overhead" section of
+LATENCY.md.
 """
 
 from __future__ import annotations
@@ -10,56 +15,141 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from rf_mcp.config import load_config
-from rf_mcp.domain.service import RFService
+from benchmarks import store
+from benchmarks._report import OUT, write_section
+from rf_mcp import RFService, load_config
 from rf_mcp.server import build_server
 
-QUERIES = ["APOE4 expression increases tau phosphorylation", "stem cells differentiate into neurons",
-           "vitamin D deficiency and cancer risk", "antibiotic resistance in bacteria", "obesity and diabetes"]
+PATHS = ["domain", "mcp in process", "stdio", "streamable HTTP"]
+CHUNK = 25
 
 
-async def main(args: argparse.Namespace) -> dict:
-    cfg = load_config(args.config)
-    domain: list[float] = []
-    tool: list[float] = []
-    async with RFService(cfg) as service:
-        await service.search_precision(args.collection, QUERIES[0])  # warm up models and caches
-        for i in range(args.calls):
-            t0 = time.perf_counter()
-            await service.search_precision(args.collection, QUERIES[i % len(QUERIES)])
-            domain.append(time.perf_counter() - t0)
-        if args.transport == "inproc":
-            target = build_server(service)
-            client = Client(target)
-        else:
-            await service.close()
-            client = Client(StdioServerParameters(command=sys.executable, args=["-m", "rf_mcp", "serve"],
-                                                  env={**os.environ, "RF_MCP_CONFIG": args.config}))
-        async with client:
-            await client.call_tool("rf_search_precision", {"collection": args.collection, "query": QUERIES[0]})
-            for i in range(args.calls):
-                t0 = time.perf_counter()
-                r = await client.call_tool("rf_search_precision",
-                                           {"collection": args.collection, "query": QUERIES[i % len(QUERIES)]})
-                tool.append(time.perf_counter() - t0)
-                assert not r.is_error, r.content
-    md, mt = statistics.median(domain), statistics.median(tool)
-    return {"calls": args.calls, "transport": args.transport, "domain_median_ms": round(md * 1000, 2),
-            "tool_median_ms": round(mt * 1000, 2), "ratio": round(mt / md, 3)}
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the HTTP server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit("the HTTP server did not start")
+
+
+async def run(a: argparse.Namespace) -> dict[str, Any]:
+    shared = Path(a.shared)
+    tmp = Path(tempfile.mkdtemp(prefix="rf-overhead-"))
+    queries = store.distinct_queries(shared, a.rounds * a.queries)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        base = tmp / "base"
+        base.mkdir()
+        await store.prepare(shared, base)
+        configs = {p: store.copy(shared, base, tmp / p.replace(" ", "-")) for p in PATHS}
+        times: dict[str, list[float]] = {p: [] for p in PATHS}
+        raw: list[float] = []
+        async with AsyncExitStack() as stack:
+            domain = await stack.enter_async_context(RFService(load_config(configs["domain"], env={})))
+            served = await stack.enter_async_context(RFService(load_config(configs["mcp in process"], env={})))
+            inproc = await stack.enter_async_context(Client(build_server(served)))
+            env = {**os.environ}
+            stdio = await stack.enter_async_context(Client(StdioServerParameters(
+                command=sys.executable, args=["-m", "rf_mcp", "--config", str(configs["stdio"]), "serve"], env=env),
+                read_timeout_seconds=300))
+            port = free_port()
+            http_proc = subprocess.Popen([sys.executable, "-m", "rf_mcp", "--config", str(configs["streamable HTTP"]),
+                                          "serve", "--transport", "streamable-http", "--port", str(port)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(http_proc)
+            wait_for(port, http_proc)
+            http = await stack.enter_async_context(Client(f"http://127.0.0.1:{port}/mcp", read_timeout_seconds=300))
+
+            async def tool(client: Client, q: str) -> None:
+                r = await client.call_tool("rf_search_precision", {"query": q, "fusion": "none"})
+                if r.is_error:
+                    raise RuntimeError(r.content[0].text)  # type: ignore[union-attr]
+
+            async def direct(q: str) -> None:
+                res = await domain.search_precision(None, q, fusion="none")
+                raw.append(sum(res.timings_ms.get(k, 0.0) for k in ("embed", "ann", "scoring", "rf_query")))
+
+            calls: dict[str, Callable[[str], Awaitable[None]]] = {
+                "domain": direct, "mcp in process": lambda q: tool(inproc, q), "stdio": lambda q: tool(stdio, q),
+                "streamable HTTP": lambda q: tool(http, q)}
+            warm = "effect of statins on muscle"  # loads the models of every path (not timed)
+            for p in PATHS:
+                await calls[p](warm)
+            raw.clear()
+            for start in range(0, len(queries), CHUNK):
+                chunk = queries[start:start + CHUNK]
+                order = PATHS[(start // CHUNK) % len(PATHS):] + PATHS[:(start // CHUNK) % len(PATHS)]
+                for p in order:
+                    for q in chunk:
+                        t = time.perf_counter()
+                        try:
+                            await calls[p](q)
+                        except Exception as exc:  # a refused search (no contrast among seeds): not timed
+                            if "refused" not in str(exc) and "contrast" not in str(exc):
+                                raise
+                            continue
+                        times[p].append((time.perf_counter() - t) * 1000)
+        med = {p: round(statistics.median(v), 2) for p, v in times.items()}
+        result = {"queries": len(queries), "raw_parts_ms": round(statistics.median(raw), 2), "median_ms": med,
+                  "calls": {p: len(v) for p, v in times.items()},
+                  "ratio_to_domain": {p: round(med[p] / med["domain"], 3) for p in PATHS},
+                  "domain_to_raw": round(med["domain"] / statistics.median(raw), 3)}
+        return result
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = ["## Protocol overhead per transport", "",
+             f"A precision search (fusion none) on SciFact, medians over {r['queries']} distinct queries, each path "
+             "with its own process or service and store copy, interleaved in chunks.", "",
+             "| path | median ms | vs domain call |", "|---|---|---|",
+             f"| raw parts (embed + ANN + scoring + RF query) | {r['raw_parts_ms']} | "
+             f"{r['raw_parts_ms'] / r['median_ms']['domain']:.2f}x |"]
+    lines += [f"| {p} | {r['median_ms'][p]} | {r['ratio_to_domain'][p]:.2f}x |" for p in PATHS]
+    lines += ["", f"Domain call / raw parts: {r['domain_to_raw']:.2f}x."]
+    return "\n".join(lines)
+
+
+async def main(a: argparse.Namespace) -> None:
+    r = await run(a)
+    (OUT / "overhead.json").write_text(json.dumps(r, indent=2))
+    write_section("overhead", markdown(r))
+    print(markdown(r))
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--config", required=True)
-    p.add_argument("--collection", required=True)
-    p.add_argument("--calls", type=int, default=50)
-    p.add_argument("--transport", choices=["inproc", "stdio"], default="inproc")
-    print(json.dumps(anyio.run(main, p.parse_args())))
+    p.add_argument("--shared", default="../shared")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--queries", type=int, default=150, help="distinct queries per round")
+    anyio.run(main, p.parse_args())

@@ -17,7 +17,7 @@ from rf_mcp.domain.models import TrainSettings
 from rf_mcp.domain.service import RFService
 from rf_mcp.ports import CollectionSpec, PointInput
 from rf_mcp.server import build_server
-from tests.common import MODEL, make_config, needs_shared, train_queries
+from tests.common import MINI, MODEL, make_config, needs_shared, train_queries
 from tests.integration.serving import ServedMCP, free_port
 
 pytestmark = pytest.mark.anyio
@@ -285,16 +285,18 @@ async def test_short_load_over_streamable_http(mini_template, tmp_path):
     """The CI version of benchmarks/load.py: 10 clients for 5 s, no errors."""
     import shutil
 
-    from benchmarks.load import run_load
+    from benchmarks.load import Queries, phase
+    from rf_mcp.domain.datasets import read_queries
 
     shutil.copytree(mini_template, tmp_path / "data")
     served = ServedMCP(tmp_path)
+    queries = Queries([q.text for q in read_queries(MINI / "queries.jsonl")])
     try:
-        report = await run_load(f"http://127.0.0.1:{served.port}/mcp", "mini", clients=10, seconds=5)
+        report = await phase(f"http://127.0.0.1:{served.port}/mcp", 10, 5, queries, collection="mini")
     finally:
         served.stop()
-    assert report["errors"] == 0, report["error_samples"]
-    assert report["requests"] >= 10
+    assert report["errors"] == 0, report.get("first_error")
+    assert report["requests"] >= 10 and queries.n == report["requests"]
 
 
 @needs_shared
