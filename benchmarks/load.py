@@ -1,14 +1,15 @@
 """Concurrent MCP clients over streamable HTTP: throughput, latency, and how much of the machine the server uses.
 
-    python -m benchmarks.load --shared ../shared                  # 1, 2, 4 and 50 clients, 15 s each (~3 min)
+    python -m benchmarks.load --shared ../shared                  # engine_process off and on: 1, 2, 4, 50 clients
     python -m benchmarks.load --url http://127.0.0.1:8000/mcp     # against a server you started (loopback only)
 
-Without --url it prepares a calibrated SciFact store (BM25 feedback, int8 MiniLM), starts ``rf-mcp serve --transport
-streamable-http`` on it, and measures each phase: precision searches from N clients, every query distinct (SciFact's
-1,109 queries, each suffixed with a number when they run out, so every search embeds), CPU time of the server process
-and its children (psutil). *CPU-ms/req* at one client is the work a request costs; *efficiency* = saturated req/s /
-(cores / CPU-seconds per request): 1.0 means every core busy with useful work. Writes load.json and the "load"
-section of LATENCY.md.
+Without --url it prepares a calibrated SciFact store (BM25 feedback, int8 MiniLM) and, for each [qdrant]
+engine_process value, starts ``rf-mcp serve --transport streamable-http`` on it and measures each phase: precision
+searches from N clients (a lean httpx MCP client speaking the real protocol: the SDK client costs more CPU than the
+server and shares the 2 cores), every query distinct (SciFact's 1,109 queries, suffixed with a number when they run
+out, so every search embeds), CPU time of the server process and its children (psutil). *CPU-ms/req* at one client
+is the work a request costs; *efficiency* = saturated req/s / (cores / CPU-seconds per request): 1.0 means every core
+busy with useful work. Writes load.json and the "load" section of LATENCY.md.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import anyio
-from mcp.client.client import Client
+import httpx
 
 from benchmarks import store
 from benchmarks._report import OUT, write_section
@@ -51,6 +52,53 @@ class Queries:
         rounds = self.n // len(self.texts)
         self.n += 1
         return q if rounds == 0 else f"{q} ({rounds})"
+
+
+class LeanClient:
+    """A minimal MCP client over streamable HTTP (the real protocol: initialize, initialized, tools/call; SSE or JSON
+    answers) with httpx: the Python SDK client costs more CPU per call than the server does, and on a 2-core machine
+    the load generator shares the cores with the server."""
+
+    HEADERS: ClassVar[dict[str, str]] = {"accept": "application/json, text/event-stream",
+                                         "content-type": "application/json"}
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.AsyncClient(timeout=120)
+        self.headers = dict(self.HEADERS)
+        self.n = 0
+
+    async def __aenter__(self) -> LeanClient:
+        reply = await self._post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}})
+        self.headers |= {"mcp-session-id": reply.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.http.delete(self.url, headers=self.headers)
+        finally:
+            await self.http.aclose()
+
+    async def _post(self, message: dict[str, Any]) -> httpx.Response:
+        r = await self.http.post(self.url, headers=self.headers, json=message)
+        r.raise_for_status()
+        return r
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
+        """(is_error, first text) of a tools/call."""
+        self.n += 1
+        r = await self._post({"jsonrpc": "2.0", "id": self.n, "method": "tools/call",
+                              "params": {"name": name, "arguments": arguments}})
+        body = r.text
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            body = next(line[5:] for line in body.splitlines() if line.startswith("data:") and '"id"' in line)
+        msg = json.loads(body)
+        if "error" in msg:
+            return True, str(msg["error"].get("message"))
+        result = msg["result"]
+        return bool(result.get("isError")), result["content"][0]["text"] if result.get("content") else ""
 
 
 def cpu_seconds(proc: Any) -> float:
@@ -77,7 +125,7 @@ async def phase(url: str, clients: int, seconds: float, queries: Queries, server
 
     async def one() -> None:
         nonlocal connected
-        async with Client(url, read_timeout_seconds=120) as client:
+        async with LeanClient(url) as client:
             connected += 1
             if connected == clients:
                 ready.set()
@@ -85,9 +133,9 @@ async def phase(url: str, clients: int, seconds: float, queries: Queries, server
             while time.monotonic() < deadline:
                 t = time.perf_counter()
                 args = {"query": queries.next(), "fusion": "none"} | ({"collection": collection} if collection else {})
-                r = await client.call_tool("rf_search_precision", args)
-                if r.is_error and "contrast" not in r.content[0].text:  # type: ignore[union-attr]
-                    errors.append(r.content[0].text[:200])  # type: ignore[union-attr]
+                is_error, text = await client.call_tool("rf_search_precision", args)
+                if is_error and "contrast" not in text:  # seeds without contrast: a legitimate refusal
+                    errors.append(text[:200])
                 latencies.append((time.perf_counter() - t) * 1000)
 
     deadline = float("inf")
@@ -111,59 +159,76 @@ async def phase(url: str, clients: int, seconds: float, queries: Queries, server
     return out
 
 
+def summary(phases: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+    one = phases[0]
+    best = max(phases, key=lambda p: p["req_per_s"])
+    out: dict[str, Any] = {"phases": phases}
+    if one["clients"] == 1 and "cpu_ms_per_req" in one:
+        capacity = cores / (one["cpu_ms_per_req"] / 1000)
+        out |= {"capacity_req_per_s": round(capacity, 1), "saturated_req_per_s": best["req_per_s"],
+                "efficiency": round(best["req_per_s"] / capacity, 2),
+                "p99_at_max_over_p50_at_1": round(phases[-1]["p99_ms"] / one["p50_ms"], 1)}
+    return out
+
+
+async def measure(url: str, a: argparse.Namespace, texts: list[str], server: Any, cores: int) -> dict[str, Any]:
+    _loopback(url)
+    queries = Queries(texts)
+    await phase(url, 1, 3, queries, server)  # warm-up: models loaded, code paths warm (not reported)
+    return summary([await phase(url, n, a.seconds, queries, server) for n in a.clients], cores)
+
+
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     import psutil
 
     shared = Path(a.shared)
     texts = store.distinct_queries(shared, 1100)
     cores = psutil.cpu_count(logical=True) or 1
+    result: dict[str, Any] = {"cores": cores, "serve_args": a.serve_args, "variants": {}}
+    if a.url is not None:
+        result["variants"]["given server"] = await measure(a.url, a, texts, None, cores)
+        return result
     tmp = Path(tempfile.mkdtemp(prefix="rf-load-"))
-    proc: subprocess.Popen[bytes] | None = None
     try:
-        url = a.url
-        server = None
-        if url is None:
-            await store.prepare(shared, tmp)
+        await store.prepare(shared, tmp)
+        for variant in a.engine_process:  # the same store, one server after the other
             port = free_port()
+            env = {**os.environ, "RF_MCP_QDRANT__ENGINE_PROCESS": variant,
+                   "RF_MCP_SERVER__MAX_SESSIONS_PER_CLIENT": str(max(a.clients) + 8),
+                   "RF_MCP_SERVER__MAX_CONNECTIONS_PER_CLIENT": str(2 * max(a.clients) + 8)}  # all from 127.0.0.1
             proc = subprocess.Popen([sys.executable, "-m", "rf_mcp", "--config", str(tmp / "config.toml"), "serve",
                                      "--transport", "streamable-http", "--port", str(port), *a.serve_args],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
-            wait_for(port, proc)
-            url = f"http://127.0.0.1:{port}/mcp"
-            server = psutil.Process(proc.pid)
-        _loopback(url)
-        queries = Queries(texts)
-        await phase(url, 1, 3, queries, server)  # warm-up: models loaded, caches of code paths (not reported)
-        phases = [await phase(url, n, a.seconds, queries, server) for n in a.clients]
-        one = phases[0]
-        best = max(phases, key=lambda p: p["req_per_s"])
-        result: dict[str, Any] = {"cores": cores, "phases": phases, "serve_args": a.serve_args}
-        if server is not None and one["clients"] == 1:
-            capacity = cores / (one["cpu_ms_per_req"] / 1000)
-            result |= {"capacity_req_per_s": round(capacity, 1), "saturated_req_per_s": best["req_per_s"],
-                       "efficiency": round(best["req_per_s"] / capacity, 2),
-                       "p99_at_max_over_p50_at_1": round(phases[-1]["p99_ms"] / one["p50_ms"], 1)}
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            try:
+                wait_for(port, proc)
+                print(f"engine_process = {variant}", flush=True)
+                result["variants"][f"engine_process = {variant}"] = await measure(
+                    f"http://127.0.0.1:{port}/mcp", a, texts, psutil.Process(proc.pid), cores)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
         return result
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def markdown(r: dict[str, Any]) -> str:
     lines = ["## Load over streamable HTTP", "",
              f"Precision searches (fusion none) on SciFact from concurrent clients, distinct queries, {r['cores']} "
-             f"cores; server options: `{' '.join(r['serve_args']) or '(defaults)'}`.", "",
-             "| clients | requests | errors | req/s | p50 ms | p99 ms | cores used | CPU-ms/req |",
-             "|---|---|---|---|---|---|---|---|"]
-    for p in r["phases"]:
-        lines.append(f"| {p['clients']} | {p['requests']} | {p['errors']} | {p['req_per_s']} | {p['p50_ms']} | "
-                     f"{p['p99_ms']} | {p.get('cores_used', '-')} | {p.get('cpu_ms_per_req', '-')} |")
-    if "efficiency" in r:
-        lines += ["", f"Capacity at one client's CPU cost: {r['capacity_req_per_s']} req/s on {r['cores']} cores; "
-                      f"saturated: {r['saturated_req_per_s']} req/s; **efficiency {r['efficiency']}**; p99 at "
-                      f"{r['phases'][-1]['clients']} clients / p50 at 1 client: {r['p99_at_max_over_p50_at_1']}x."]
+             f"cores shared with the load generator; server options: `{' '.join(r['serve_args']) or '(defaults)'}`. "
+             "*cores used* and *CPU-ms/req*: the server's process and its children.", "",
+             "| server | clients | requests | errors | req/s | p50 ms | p99 ms | cores used | CPU-ms/req |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in r["variants"].items():
+        for p in v["phases"]:
+            lines.append(f"| {name} | {p['clients']} | {p['requests']} | {p['errors']} | {p['req_per_s']} | "
+                         f"{p['p50_ms']} | {p['p99_ms']} | {p.get('cores_used', '-')} | {p.get('cpu_ms_per_req', '-')} |")
+    lines.append("")
+    for name, v in r["variants"].items():
+        if "efficiency" in v:
+            lines.append(f"- {name}: capacity at one client's CPU cost {v['capacity_req_per_s']} req/s; saturated "
+                         f"{v['saturated_req_per_s']} req/s; **efficiency {v['efficiency']}**; p99 at "
+                         f"{v['phases'][-1]['clients']} clients / p50 at 1 client: {v['p99_at_max_over_p50_at_1']}x.")
     return "\n".join(lines)
 
 
@@ -181,5 +246,7 @@ if __name__ == "__main__":
     p.add_argument("--url", help="an already running server (loopback only); default: start one")
     p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 50])
     p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--engine-process", type=lambda s: s.split(","), default=["off", "on"],
+                   help="[qdrant] engine_process values to compare, one server each")
     p.add_argument("--serve-args", nargs=argparse.REMAINDER, default=[], help="extra `rf-mcp serve` arguments")
     anyio.run(main, p.parse_args())

@@ -49,6 +49,9 @@ class QdrantSettings(_Section):
                             "set; memory = nothing persisted.")
     hnsw_threshold: int = Field(20_000, ge=1, description="edge: `rf-mcp index` builds the HNSW index once a "
                                                            "collection has this many points (exact search below).")
+    engine_process: Literal["auto", "on", "off"] = Field(
+        "auto", description="Run an embedded engine in its own process, beside the server's Python work (another "
+                            "core); auto = on for the HTTP transports, off for stdio and the CLI.")
 
     @model_validator(mode="after")
     def _one_location(self) -> QdrantSettings:
@@ -85,7 +88,9 @@ class ModelSettings(_Section):
     dim: int | None = Field(None, gt=0, description="Vector size; needed for unknown names.")
     pooling: Literal["mean", "cls"] | None = Field(None, description="Pooling for unknown names.")
     normalize: bool = Field(True, description="L2-normalise embeddings (local folders).")
-    threads: int | None = Field(None, gt=0, description="ONNX runtime threads.")
+    threads: int | None = Field(None, gt=0, description="ONNX runtime threads per model call (unset: every core for the "
+                                                        "CLI and stdio; 1 for the HTTP transports, where concurrent "
+                                                        "requests each take a core).")
 
 
 class RetrieverSettings(ModelSettings):

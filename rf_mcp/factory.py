@@ -29,6 +29,10 @@ def open_engine(settings: QdrantSettings) -> Engine:
         from rf_mcp.adapters.engines.memory import MemoryEngine
 
         return MemoryEngine()
+    if settings.engine_process == "on" and not settings.url and settings.path != ":memory:":
+        from rf_mcp.adapters.engines.process import ProcessEngine
+
+        return ProcessEngine(settings.model_copy(update={"engine_process": "off"}), open_engine)
     from rf_mcp.adapters.engines._shared import is_local_engine_folder
 
     local_folder = settings.backend == "auto" and not settings.url and is_local_engine_folder(Path(settings.data_path))

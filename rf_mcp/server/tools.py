@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from rf_mcp.domain.datasets import Query
@@ -95,7 +95,8 @@ def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handl
             raise ToolError(describe(exc)) from None
         token = grading_client.set(client_key(ctx))
         try:
-            return await (handler(args, ctx, resolved) if resolvers else handler(args, ctx))
+            out = await (handler(args, ctx, resolved) if resolvers else handler(args, ctx))
+            return as_result(out) if isinstance(out, BaseModel) else out
         except RFError as exc:
             raise ToolError(f"{exc.code}: {exc}") from None
         except ToolError:
@@ -109,6 +110,14 @@ def model_tool(name: str, model: type[BaseModel], result: type[BaseModel], handl
     tool.__signature__ = inspect.Signature(params, return_annotation=result)  # type: ignore[attr-defined]
     tool.__annotations__ = annotations
     return tool
+
+
+def as_result(out: BaseModel) -> CallToolResult:
+    """A tool's result: the structured content, and the same JSON as text (compact: clients that read only the text
+    get every field; the SDK's default would indent it, doubling the bytes on the wire)."""
+    structured = out.model_dump(mode="json", by_alias=True)
+    return CallToolResult(content=[TextContent(type="text", text=out.model_dump_json(by_alias=True))],
+                          structured_content=structured)
 
 
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from itertools import groupby
 import numpy as np
 import pytest
 
+from rf_mcp import factory
 from rf_mcp.adapters.analyzer import Bm25Encoder
 from rf_mcp.adapters.engines.client import ClientEngine
 from rf_mcp.adapters.engines.edge import EdgeEngine
@@ -48,7 +49,7 @@ N, DIM, TERMS = 600, 16, 60
 WORDS = ["cell", "stem", "neuron", "tau", "protein", "gene", "cancer", "risk", "vitamin", "insulin", "obesity",
          "bacteria", "immune", "virus", "brain", "heart", "blood", "drug", "trial", "mouse"]
 SERVER = os.environ.get("RF_MCP_TEST_QDRANT_URL")
-ENGINES = ["memory", "edge", "local"] + (["server"] if SERVER else [])
+ENGINES = ["memory", "edge", "local", "edge-process"] + (["server"] if SERVER else [])
 
 
 def data(seed: int = 0) -> tuple[np.ndarray, list[dict], list[SparseVector]]:
@@ -81,6 +82,8 @@ def open_engine(kind: str, tmp) -> Engine:
         return EdgeEngine(QdrantSettings(path=str(tmp / "edge"), backend="edge"))
     if kind == "local":
         return ClientEngine(QdrantSettings(path=str(tmp / "local"), backend="local"))
+    if kind == "edge-process":  # the edge engine in its own process: every call crosses the socket
+        return factory.open_engine(QdrantSettings(path=str(tmp / "edge-process"), backend="edge", engine_process="on"))
     return ClientEngine(QdrantSettings(url=SERVER))
 
 

@@ -126,3 +126,12 @@ def test_cli_exits_2_with_one_clear_line(tmp_path):
     assert r.returncode == 2
     assert r.stdout == ""
     assert "[search].seeds" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_http_serving_runs_one_onnx_thread_per_call_unless_configured():
+    from rf_mcp.server.app import one_thread_per_request
+
+    cfg = one_thread_per_request(Config())
+    assert cfg.retriever.threads == 1 and cfg.feedback.threads == 1
+    mine = one_thread_per_request(Config.model_validate({"retriever": {"threads": 4}}))
+    assert mine.retriever.threads == 4 and mine.feedback.threads == 1

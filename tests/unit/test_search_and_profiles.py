@@ -149,3 +149,37 @@ def test_ranking_metrics_count_a_repeated_document_once():
 
     rels = {"a": 1, "b": 1}
     assert ranking_metrics(["a", "a", "b"], rels) == ranking_metrics(["a", "b"], rels)
+
+
+async def test_bm25_statistics_stay_with_each_requests_collection():
+    """Two requests on two collections at once: each scores with its own collection's term statistics."""
+    import anyio
+
+    from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+
+    scorer = BM25Scorer()
+    corpora = {"rare": ["tau tau tau protein", "other words here", "more text"] * 3,
+               "common": ["tau protein"] * 9 + ["unrelated"]}
+
+    async def texts_of(name: str):
+        async def read() -> list[str]:
+            return corpora[name]
+        return read
+
+    docs = ["tau protein in neurons", "nothing relevant"]
+    alone = {}
+    for name in corpora:
+        await scorer.bind(name, await texts_of(name))
+        alone[name] = await scorer.score("tau", docs)
+    assert alone["rare"] != alone["common"]  # the statistics matter
+    together = {}
+
+    async def request(name: str, delay: float) -> None:
+        await scorer.bind(name, await texts_of(name))
+        await anyio.sleep(delay)  # the other request binds its collection meanwhile
+        together[name] = await scorer.score("tau", docs)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(request, "rare", 0.05)
+        tg.start_soon(request, "common", 0.0)
+    assert together == alone

@@ -8,6 +8,7 @@ it is part of the scorer's identity: a calibration made with another analyzer is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 import anyio
 
@@ -22,17 +23,19 @@ class BM25Scorer(Scorer):
         self.analyzer = analyzer or Analyzer()
         self.identity = f"bm25(k1={k1:g},b={b:g},analyzer={self.analyzer.identity})"
         self._stats: dict[str, CorpusStats] = {}
-        self._current: CorpusStats | None = None
+        # the collection bound by the current task (a request): concurrent requests on other collections keep theirs
+        self._current: ContextVar[CorpusStats | None] = ContextVar(f"bm25-stats-{id(self)}", default=None)
 
     async def bind(self, collection: str, corpus_texts: CorpusTexts) -> None:
         if collection not in self._stats:
             texts = await corpus_texts()
             self._stats[collection] = await anyio.to_thread.run_sync(CorpusStats, self.analyzer, texts)
-        self._current = self._stats[collection]
+        self._current.set(self._stats[collection])
 
     def score_sync(self, query: str, documents: Sequence[str], stats: CorpusStats | None = None) -> list[float]:
-        stats = stats or self._current or CorpusStats(self.analyzer, documents)
+        stats = stats or self._current.get() or CorpusStats(self.analyzer, documents)
         return bm25_scores(self.analyzer, query, documents, stats, self.k1, self.b)
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
-        return self.score_sync(query, documents)
+        stats = self._current.get()  # read in the request's task, used in the worker thread
+        return await anyio.to_thread.run_sync(self.score_sync, query, documents, stats)
