@@ -199,6 +199,7 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
                 await rf.search_precision("scifact", train[0].text, fusion="none")  # warm up models and caches
                 parts: dict[str, list[float]] = {k: [] for k in ("total", "embed", "ann", "scoring", "rf_query", "rest")}
                 overlaps: list[float] = []
+                seen: dict[str, int] = {}  # how the engine searched, per query
                 fused: list[float] = []  # fused vs plain precision search, both with the query embedding cached
                 plain: list[float] = []
                 for q in dev:
@@ -208,6 +209,7 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
                     except GuardrailError:  # no contrast among the seeds: not a timed search
                         continue
                     total = (time.perf_counter() - t) * 1000
+                    seen[res.search_params.split(" (")[0]] = seen.get(res.search_params.split(" (")[0], 0) + 1
                     parts["total"].append(total)
                     for k in ("embed", "ann", "scoring", "rf_query"):
                         parts[k].append(res.timings_ms.get(k, 0.0))
@@ -224,7 +226,7 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
                         await rf.search_precision("scifact", q.text, fusion="none")
                         plain.append((time.perf_counter() - t) * 1000)
                 info = await rf.engine.describe("scifact")
-                params = res.search_params
+                params = ", ".join(f"{k}: {v}" for k, v in sorted(seen.items(), key=lambda kv: -kv[1]))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         row = {"backend": backend, "points": info.points_count, "indexed": info.indexed_vectors or 0,

@@ -123,9 +123,9 @@ class FeedbackSettings(ModelSettings):
 
 
 LAYOUTS: dict[str, dict[str, Any]] = {
-    # Qdrant's official MCP server (mcp-server-qdrant 0.8): named vector fast-<model>, payload {document, metadata}
-    "mcp-server-qdrant": {"vector_name": "fast-all-minilm-l6-v2", "text_fields": ["document"],
-                          "id_field": "metadata.doc_id", "sparse_vector": ""},
+    # Qdrant's official MCP server (mcp-server-qdrant 0.8): named vector fast-<model> (set from [retriever] model by
+    # Config), payload {document, metadata}
+    "mcp-server-qdrant": {"text_fields": ["document"], "id_field": "metadata.doc_id", "sparse_vector": ""},
 }
 
 
@@ -251,6 +251,21 @@ class Config(BaseSettings):
     calibration: CalibrationSettings = CalibrationSettings()
     server: ServerSettings = ServerSettings()
     source: str | None = Field(None, description="The config file this was read from (set by load_config).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layout_vector(cls, data: Any) -> Any:
+        """mcp-server-qdrant names its vector after the embedding model: fast-<last part of the name, lower case>."""
+        if not isinstance(data, dict):
+            return data
+        collection = data.get("collection")
+        if isinstance(collection, dict) and collection.get("layout") == "mcp-server-qdrant" \
+                and "vector_name" not in collection:
+            retriever = data.get("retriever")
+            model = retriever.get("model") if isinstance(retriever, dict) else getattr(retriever, "model", None)
+            model = model or RetrieverSettings.model_fields["model"].default
+            data = {**data, "collection": {**collection, "vector_name": f"fast-{str(model).split('/')[-1].lower()}"}}
+        return data
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -23,6 +23,8 @@ from rf_mcp.ports import Progress
 class DemoReport(BaseModel):
     collection: str
     data: str
+    store: str = ""
+    config: str = ""
     index: IndexReport
     calibration: CalibrationReport
     evaluation: EvaluationReport | None = None
@@ -69,6 +71,7 @@ async def run_demo(rf: RFService, collection: str = "demo", progress: Progress |
     except RFError as exc:
         refusals.append(f"rf_search_recall: {exc}")
     zero_cost = await rf.search_precision(collection, query, limit=5, vanilla=True)
-    return DemoReport(collection=collection, data=str(folder), index=index, calibration=calibration,
+    return DemoReport(collection=collection, data=str(folder), store=rf.engine.location,
+                      config=rf.config.source or "none (built-in defaults)", index=index, calibration=calibration,
                       evaluation=evaluation, query=query, precision=precision, recall=recall, zero_cost=zero_cost,
                       refusals=refusals)

@@ -30,7 +30,7 @@ def _profile(p: CalibrationProfile) -> list[str]:
 
 
 def _demo(r: Any) -> str:
-    lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", "",
+    lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", f"store: {r.store}; config: {r.config}", "",
              "1. index: " + render_text(r.index), "", "2. calibrate (training queries): " + render_text(r.calibration)]
     lines += ["", "3. evaluate (held-out queries with judgments): " + (
         render_text(r.evaluation) if r.evaluation is not None else "refused (see below)")]

@@ -112,8 +112,9 @@ class Target:
 async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, collection: str,
                          vector_name: str, text_fields: Sequence[str], *, id_field: str = DOC_ID,
                          sparse: SparseSide | None = None, sparse_required: bool = False,
-                         filter: Filter | None = None, hybrid_seeds: bool = False) -> Target:
-    """Introspect the collection and apply the vector guardrails (exists, dense, right size; sparse side sparse)."""
+                         filter: Filter | None = None, hybrid_seeds: bool = False, bind: bool = True) -> Target:
+    """Introspect the collection and apply the vector guardrails (exists, dense, right size; sparse side sparse).
+    ``bind=False``: only the target's identity is needed (no feedback-model statistics are read)."""
     info = await engine.describe(collection)
     await retriever.load()
     vec = guardrails.dense_vector(info, vector_name, retriever.dim)
@@ -127,5 +128,6 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
             sparse = None
     target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
                     hybrid_seeds and sparse is not None)
-    await scorer.bind(collection, target.corpus_texts)
+    if bind:
+        await scorer.bind(collection, target.corpus_texts)
     return target

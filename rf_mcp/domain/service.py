@@ -144,7 +144,8 @@ class RFService:
         return None if flt is None or flt.is_empty() else flt
 
     async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: Fusion | None = None,
-                     filter: Filter | None = None, exact: bool | None = None, hnsw_ef: int | None = None) -> Target:
+                     filter: Filter | None = None, exact: bool | None = None, hnsw_ef: int | None = None,
+                     bind: bool = True) -> Target:
         """The collection, its vectors and models for one operation; ``fusion`` None means the configured one."""
         mode = fusion or self.config.search.fusion
         name = self.config.collection.sparse_vector
@@ -158,7 +159,7 @@ class RFService:
         target = await resolve_target(self.engine, self.retriever, self.scorer, self._collection(collection),
                                       self._vector_name(vector_name), c.text_fields, id_field=c.id_field, sparse=sparse,
                                       sparse_required=mode == "sparse", filter=self._check_filter(filter),
-                                      hybrid_seeds=self.config.search.fusion_seeds == "hybrid")
+                                      hybrid_seeds=self.config.search.fusion_seeds == "hybrid", bind=bind)
         target.text_limit = self.config.search.max_text_chars
         target.params = self._search_params(exact, hnsw_ef)
         return target
@@ -380,7 +381,7 @@ class RFService:
             if not await self.engine.exists(name):
                 raise InputError(f"Collection {name!r} does not exist.", fix="List collections without a name first.")
             try:
-                configured = (await self.target(name)).parts
+                configured = (await self.target(name, bind=False)).parts  # identity only: no corpus read
             except RFError:  # a collection this config cannot search still lists its profiles
                 configured = None
             out.extend(await self.profiles.summaries(name, configured))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,6 +59,21 @@ def error_reply(line: str) -> types.JSONRPCError | None:
     return error
 
 
+_HEAD_ID = re.compile(r'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
+
+
+def too_large(line: str) -> types.JSONRPCError:
+    """The error for a request line over :data:`MAX_LINE` (its id found in the first kilobyte, else null)."""
+    found = _HEAD_ID.search(line[:1024])
+    rid: Any = None
+    if found:
+        rid = json.loads(found.group(1))
+        if isinstance(rid, str):
+            rid = rid.encode("utf-8", "replace").decode("utf-8")
+    return types.JSONRPCError(jsonrpc="2.0", id=rid, error=types.ErrorData(
+        code=types.INVALID_REQUEST, message=f"Invalid request: the line exceeds {MAX_LINE // 1024**2} MiB."))
+
+
 @asynccontextmanager
 async def stdio_transport(protocol_in: TextIOWrapper, protocol_out: TextIOWrapper) -> AsyncIterator[
         tuple[ObjectReceiveStream[SessionMessage | Exception], ObjectSendStream[SessionMessage]]]:
@@ -78,7 +94,8 @@ async def stdio_transport(protocol_in: TextIOWrapper, protocol_out: TextIOWrappe
             async for line in stdin:
                 if not line.strip():
                     continue
-                if len(line) > MAX_LINE:
+                if len(line) > MAX_LINE:  # not parsed: answered with the id read from its head, if any
+                    await emit(too_large(line))
                     continue
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)

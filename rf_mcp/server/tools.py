@@ -260,7 +260,8 @@ def register_tools(server: MCPServer, service: RFService, *, read_only: bool) ->
             ("evaluate", EvaluateInput, EvaluationReport, evaluate, d.EVALUATE, _hints(read_only=False)),
             ("rollback_calibration", RollbackInput, CalibrationProfile, rollback, d.ROLLBACK,
              _hints(read_only=False, destructive=True, idempotent=False)),
-            ("index", IndexInput, IndexReport, index, d.INDEX, _hints(read_only=False)),
+            # index overwrites the points of documents indexed before (same ids): destructive, and idempotent
+            ("index", IndexInput, IndexReport, index, d.INDEX, _hints(read_only=False, destructive=True)),
         ]
     for name, model, result, handler, description, hints in specs:
         server.add_tool(model_tool(name, model, result, handler, resolvers.get(name)), name=name,

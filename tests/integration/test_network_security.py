@@ -201,14 +201,17 @@ def test_stdio_answers_malformed_requests(tmp_path):
         '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "x", "arguments": {"q": "\\ud800"}}}',
         '{"jsonrpc": "2.0", "id": "\\ud800", "method": "tools/list"}',
         "not json at all",
+        json.dumps({"jsonrpc": "2.0", "id": 6, "method": "tools/call",  # over the 16 MiB line limit
+                    "params": {"name": "rf_search_precision", "arguments": {"query": "x" * (17 * 1024 * 1024)}}}),
         json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
     ]
     r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"],
                        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
     replies = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]  # stdout: JSON-RPC only
     by_id = {str(m.get("id")): m for m in replies}
-    for rid in ("2", "3", "4"):
-        assert "error" in by_id[rid] and by_id[rid]["error"]["code"] == -32600, (rid, r.stdout)
+    for rid in ("2", "3", "4", "6"):
+        assert "error" in by_id[rid] and by_id[rid]["error"]["code"] == -32600, (rid, r.stdout[:2000])
+    assert "16 MiB" in by_id["6"]["error"]["message"]
     assert any("error" in m and m["id"] not in (2, 3, 4) for m in replies)  # the lone-surrogate id, as replaced text
     assert "result" in by_id["5"] and by_id["5"]["result"]["tools"]  # and it keeps serving
 

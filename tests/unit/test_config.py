@@ -79,6 +79,10 @@ def test_the_mcp_server_qdrant_layout_preset(tmp_path):
     c = load_config(p, env={}).collection
     assert (c.vector_name, c.text_fields, c.sparse_vector) == ("fast-all-minilm-l6-v2", ["document"], "")
     assert c.id_field == "metadata.ref"  # a key set in the file wins over the preset
+    other = load_config(p, env={"EMBEDDING_MODEL": "BAAI/bge-small-en-v1.5"}).collection
+    assert other.vector_name == "fast-bge-small-en-v1.5"  # named after the model, as mcp-server-qdrant names it
+    p.write_text('[collection]\nlayout = "mcp-server-qdrant"\nvector_name = "mine"\n')
+    assert load_config(p, env={}).collection.vector_name == "mine"
 
 
 @pytest.mark.parametrize("text, key", [

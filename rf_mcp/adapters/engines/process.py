@@ -226,7 +226,7 @@ class ProcessEngine(Engine):
         log.error("the engine process stopped; it starts again on the next call")
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        conn = self._ensure()
+        conn = self._conn if self._conn is not None else await asyncio.to_thread(self._ensure)  # a start takes seconds
         self._watch(conn)
         call = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
