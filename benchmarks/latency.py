@@ -281,18 +281,23 @@ def scifact_md(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def save(part: str, rows: list[dict[str, Any]]) -> None:
+    """Replace one part of latency.json (written as soon as it is measured, like its LATENCY.md section)."""
+    previous = json.loads((OUT / "latency.json").read_text()) if (OUT / "latency.json").exists() else {}
+    (OUT / "latency.json").write_text(json.dumps({**previous, part: rows}, indent=2))
+
+
 async def main(a: argparse.Namespace) -> None:
     syn: list[dict[str, Any]] = []
     for n in [int(s) for s in a.sizes.split(",") if s.strip() and s != "none"]:
         syn += await synthetic(n, a.queries)
     if syn:
+        save("synthetic", syn)
         write_section("latency", latency_md(syn))
     sf = [] if a.skip_scifact else await scifact(Path(a.shared), a.scifact_queries)
     if sf:
+        save("scifact", sf)
         write_section("scifact", scifact_md(sf))
-    previous = json.loads((OUT / "latency.json").read_text()) if (OUT / "latency.json").exists() else {}
-    (OUT / "latency.json").write_text(json.dumps({"synthetic": syn or previous.get("synthetic", []),
-                                                  "scifact": sf or previous.get("scifact", [])}, indent=2))
 
 
 if __name__ == "__main__":
