@@ -164,7 +164,7 @@ def feedback_items(examples: Sequence[PointId | Sequence[float]], scores: Sequen
 # so the RF query is a nearest-neighbour search for that combined vector. HNSW finds its top as reliably as a plain
 # search's while the feedback term is small next to a*q; the larger the feedback "pull", the further the combined
 # vector lies from the data, the more a default-width HNSW search misses (benchmarks/LATENCY.md: overlap@10 with exact
-# RF falls to 0.18 at 1M points). The search breadth grows with the pull: measured on 100k and 1M clustered vectors,
+# RF falls to 0.2-0.3 at 1M points). The search breadth grows with the pull: measured on 100k and 1M clustered vectors,
 # these widths keep overlap@10 >= 0.95 at a few milliseconds.
 RF_EF_STEPS = ((0.5, 256), (2.0, 2048), (math.inf, 4096))
 """(pull below, hnsw_ef): the breadth of an RF query whose feedback pull is below the first value."""
