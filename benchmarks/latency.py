@@ -176,9 +176,7 @@ async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
 
 async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
     """A whole precision search on SciFact, per backend, with the overlap of its RF results with exact search."""
-    from rf_mcp import RFService, read_qrels, read_queries
-    from rf_mcp.domain.models import TrainSettings
-    from rf_mcp.errors import GuardrailError
+    from rf_mcp import GuardrailError, RFService, TrainSettings, read_qrels, read_queries
 
     sf = shared / "data" / "scifact"
     dev = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "dev.tsv")))[:count]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rf_mcp import RFService, load_config, read_qrels, read_queries
-from rf_mcp.domain.models import TrainSettings
+from rf_mcp import RFService, TrainSettings, load_config, read_qrels, read_queries
 
 COLLECTION = "scifact"
 
