@@ -91,6 +91,8 @@ async def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, An
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.system()}, python {platform.python_version()}",
         "mini": args.mini, "eval_queries": len(data.eval), "train_queries": len(data.train), "feedback_models": {}}
+    if data.notes:
+        results["notes"] = list(data.notes)
     async with scifact.indexed(data) as base:
         models = await scifact.feedback_models(base, data)
         missing = [q.text for q in data.eval if q.text not in data.mpnet_queries]

@@ -128,9 +128,12 @@ def load(shared: Path, mini: bool, queries_path: str | None = None, qrels_path: 
     mp_qids = set(mp_ids["query_ids"])
     train_ids = list(dict.fromkeys(read_qrels(sf / "qrels" / "train.tsv")))
     train = [all_queries[i] for i in train_ids if i in mp_qids][: (40 if mini else 100)]
-    if mini:
-        eval_queries = eval_queries[:20]
-    return SciFact(shared=shared, mini=mini, train=train, eval=eval_queries, qrels=qrels, corpus=corpus,
+    calibrated = set(train)
+    held_out = [q for q in eval_queries if q.text not in calibrated]  # never evaluate on a calibration query
+    notes = [f"{len(eval_queries) - len(held_out)} judged queries left out: used for calibration"] \
+        if len(held_out) < len(eval_queries) else []
+    eval_queries = held_out[:20] if mini else held_out
+    return SciFact(shared=shared, mini=mini, train=train, eval=eval_queries, qrels=qrels, corpus=corpus, notes=notes,
                    vectors=np.asarray([corpus_vecs[pos[d["_id"]]] for d in docs], dtype=np.float32),
                    query_table={all_queries[q]: query_vecs[i] for i, q in enumerate(ids["query_ids"]) if q in all_queries},
                    mpnet_docs={text[d]: mp_docs[pos[d]] for d in text},

@@ -35,3 +35,12 @@ def test_quality_benchmark_smoke(tmp_path):
     assert "| rf precision+sparse | 5 |" in md and "Command: `" in md
     write(r, tmp_path)
     assert json.loads((tmp_path / "quality-mini.json").read_text())["mini"] is True
+
+
+def test_calibration_queries_are_never_evaluated():
+    from benchmarks import scifact
+
+    data = scifact.load(SHARED, False, qrels_path=str(SCIFACT / "qrels" / "train.tsv"))
+    assert data.train and not {q.text for q in data.eval} & set(data.train)
+    assert data.notes == [f"{len(data.train)} judged queries left out: used for calibration"]
+    assert scifact.load(SHARED, False).notes == []  # dev judgments: no calibration query among them
