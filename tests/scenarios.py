@@ -4,6 +4,8 @@ embedded engines (edge and qdrant-client's local mode)."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 from mcp.client.client import Client
@@ -13,6 +15,22 @@ from rf_mcp.server import build_server
 from tests import doubles
 
 Q = "tau protein in the brain cortex"
+
+# Hand edits of a stored calibration profile (the security review's cases): each must be refused on read.
+TAMPERING: dict[str, Callable[[dict], object]] = {
+    "unknown schema": lambda p: {**p, "schema_version": 99},
+    "untrained weights": lambda p: {**p, "weights": {"a": 1.0, "b": 1.0, "c": 1.0}},
+    "vanilla marked as calibration": lambda p: {**p, "weights": {"a": 1.0, "b": 0.0, "c": 0.0}},
+    "negative b": lambda p: {**p, "weights": {**p["weights"], "b": -0.5}},
+    "usable with reasons": lambda p: {**p, "reasons": ["it was not"]},
+    "another collection": lambda p: {**p, "collection": "other"},
+    "another feedback model": lambda p: {**p, "feedback": "someone-else"},
+    "nan weight": lambda p: {**p, "weights": {**p["weights"], "c": math.nan}},
+    "inf weight": lambda p: {**p, "weights": {**p["weights"], "a": math.inf}},
+    "huge weight": lambda p: {**p, "weights": {**p["weights"], "c": 1e308}},
+    "not an object": lambda p: "garbage",
+    "missing field": lambda p: {k: v for k, v in p.items() if k != "signal"},
+}
 
 
 def text(r) -> str:  # type: ignore[no-untyped-def]

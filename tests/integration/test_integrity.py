@@ -140,3 +140,39 @@ async def test_a_failed_description_write_leaves_the_old_file_and_no_temporary(t
     assert report.profile.usable
     await rf.close()
 
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_tampered_profiles_on_disk_are_refused_after_a_restart(tmp_path, kind):
+    """The security review's hand edits of a stored profile, made while no server runs (on the edge engine in
+    collection.json itself, with NaN and Infinity as the literals Python writes; on the local engine through its own
+    storage), then read by a fresh process: every one refused with its key named, the rest of the store intact."""
+    from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX
+    from rf_mcp.errors import GuardrailError
+
+    data = tmp_path / "data"
+    rf = doubles.service(engine=engine(kind, data))
+    await rf.index("docs", corpus_file(tmp_path))
+    assert (await rf.calibrate("docs", doubles.queries(), doubles.TRAIN)).profile.usable
+    key = PROFILE_KEY_PREFIX + (await rf.target("docs")).parts.fingerprint
+    stored = await rf.engine.get_metadata("docs")
+    await rf.close()
+    described = data / "docs" / "collection.json"
+    for case, edit in scenarios.TAMPERING.items():
+        tampered = {**stored, key: {**stored[key], "current": edit(json.loads(json.dumps(stored[key]["current"])))}}
+        if kind == "edge":
+            meta = json.loads(described.read_text())
+            described.write_text(json.dumps({**meta, "metadata": tampered}))  # allow_nan: NaN / Infinity literals
+        else:
+            writer = engine(kind, data)
+            await writer.set_metadata("docs", tampered)
+            await writer.close()
+        rf = doubles.service(engine=engine(kind, data))
+        try:
+            with pytest.raises(GuardrailError, match=f"stored calibration {key} of 'docs' .* is invalid"):
+                await rf.search_precision("docs", scenarios.Q)
+            summary = (await rf.list_profiles("docs"))[0]
+            assert summary.status == "invalid" and summary.profile is None, case
+            assert await rf.engine.count("docs") == 120, case
+        finally:
+            await rf.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 from pathlib import Path
 
@@ -122,28 +121,12 @@ async def test_read_only_changes_nothing(templates, tmp_path):
 
 
 # -- 4. tampered or corrupt profiles are refused, never served -------------------------------------------------
-TAMPERING = {
-    "unknown schema": lambda p: {**p, "schema_version": 99},
-    "untrained weights": lambda p: {**p, "weights": {"a": 1.0, "b": 1.0, "c": 1.0}},
-    "vanilla marked as calibration": lambda p: {**p, "weights": {"a": 1.0, "b": 0.0, "c": 0.0}},
-    "negative b": lambda p: {**p, "weights": {**p["weights"], "b": -0.5}},
-    "usable with reasons": lambda p: {**p, "reasons": ["it was not"]},
-    "another collection": lambda p: {**p, "collection": "other"},
-    "another feedback model": lambda p: {**p, "feedback": "someone-else"},
-    "nan weight": lambda p: {**p, "weights": {**p["weights"], "c": math.nan}},
-    "inf weight": lambda p: {**p, "weights": {**p["weights"], "a": math.inf}},
-    "huge weight": lambda p: {**p, "weights": {**p["weights"], "c": 1e308}},
-    "not an object": lambda p: "garbage",
-    "missing field": lambda p: {k: v for k, v in p.items() if k != "signal"},
-}
-
-
-@pytest.mark.parametrize("case", sorted(TAMPERING))
+@pytest.mark.parametrize("case", sorted(scenarios.TAMPERING))
 async def test_tampered_profiles_are_refused_with_the_key_named(calibrated, case):
     target = await calibrated.target("docs")
     key = PROFILE_KEY_PREFIX + target.parts.fingerprint
     entry = (await calibrated.engine.get_metadata("docs"))[key]
-    entry["current"] = TAMPERING[case](json.loads(json.dumps(entry["current"])))
+    entry["current"] = scenarios.TAMPERING[case](json.loads(json.dumps(entry["current"])))
     await calibrated.engine.set_metadata("docs", {key: entry})
     with pytest.raises(GuardrailError, match=f"stored calibration {key} of 'docs' .* is invalid") as err:
         await calibrated.search_precision("docs", Q)
