@@ -437,8 +437,10 @@ class Scorer(ABC):
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         """Relevance of each document to the query, in order."""
 
-    async def bind(self, collection: str, corpus_texts: CorpusTexts) -> None:  # noqa: B027 - optional hook
-        """Called before scoring documents of ``collection`` (corpus statistics and the like)."""
+    async def bind(self, collection: str, corpus_texts: CorpusTexts, version: int = 0) -> None:  # noqa: B027
+        """Optional hook, called before scoring documents of ``collection`` (corpus statistics and the like).
+        ``version`` changes when the collection's content does (its point count): statistics read for another
+        version are stale."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, model sessions)."""

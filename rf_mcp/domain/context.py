@@ -129,5 +129,5 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
     target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
                     hybrid_seeds and sparse is not None)
     if bind:
-        await scorer.bind(collection, target.corpus_texts)
+        await scorer.bind(collection, target.corpus_texts, info.points_count)
     return target

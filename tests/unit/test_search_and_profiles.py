@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rf_mcp.errors import GuardrailError, InputError
@@ -149,6 +151,25 @@ def test_ranking_metrics_count_a_repeated_document_once():
 
     rels = {"a": 1, "b": 1}
     assert ranking_metrics(["a", "a", "b"], rels) == ranking_metrics(["a", "b"], rels)
+
+
+async def test_bm25_statistics_follow_documents_indexed_since(tmp_path):
+    """Feedback scores use the collection's current statistics: documents indexed after the first search count."""
+    rf = doubles.service()
+    first, more = tmp_path / "first.jsonl", tmp_path / "more.jsonl"
+    first.write_text("\n".join(json.dumps(d) for d in doubles.corpus(60)) + "\n")
+    more.write_text("\n".join(json.dumps({"_id": f"x{i}", "title": "zebrafish", "text": "zebrafish fins"})
+                              for i in range(30)) + "\n")
+    await rf.index("docs", first)
+    doc = ["zebrafish fin regeneration"]
+    await rf.target("docs")
+    before = await rf.scorer.score("zebrafish", doc)
+    await rf.index("docs", more)  # 30 more documents, every one with the query term: its IDF falls
+    await rf.target("docs")
+    after = await rf.scorer.score("zebrafish", doc)
+    fresh = doubles.service(engine=rf.engine)  # a process started after the indexing
+    await fresh.target("docs")
+    assert after == await fresh.scorer.score("zebrafish", doc) and after[0] < before[0]
 
 
 async def test_bm25_statistics_stay_with_each_requests_collection():

@@ -1,8 +1,9 @@
 """A lexical BM25 feedback model: cheap, no model file, and a signal that differs from dense vectors.
 
 Term statistics (document frequencies, average length) come from the collection's own payload texts, read
-once per collection. The analyzer is the one of the BM25 sparse vectors (:mod:`rf_mcp.adapters.analyzer`), and
-it is part of the scorer's identity: a calibration made with another analyzer is refused, not reused.
+once per collection and again when its point count changes (documents indexed since). The analyzer is the one
+of the BM25 sparse vectors (:mod:`rf_mcp.adapters.analyzer`), and it is part of the scorer's identity: a
+calibration made with another analyzer is refused, not reused.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ class BM25Scorer(Scorer):
         self.b = b
         self.analyzer = analyzer or Analyzer()
         self.identity = f"bm25(k1={k1:g},b={b:g},analyzer={self.analyzer.identity})"
-        self._stats: dict[str, CorpusStats] = {}
+        self._stats: dict[str, tuple[int, CorpusStats]] = {}  # collection -> (version read, statistics)
         # the collection bound by the current task (a request): concurrent requests on other collections keep theirs
         self._current: ContextVar[CorpusStats | None] = ContextVar(f"bm25-stats-{id(self)}", default=None)
 
-    async def bind(self, collection: str, corpus_texts: CorpusTexts) -> None:
-        if collection not in self._stats:
+    async def bind(self, collection: str, corpus_texts: CorpusTexts, version: int = 0) -> None:
+        known = self._stats.get(collection)
+        if known is None or known[0] != version:
             texts = await corpus_texts()
-            self._stats[collection] = await anyio.to_thread.run_sync(CorpusStats, self.analyzer, texts)
-        self._current.set(self._stats[collection])
+            known = self._stats[collection] = (version, await anyio.to_thread.run_sync(CorpusStats, self.analyzer, texts))
+        self._current.set(known[1])
 
     def score_sync(self, query: str, documents: Sequence[str], stats: CorpusStats | None = None) -> list[float]:
         stats = stats or self._current.get() or CorpusStats(self.analyzer, documents)
