@@ -223,6 +223,13 @@ class RFService:
                 await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
             await self.engine.optimize(name)
         report.indexed_vectors = (await self.engine.describe(name)).indexed_vectors
+        if not build_index and report.points_count >= self.config.qdrant.hnsw_threshold and \
+                (report.indexed_vectors or 0) < report.points_count:
+            report.notes.append(
+                f"{report.points_count - (report.indexed_vectors or 0)} points are not in an HNSW index yet: they are "
+                f"searched exactly, slower as the collection grows. On the embedded edge engine, build the index with "
+                f"`rf-mcp optimize -c {name}` (the collection is busy while it builds); a Qdrant server builds it by "
+                "itself.")
         return report
 
     async def _queries(self, collection: str, queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None,

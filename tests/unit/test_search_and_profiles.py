@@ -153,6 +153,19 @@ def test_ranking_metrics_count_a_repeated_document_once():
     assert ranking_metrics(["a", "a", "b"], rels) == ranking_metrics(["a", "b"], rels)
 
 
+async def test_indexing_past_the_hnsw_threshold_without_building_says_how_to_build(tmp_path):
+    from rf_mcp.config import Config
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in doubles.corpus(60)) + "\n")
+    cfg = {"qdrant": {"backend": "memory", "hnsw_threshold": 50}, "collection": {"vector_name": "dense"}}
+    rf = doubles.service(Config.model_validate(cfg))
+    report = await rf.index("big", corpus)  # the index tool's call: no index build inside a request
+    assert any("60 points are not in an HNSW index" in n and "rf-mcp optimize -c big" in n for n in report.notes)
+    cfg["qdrant"]["hnsw_threshold"] = 61
+    assert not (await doubles.service(Config.model_validate(cfg)).index("small", corpus)).notes
+
+
 async def test_bm25_statistics_follow_documents_indexed_since(tmp_path):
     """Feedback scores use the collection's current statistics: documents indexed after the first search count."""
     rf = doubles.service()
