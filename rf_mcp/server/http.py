@@ -273,6 +273,30 @@ def guarded_protocol(settings: ServerSettings) -> type[H11Protocol]:
     return Guarded
 
 
+class SseRejections:
+    """The SDK's SSE endpoint answers a refused Host/Origin (421/403) and then raises, so uvicorn logs a whole
+    traceback per refused request; the SDK's own warning line already says what was refused. Swallow exactly that
+    exception, once the refusal has been sent; anything else propagates."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        status: int | None = None
+
+        async def watched(message: Any) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = message.get("status")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except ValueError as exc:
+            if status not in (400, 403, 421) or str(exc) != "Request validation failed":
+                raise
+
+
 class _OneLineRejections(logging.Filter):
     """The SSE transport logs a traceback for each refused Host/Origin request: keep one line."""
 
@@ -291,7 +315,7 @@ def build_app(server: MCPServer, transport: str, host: str, port: int, *, token:
     security = security_settings(host, port, allowed_hosts)
     app: Any
     if transport == "sse":
-        app = server.sse_app(transport_security=security, host=host)
+        app = SseRejections(server.sse_app(transport_security=security, host=host))
     else:
         app = server.streamable_http_app(transport_security=security, host=host,
                                          session_idle_timeout=settings.session_idle_seconds,

@@ -45,12 +45,12 @@ class Live:
     """A streamable-HTTP server process on a free port."""
 
     def __init__(self, tmp: Path, *extra: str, host: str = "127.0.0.1", env: dict[str, str] | None = None,
-                 server: str = "") -> None:
+                 server: str = "", transport: str = "streamable-http") -> None:
         self.host, self.port = host, free_port()
         self.err = (tmp / f"live-{self.port}.err").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rf_mcp", "--config", str(config(tmp, server)), "serve", "--transport",
-             "streamable-http", "--host", host, "--port", str(self.port), *extra],
+             transport, "--host", host, "--port", str(self.port), *extra],
             stdout=subprocess.DEVNULL, stderr=self.err, env={**os.environ, **(env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -227,3 +227,19 @@ async def test_stdio_client_sees_a_clean_protocol(tmp_path):
         assert "calibrate" in got.messages[0].content.text
         templates = await client.list_resource_templates()
         assert templates.resource_templates[0].uri_template == "rf-mcp://collections/{collection}/profiles"
+
+
+async def test_sse_logs_one_line_per_refused_host(tmp_path):
+    """The SSE transport logged a whole traceback for each request with a foreign Host or Origin: one line each."""
+    live = Live(tmp_path, transport="sse")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{live.port}", timeout=10) as http:
+            for headers, status in (({"host": "evil.example"}, 421), ({"origin": "http://evil.example"}, 403)) * 2:
+                async with http.stream("GET", "/sse", headers=headers) as r:
+                    assert r.status_code == status
+                r = await http.post("/messages/?session_id=" + "0" * 32, headers={**headers, **HEADERS}, content="{}")
+                assert r.status_code == status
+    finally:
+        live.stop()
+    log = (tmp_path / f"live-{live.port}.err").read_text()
+    assert "Traceback" not in log and sum("Invalid" in line for line in log.splitlines()) == 8, log
