@@ -150,6 +150,7 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
         profile = CalibrationProfile(
             fingerprint=parts.fingerprint, collection=target.collection, vector_name=target.vector_name,
             retriever=parts.retriever, feedback=parts.feedback, seed_source=parts.seed_source, pairing=pairing,
+            text_fields=list(parts.text_fields),
             trainer=trainer.identity, weights=weights, usable=not reasons,
             reasons=reasons, signal=signal, train=settings, query_count=len(clean),
             query_hashes=[query_hash(q) for q in clean], points_count=target.info.points_count,

@@ -74,7 +74,7 @@ class Target:
     def parts(self) -> FingerprintParts:
         return FingerprintParts(collection=self.collection, vector_name=self.vector_name,
                                 retriever=self.retriever.identity, feedback=self.scorer.identity,
-                                seed_source=self.seed_source)
+                                seed_source=self.seed_source, text_fields=tuple(self.text_fields))
 
     def text(self, payload: dict[str, Any] | None) -> str:
         return payload_text(payload, self.text_fields)

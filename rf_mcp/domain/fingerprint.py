@@ -27,6 +27,8 @@ class FingerprintParts(BaseModel):
     feedback: str
     seed_source: str = DENSE_SEEDS
     strategy: str = "naive"
+    text_fields: tuple[str, ...] = ()
+    """The payload fields the feedback model reads: other fields are other documents to it."""
 
     @property
     def fingerprint(self) -> str:

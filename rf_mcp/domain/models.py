@@ -95,7 +95,7 @@ class GroundTruth(BaseModel):
     query_ids: list[str] = Field(default_factory=list, exclude=True)
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Pairing = Literal["all", "extremes"]
 
 
@@ -111,6 +111,7 @@ class CalibrationProfile(BaseModel):
     seed_source: str = Field(description='Where seeds come from: "dense" (ANN top) or "hybrid(...)" (dense + BM25, '
                                          "RRF): the search mode the weights were fitted for.")
     strategy: Literal["naive"] = "naive"
+    text_fields: list[str] = Field(description="The payload fields the feedback model read (part of the fingerprint).")
     pairing: Pairing = Field("all", description="Feedback sent with a search: all seeds (every ordered pair with a "
                                                 "positive score difference), or only the best and the worst.")
     trainer: str = Field(description="What fitted the weights.")

@@ -59,11 +59,12 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
     if p.weights.b < 0:
         raise InvalidProfile(f"b={p.weights.b:g} is negative (Qdrant requires b >= 0)")
     parts = FingerprintParts(collection=p.collection, vector_name=p.vector_name, retriever=p.retriever,
-                             feedback=p.feedback, seed_source=p.seed_source, strategy=p.strategy)
+                             feedback=p.feedback, seed_source=p.seed_source, strategy=p.strategy,
+                             text_fields=tuple(p.text_fields))
     if p.collection != collection:
         raise InvalidProfile(f"it names collection {p.collection!r}, not {collection!r}")
     if parts.fingerprint != p.fingerprint or PROFILE_KEY_PREFIX + p.fingerprint != key:
-        raise InvalidProfile("its fingerprint does not match its retriever, feedback model, vector and key")
+        raise InvalidProfile("its fingerprint does not match its retriever, feedback model, vector, text fields and key")
     if p.usable:
         if p.reasons:
             raise InvalidProfile("it is marked usable but lists reasons not to use it")
@@ -192,6 +193,9 @@ class ProfileStore:
                     diffs.append(f"feedback model {p.feedback!r} (configured: {parts.feedback!r})")
                 if p.retriever != parts.retriever:
                     diffs.append(f"retriever {p.retriever!r} (configured: {parts.retriever!r})")
+                if tuple(p.text_fields) != parts.text_fields:
+                    diffs.append(f"[collection] text_fields {p.text_fields} (configured: {list(parts.text_fields)}: "
+                                 "the feedback model would read other text)")
                 if p.feedback == parts.feedback and p.retriever == parts.retriever and p.seed_source != parts.seed_source:
                     diffs.append(f"seeds from {p.seed_source!r} (this search: {parts.seed_source!r}; calibrate with "
                                  "the fusion the search uses)")

@@ -101,6 +101,18 @@ async def test_another_feedback_model_or_retriever_refused(templates):
         await other_retriever.search_recall("docs", Q)
 
 
+async def test_other_text_fields_are_another_setup(templates):
+    """The feedback model read title + text at calibration: weights are refused when it would read only titles."""
+    import copy
+
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"},
+                                 "collection": {"vector_name": "dense", "text_fields": ["title"]}})
+    titles = doubles.service(cfg, engine=copy.deepcopy(templates["calibrated"]))
+    with pytest.raises(GuardrailError, match=r"text_fields \['title', 'text'\] \(configured: \['title'\]"):
+        await titles.search_precision("docs", Q)
+    assert not (await titles.list_profiles("docs"))[0].matches_config
+
+
 async def test_sparse_multi_missing_and_wrong_size_vectors(indexed):
     engine = indexed.engine
     await engine.create_collection("small", CollectionSpec("dense", 8))
