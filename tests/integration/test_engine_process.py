@@ -89,3 +89,17 @@ async def test_many_concurrent_calls_with_large_answers_do_not_deadlock(tmp_path
                 tg.start_soon(one)
     assert done == 100
     await engine.close()
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+async def test_the_engine_process_closes_quietly(tmp_path, capfd, backend):
+    """Stopping the server closes the engine in its child: no traceback on stderr (qdrant-client's local mode closes
+    through a worker thread, which needs the child's event loop)."""
+    engine = factory.open_engine(QdrantSettings(path=str(tmp_path / "data"), backend=backend, engine_process="on"))
+    assert isinstance(engine, ProcessEngine)
+    await engine.create_collection("c", CollectionSpec("dense", 4))
+    await engine.upsert("c", [PointInput(1, {"dense": [0.1, 0.2, 0.3, 0.4]}, {"text": "x"})])
+    assert await engine.count("c") == 1
+    await engine.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err

@@ -83,7 +83,7 @@ def serve_engine(conn: Connection, opener: Opener, settings: QdrantSettings) -> 
                     reply = _error_reply(call, exc)
                 conn.send(reply)
         finally:
-            _complete(runner, engine.close(), inline)
+            runner.run(engine.close())  # on the loop: closing may hop to a thread (qdrant-client's local mode does)
 
 
 def _complete(runner: asyncio.Runner, coro: Any, inline: bool) -> Any:
