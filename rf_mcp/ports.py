@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 __all__ = [
     "RRF_K",
@@ -149,7 +149,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Scalar = Annotated[str | int | bool, Field(union_mode="left_to_right")]
+Scalar = Annotated[StrictStr | StrictBool | StrictInt, Field(union_mode="left_to_right")]
+"""A match value as JSON gives it: true stays a boolean (not 1), 1 stays a number (not true)."""
 
 
 class Match(_Strict):
@@ -218,12 +219,16 @@ class Filter(_Strict):
 
     def keys(self) -> set[str]:
         """Every payload key the filter reads."""
-        out: set[str] = set()
+        return {cond.key for cond in self.field_conditions()}
+
+    def field_conditions(self) -> list[FieldCondition]:
+        """Every condition on a payload key, nested filters included."""
+        out: list[FieldCondition] = []
         for cond in (*self.must, *self.should, *self.must_not):
             if isinstance(cond, FieldCondition):
-                out.add(cond.key)
+                out.append(cond)
             elif isinstance(cond, Filter):
-                out |= cond.keys()
+                out += cond.field_conditions()
         return out
 
     @staticmethod

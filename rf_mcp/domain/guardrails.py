@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from rf_mcp.errors import GuardrailError, InputError, ModelError
-from rf_mcp.ports import CollectionInfo, VectorInfo
+from rf_mcp.ports import CollectionInfo, FieldCondition, VectorInfo
 
 MIN_SEEDS = 2
 MAX_SEEDS = 20
@@ -108,3 +108,21 @@ def drift_warning(calibrated_points: int, current_points: int, threshold: float)
         return (f"The collection changed from {calibrated_points} to {current_points} points ({change:+.0%}) "
                 "since calibration: recalibrate so the weights fit the data.")
     return None
+
+
+_VALUE_KINDS = {"keyword": (str,), "integer": (int,), "bool": (bool,)}
+
+
+def filter_value_problem(cond: FieldCondition, schema: str) -> str | None:
+    """Why a condition cannot match a payload key indexed as ``schema`` (keyword, integer, float, bool), or None.
+    Qdrant matches keywords, integers and booleans exactly, and compares numbers in ranges."""
+    if cond.range is not None:
+        return None if schema in ("integer", "float") else f"is a range, but the key holds {schema} values"
+    assert cond.match is not None
+    if schema == "float":
+        return "matches exact values, but the key holds float values (use a range)"
+    m = cond.match
+    values = [m.value] if m.value is not None else list(m.any or m.except_ or [])
+    kinds = _VALUE_KINDS[schema]
+    wrong = [v for v in values if not isinstance(v, kinds) or (schema == "integer" and isinstance(v, bool))]
+    return f"matches {wrong[0]!r}, but the key holds {schema} values" if wrong else None

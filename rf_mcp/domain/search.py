@@ -288,9 +288,18 @@ async def _points_by_doc_id(target: Target, values: Sequence[str]) -> dict[str, 
     return {doc: p.id for p in found if (doc := doc_id_of(p.payload, target.id_field)) is not None}
 
 
-async def _precision_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:
+async def _top_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:
+    """The seeds of a search: the top of its seed source, under the filter."""
     _seed_count_fits(target, seeds)
-    return await candidates(target, query, qv, seeds, with_vector=True)
+    points = await candidates(target, query, qv, seeds, with_vector=True)
+    if target.filter is not None and len(points) < guardrails.MIN_SEEDS:
+        raise InputError(
+            f"The filter leaves {len(points)} matching point(s) in {target.collection!r}: RF needs at least "
+            f"{guardrails.MIN_SEEDS} seeds.",
+            fix="Loosen the filter, and check each condition's key and value type (a year stored as a number "
+                'matches 2012, not "2012").')
+    return points
+
 
 
 async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
@@ -305,8 +314,7 @@ async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
             raise InputError(f"Seed ids not found in {target.collection!r}: {[str(i) for i in missing[:10]]}.",
                              fix="Pass ids (or doc_ids) returned by a previous search.")
         return [found[i] for i in ids]
-    _seed_count_fits(target, seeds)
-    return await candidates(target, query, qv, seeds, with_vector=True)
+    return await _top_seeds(target, query, qv, seeds)
 
 
 async def _recall_new(target: Target, query: str, qv: np.ndarray, seed_points: Sequence[Point],
@@ -321,7 +329,7 @@ async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[s
     """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
     query = check_query(query)
     qv = await target.retriever.embed_query(query)
-    return target.texts(await _precision_seeds(target, query, qv, seeds))
+    return target.texts(await _top_seeds(target, query, qv, seeds))
 
 
 async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
@@ -361,7 +369,7 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
         return SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
                             collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
                             profile=profile, search_params=describe_params(target), timings_ms=clock.laps)
-    seed_points = await _precision_seeds(target, query, qv, seeds)
+    seed_points = await _top_seeds(target, query, qv, seeds)
     clock.lap("ann")
     if score_seeds:
         scores = await target.score(query, target.texts(seed_points))

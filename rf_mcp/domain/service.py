@@ -141,6 +141,12 @@ class RFService:
                 if key not in allowed:
                     raise InputError(f"The filter uses the payload key {key!r}, which is not filterable here.",
                                      fix=f"Filter on one of {sorted(allowed)} ([collection].filterable_fields).")
+            for cond in flt.field_conditions():
+                problem = guardrails.filter_value_problem(cond, allowed[cond.key])
+                if problem:
+                    raise InputError(f"The filter's condition on {cond.key!r} {problem}: it would match nothing.",
+                                     fix=f"{cond.key!r} is declared {allowed[cond.key]!r} in [collection]."
+                                         "filterable_fields: give values of that type.")
         return None if flt is None or flt.is_empty() else flt
 
     async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: Fusion | None = None,

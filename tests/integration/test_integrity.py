@@ -176,3 +176,24 @@ async def test_tampered_profiles_on_disk_are_refused_after_a_restart(tmp_path, k
             assert await rf.engine.count("docs") == 120, case
         finally:
             await rf.close()
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_index_creates_the_payload_indexes_filters_use(tmp_path, kind):
+    """[collection] filterable_fields: `index` creates one payload index per declared key, of its type, on every
+    engine; a filtered search then returns only matching points."""
+    from rf_mcp.config import Config
+    from rf_mcp.ports import Filter
+
+    cfg = Config.model_validate({"qdrant": {"backend": kind, "path": str(tmp_path / "data")}, "collection": {
+        "vector_name": "dense", "filterable_fields": {"year": "integer", "topic": "keyword"}}})
+    rf = doubles.service(cfg, engine=engine(kind, tmp_path / "data"))
+    try:
+        await rf.index("docs", corpus_file(tmp_path, 60))
+        # qdrant-client's local mode keeps no payload index (it filters by scanning); edge and servers do
+        assert (await rf.engine.describe("docs")).payload_indexes == (["topic", "year"] if kind == "edge" else [])
+        flt = Filter.model_validate({"must": [{"key": "year", "range": {"gte": 2010}}]})
+        hits = (await rf.search_precision("docs", scenarios.Q, vanilla=True, filter=flt, limit=20)).hits
+        assert hits and all(h.payload["year"] >= 2010 for h in hits)
+    finally:
+        await rf.close()

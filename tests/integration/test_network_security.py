@@ -118,6 +118,22 @@ def test_start_banner_on_stderr(tmp_path):
     banner = Path(live.err.name).read_text()
     assert f"serving on http://127.0.0.1:{live.port}/mcp" in banner and "auth: bearer token required" in banner
     assert "read-only: off" in banner and "files tools may read: none" in banner
+    assert f"config: {tmp_path / 'c.toml'}" in banner and "data: memory" in banner
+
+
+def test_stdio_start_banner_says_where_on_stderr_only(tmp_path):
+    """Over stdio the same lines go to stderr (stdout is the protocol channel); stdin closed: the server ends."""
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"], input="",
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "" and "serving on stdio" in r.stderr, r.stderr
+    assert f"config: {tmp_path / 'c.toml'}" in r.stderr and "data: memory" in r.stderr
+
+
+def test_version():
+    from rf_mcp import __version__
+
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"rf-mcp {__version__}", (r.stdout, r.stderr)
 
 
 # -- 3. one client must not deny service to all -------------------------------------------------------------------

@@ -217,3 +217,28 @@ async def test_bm25_statistics_stay_with_each_requests_collection():
         tg.start_soon(request, "rare", 0.05)
         tg.start_soon(request, "common", 0.0)
     assert together == alone
+
+
+async def test_judgments_that_match_no_retrieved_id_name_the_id_field(calibrated):
+    """Judgments naming documents by ids the collection does not hold (ids under another payload key): a clear input
+    error naming [collection] id_field, not nDCG 0.000 for every method and a failed gate."""
+    from rf_mcp import Query
+
+    queries = [Query(id=f"q{i}", text=t) for i, t in enumerate(doubles.queries(12, seed=7))]
+    before = await calibrated.list_profiles("docs")
+    with pytest.raises(InputError, match="matched an id in the relevance judgments") as err:
+        await calibrated.evaluate("docs", queries, qrels={q.id: {f"elsewhere-{q.id}": 1} for q in queries})
+    assert "id_field" in err.value.fix
+    assert await calibrated.list_profiles("docs") == before  # nothing stored
+
+
+async def test_index_creates_a_payload_index_per_filterable_field(tmp_path):
+    from rf_mcp.config import Config
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in doubles.corpus(30)) + "\n")
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {
+        "vector_name": "dense", "filterable_fields": {"year": "integer", "topic": "keyword"}}})
+    rf = doubles.service(cfg)
+    await rf.index("docs", corpus)
+    assert rf.engine._get("docs").indexes == {"year": "integer", "topic": "keyword"}  # type: ignore[attr-defined]

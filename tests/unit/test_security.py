@@ -160,6 +160,9 @@ async def test_numeric_doc_ids_resolve_and_mixed_kind_matches_are_refused(tmp_pa
 
     with pytest.raises(ValidationError, match="all strings, all integers"):
         Match(any=["12074066", 12074066])
+    for raw, value in (('{"value": true}', True), ('{"value": 1}', 1), ('{"value": "1"}', "1")):
+        got = Match.model_validate_json(raw).value
+        assert got == value and type(got) is type(value), raw  # JSON true is a boolean, never the number 1
     docs = doubles.corpus(60)
     for n, d in enumerate(docs):
         d["_id"] = str(12_000_000 + n)
@@ -200,6 +203,36 @@ async def test_search_filters_apply_to_seeds_rf_and_fusion(calibrated):
     strict = doubles.service(cfg, engine=calibrated.engine)
     with pytest.raises(InputError, match="payload key 'topic', which is not filterable"):
         await strict.search_precision("docs", Q, filter=flt)
+
+
+@pytest.mark.parametrize(("condition", "needle"), [
+    ({"key": "year", "match": {"value": "2012"}}, "matches '2012', but the key holds integer values"),
+    ({"key": "year", "match": {"value": True}}, "matches True, but the key holds integer values"),
+    ({"key": "topic", "match": {"value": 3}}, "matches 3, but the key holds keyword values"),
+    ({"key": "topic", "range": {"gte": 1}}, "is a range, but the key holds keyword values"),
+    ({"key": "score", "match": {"value": 1}}, "matches exact values, but the key holds float values"),
+])
+async def test_filter_values_of_the_wrong_type_are_refused_by_name(calibrated, condition, needle):
+    """A value of another type than the declared field matches nothing: say so, instead of a seed-count error."""
+    from rf_mcp.ports import Filter
+
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {
+        "vector_name": "dense", "filterable_fields": {"year": "integer", "topic": "keyword", "score": "float"}}})
+    strict = doubles.service(cfg, engine=calibrated.engine)
+    with pytest.raises(InputError, match=f"condition on '{condition['key']}' " + needle.replace("'", ".")) as err:
+        await strict.search_precision("docs", Q, filter=Filter.model_validate({"must": [condition]}))
+    assert "filterable_fields" in err.value.fix
+
+
+async def test_a_filter_that_leaves_fewer_than_two_points_says_so(calibrated):
+    from rf_mcp.ports import Filter
+
+    for flt in ({"must": [{"key": "topic", "match": {"value": "no-such-topic"}}]},
+                {"must": [{"key": "year", "match": {"value": "2012"}}]}):  # undeclared fields: no type to check
+        for call in (calibrated.search_precision, calibrated.search_recall):
+            with pytest.raises(InputError, match="The filter leaves 0 matching point") as err:
+                await call("docs", Q, filter=Filter.model_validate(flt))
+            assert "value type" in err.value.fix
 
 
 # -- 3. a cancelled calibration stops its work promptly ----------------------------------------------------------
