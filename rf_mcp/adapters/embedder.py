@@ -31,9 +31,8 @@ class FastembedRetriever(Retriever):
             if self._model is None:
                 from fastembed import TextEmbedding
 
-                folder = fastembed_models.check_folder(self.settings, "retriever")
+                fastembed_models.check_folder(self.settings, "retriever")
                 self._model = fastembed_models.load(TextEmbedding, self.settings, "retriever", embedding=True)
-                self._identity = fastembed_models.identity(self.settings, folder)
             return self._model
 
     async def load(self) -> None:
@@ -42,9 +41,10 @@ class FastembedRetriever(Retriever):
 
     @property
     def identity(self) -> str:
+        """The model's name (and the digest of a local model file): known without loading the model."""
         if self._identity is None:
-            self._load()
-        assert self._identity is not None
+            folder = fastembed_models.check_folder(self.settings, "retriever")
+            self._identity = fastembed_models.identity(self.settings, folder)
         return self._identity
 
     @property

@@ -114,10 +114,11 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
                          sparse: SparseSide | None = None, sparse_required: bool = False,
                          filter: Filter | None = None, hybrid_seeds: bool = False, bind: bool = True) -> Target:
     """Introspect the collection and apply the vector guardrails (exists, dense, right size; sparse side sparse).
-    ``bind=False``: only the target's identity is needed (no feedback-model statistics are read)."""
+    ``bind=False``: only the target's identity is needed (no model loaded, no feedback-model statistics read)."""
     info = await engine.describe(collection)
-    await retriever.load()
-    vec = guardrails.dense_vector(info, vector_name, retriever.dim)
+    if bind:  # an operation that embeds: the model loads now and must fit the collection
+        await retriever.load()
+    vec = guardrails.dense_vector(info, vector_name, retriever.dim if bind else None)
     if info.points_count == 0:
         raise InputError(f"Collection {collection!r} has no points.", fix="Index documents into it first (rf-mcp index).")
     if sparse is not None:

@@ -242,3 +242,16 @@ async def test_index_creates_a_payload_index_per_filterable_field(tmp_path):
     rf = doubles.service(cfg)
     await rf.index("docs", corpus)
     assert rf.engine._get("docs").indexes == {"year": "integer", "topic": "keyword"}  # type: ignore[attr-defined]
+
+
+async def test_listing_collections_loads_no_model(templates):
+    """list_collections (and profiles) need the retriever's identity, not the model: nothing is loaded (offline, a
+    model loaded by name would first retry its download for tens of seconds)."""
+    import copy
+
+    retriever = doubles.HashRetriever()
+    rf = doubles.service(engine=copy.deepcopy(templates["calibrated"]), retriever=retriever)
+    overview = await rf.overview()
+    assert overview.collections[0].profiles[0].matches_config and not retriever.loaded
+    await rf.search_precision("docs", "tau protein")
+    assert retriever.loaded
