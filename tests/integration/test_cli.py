@@ -73,6 +73,8 @@ def test_demo_runs_offline_with_the_shared_model(tmp_path):
     human = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "demo"], capture_output=True,
                            text=True, timeout=600)
     assert human.returncode == 0, human.stderr[-2000:]
+    first = human.stderr.splitlines()[0]  # where the data goes, said before any model loads
+    assert first.startswith("rf-mcp demo: data in ") and str(tmp_path / "data") in first and str(cfg) in first, first
     out = human.stdout
     assert "1. index: indexed 263 documents into 'demo'" in out
     for step in ("2. calibrate (training queries): ", "3. evaluate (held-out queries with judgments): ",
