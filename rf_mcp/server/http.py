@@ -122,6 +122,7 @@ class BearerAuth:
 class _Session:
     client: str
     last_seen: float
+    busy: int = 0  # requests of this session in progress (a GET stream keeps the SDK's session alive)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class SessionLimits:
     streams: Counter[str] = field(default_factory=Counter)  # open SSE streams per client (the SSE transport)
 
     def _expire(self, now: float) -> None:
-        for sid in [s for s, v in self.sessions.items() if now - v.last_seen > self.idle_seconds]:
+        for sid in [s for s, v in self.sessions.items() if not v.busy and now - v.last_seen > self.idle_seconds]:
             del self.sessions[sid]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,11 +159,28 @@ class SessionLimits:
                 self.streams[client] -= 1
             return
         if sid:
-            if sid in self.sessions:
-                self.sessions[sid].last_seen = now
-            if scope["method"] == "DELETE":
-                self.sessions.pop(sid, None)
-            await self.app(scope, receive, send)
+            session = self.sessions.get(sid)
+            if session is None:  # unknown to us: the SDK answers it (404 for a session it does not hold)
+                await self.app(scope, receive, send)
+                return
+            status = 0
+
+            async def watched(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            session.busy += 1
+            try:
+                await self.app(scope, receive, watched)
+            finally:
+                session.busy -= 1
+                session.last_seen = time.monotonic()
+                # forgotten when the SDK ended it (a DELETE it answered with success, not any request naming it) or
+                # when it expires idle, as the SDK's does
+                if scope["method"] == "DELETE" and 200 <= status < 300:
+                    self.sessions.pop(sid, None)
             return
         if scope["method"] == "POST" and sum(1 for s in self.sessions.values() if s.client == client) >= self.per_client:
             await _reply(send, 429, f"too many open MCP sessions from {client} (at most {self.per_client}): close "
@@ -186,7 +204,9 @@ class BodyLimits:
         self.app, self.timeout, self.max_bytes = app, timeout, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        announced = headers.get(b"content-length", b"0").strip() not in (b"", b"0") or b"transfer-encoding" in headers
+        if scope["type"] != "http" or not (announced or scope["method"] in ("POST", "PUT", "PATCH")):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

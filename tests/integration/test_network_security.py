@@ -157,6 +157,46 @@ async def test_sessions_per_client_are_capped_and_freed():
         assert (await http.post("/mcp", json=INIT)).status_code == 200  # idle sessions expire
 
 
+async def test_sessions_are_forgotten_only_when_the_server_ends_them():
+    """A session stops counting against its client when the MCP server ended it (a DELETE it accepted), not when any
+    request names it (a DELETE to another path), and never while one of its requests (a GET stream) is open."""
+    import anyio
+
+    ids = iter(range(1, 100))
+    live: set[bytes] = set()
+
+    async def mcp_app(scope, receive, send):
+        sid = dict(scope["headers"]).get(b"mcp-session-id")
+        status, headers = 200, []
+        if scope["path"] != "/mcp":
+            status = 404
+        elif sid is None:
+            sid = b"s%d" % next(ids)
+            live.add(sid)
+            headers = [(b"mcp-session-id", sid)]
+        elif scope["method"] == "DELETE":
+            live.discard(sid)
+        elif scope["method"] == "GET":
+            await anyio.sleep(1.0)  # a server-sent event stream held open
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    limits = SessionLimits(mcp_app, per_client=2, idle_seconds=0.3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limits), base_url="http://t") as http:
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+        assert (await http.delete("/elsewhere", headers={"mcp-session-id": "s1"})).status_code == 404
+        assert (await http.post("/mcp", json=INIT)).status_code == 429  # s1 still open: still counted
+        async with anyio.create_task_group() as tg:
+            for sid in ("s1", "s2"):
+                tg.start_soon(lambda sid=sid: http.get("/mcp", headers={"mcp-session-id": sid}))
+            await anyio.sleep(0.6)  # longer than the idle time, but both sessions have a stream open
+            assert (await http.post("/mcp", json=INIT)).status_code == 429
+        await anyio.sleep(0.4)  # streams closed, then idle
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+    assert live >= {b"s1", b"s2"}
+
+
 def _half_request(host: str, port: int) -> socket.socket:
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
@@ -192,6 +232,12 @@ async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
         s.settimeout(8)
         assert b"408" in s.recv(4096).split(b"\r\n")[0]
         s.close()
+        for method in (b"GET", b"DELETE", b"OPTIONS"):  # a body announced by any method must arrive too
+            s = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+            s.sendall(method + b" /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\ncontent-length: 1000\r\n\r\n" % live.port)
+            s.settimeout(8)
+            assert b"408" in s.recv(4096).split(b"\r\n")[0], method
+            s.close()
         many = [socket.create_connection(("127.0.0.1", live.port), timeout=10) for _ in range(7)]
         many[-1].settimeout(5)
         assert many[-1].recv(1024).startswith(b"HTTP/1.1 503")  # the 7th connection of one client is refused
