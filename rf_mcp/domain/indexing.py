@@ -18,7 +18,7 @@ import numpy as np
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.datasets import read_jsonl
 from rf_mcp.domain.models import IndexReport
-from rf_mcp.domain.payload import DOC_ID, payload_text, set_path
+from rf_mcp.domain.payload import DOC_ID, is_decimal, payload_text, set_path
 from rf_mcp.errors import InputError
 from rf_mcp.ports import CollectionSpec, Engine, PointId, PointInput, Progress, Retriever, SparseEncoder
 
@@ -28,7 +28,7 @@ SPARSE_KEY_PREFIX = "rf_mcp.sparse:"  # metadata: {"encoder": identity, "avgdl":
 
 def point_id(doc_id: str) -> PointId:
     """Stable Qdrant id: the number itself for plain decimal ids, else a UUID5 of the id."""
-    if doc_id.isdigit() and (doc_id == "0" or not doc_id.startswith("0")) and int(doc_id) < 2**63:
+    if is_decimal(doc_id) and (doc_id == "0" or not doc_id.startswith("0")) and int(doc_id) < 2**63:
         return int(doc_id)
     return str(uuid.uuid5(ID_NAMESPACE, doc_id))
 

@@ -9,6 +9,11 @@ DOC_ID = "doc_id"
 """The default payload key of a document's own id (``[collection] id_field``): where ``rf-mcp index`` stores it."""
 
 
+def is_decimal(text: str) -> bool:
+    """Plain ASCII decimal digits ("12074066"), not fullwidth or superscript digits, which str.isdigit() accepts."""
+    return text.isascii() and text.isdigit()
+
+
 def get_path(payload: dict[str, Any] | None, path: str) -> Any:
     """The value at a dotted path (``a.b.c``), or None when any step is missing."""
     value: Any = payload or {}

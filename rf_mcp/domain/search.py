@@ -23,7 +23,7 @@ import numpy as np
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
 from rf_mcp.domain.models import Hit, Method, Pairing, ProfileRef, SearchResult, Weights
-from rf_mcp.domain.payload import DOC_ID, doc_id_of
+from rf_mcp.domain.payload import DOC_ID, doc_id_of, is_decimal
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
     CollectionInfo,
@@ -270,7 +270,7 @@ def _as_point_id(key: int | str) -> PointId | None:
     """``key`` read as a Qdrant point id (an unsigned integer or a UUID), or None."""
     if isinstance(key, int):
         return key if 0 <= key < 2**64 else None
-    if key.isdigit() and len(key) < 20:
+    if is_decimal(key) and len(key) < 20:
         return int(key) if int(key) < 2**64 else None
     try:
         return str(uuid.UUID(key))
@@ -281,7 +281,7 @@ def _as_point_id(key: int | str) -> PointId | None:
 async def _points_by_doc_id(target: Target, values: Sequence[str]) -> dict[str, PointId]:
     """The points whose ``id_field`` holds one of ``values`` (stored as a string, or as an integer)."""
     values = list(dict.fromkeys(values))
-    numbers = [int(v) for v in values if v.isdigit() and len(v) < 19]  # ids stored as integers match too
+    numbers = [int(v) for v in values if is_decimal(v) and len(v) < 19]  # ids stored as integers match too
     flt = Filter(should=[FieldCondition(key=target.id_field, match=Match(any=list(values))),
                          *([FieldCondition(key=target.id_field, match=Match(any=list(numbers)))] if numbers else [])])
     found, _ = await target.engine.scroll(target.collection, limit=len(values) * 2 + 10, filter=flt)

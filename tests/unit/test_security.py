@@ -150,6 +150,25 @@ async def test_unknown_seed_ids_and_non_ids_are_clear_errors(calibrated):
         await calibrated.search_recall("docs", Q, seed_ids=[10**15, 10**15 + 1])
 
 
+async def test_non_ascii_digit_ids_are_their_own_documents(tmp_path):
+    """Ids in other digits (fullwidth 12, Arabic-Indic 3, superscript 2) are strings like any other: they never
+    collide with "12" or "3", never crash, and resolve as seeds by exactly the id given."""
+    docs = doubles.corpus(12)
+    ids = ["12", "\uff11\uff12", "3", "\u0663", "\u00b2", "7"]  # "12", fullwidth "12", "3", Arabic-Indic "3"...
+    for n, d in enumerate(docs):
+        d["_id"] = ids[n] if n < len(ids) else f"other-{n}"
+    path = tmp_path / "digits.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    rf = doubles.service()
+    report = await rf.index("digits", path)
+    assert report.points_count == 12
+    from rf_mcp.domain import search
+
+    for raw in ([ids[1], ids[3]], [ids[4], ids[0]]):
+        points = await rf.engine.retrieve("digits", await search.resolve_seed_ids(await rf.target("digits"), raw))
+        assert sorted(p.payload["doc_id"] for p in points) == sorted(raw)
+
+
 async def test_numeric_doc_ids_resolve_and_mixed_kind_matches_are_refused(tmp_path):
     """Numeric doc_ids ("12074066", the BEIR norm) are looked up as strings and as integers, one condition per kind:
     Qdrant refuses a match list that mixes them, so the port refuses it too, on every engine."""
