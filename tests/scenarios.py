@@ -30,6 +30,11 @@ TAMPERING: dict[str, Callable[[dict], object]] = {
     "huge weight": lambda p: {**p, "weights": {**p["weights"], "c": 1e308}},
     "not an object": lambda p: "garbage",
     "missing field": lambda p: {k: v for k, v in p.items() if k != "signal"},
+    "overflowing exponent": lambda p: {**p, "weights": {**p["weights"], "b": 60.0}},
+    "negative query weight": lambda p: {**p, "weights": {**p["weights"], "a": -1.0}},
+    "number as a string": lambda p: {**p, "weights": {**p["weights"], "b": "0.4"}},
+    "boolean as a number": lambda p: {**p, "weights": {**p["weights"], "a": True}},
+    "unknown field": lambda p: {**p, "served_by": "someone"},
 }
 
 

@@ -72,6 +72,14 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
                        "more relevant; negate or fix the scorer")
     if weights.b < 0:
         reasons.append(f"b={weights.b:.4g} is negative, which Qdrant rejects")
+    elif weights.b > guardrails.MAX_EXPONENT:
+        reasons.append(f"b={weights.b:.4g} is above {guardrails.MAX_EXPONENT:g}: (s_i - s_j)^b would overflow")
+    if any(abs(x) > guardrails.MAX_WEIGHT for x in w if math.isfinite(x)):
+        reasons.append(f"training produced implausibly large weights {w}")
+    if weights.a <= 0:
+        reasons.append(f"a={weights.a:.4g}: the query's own similarity would count against a document")
+    if weights.c == 0:
+        reasons.append("c=0: the feedback would be ignored (that is vanilla search)")
     return reasons
 
 

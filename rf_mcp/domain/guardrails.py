@@ -9,6 +9,10 @@ from rf_mcp.errors import GuardrailError, InputError, ModelError
 from rf_mcp.ports import CollectionInfo, FieldCondition, VectorInfo
 
 MIN_SEEDS = 2
+MAX_WEIGHT = 1e6
+"""Largest |a|, |b|, |c| of a usable calibration (calibrations give a ~ 0.1, b ~ 0.4, c ~ 0.01)."""
+MAX_EXPONENT = 10.0
+"""Largest b of a usable calibration (calibrations give b ~ 0.4-1.5): (s_i - s_j)^b overflows beyond."""
 MAX_SEEDS = 20
 MIN_TRAIN_QUERIES = 10
 RECOMMENDED_TRAIN_QUERIES = (50, 200)

@@ -33,8 +33,6 @@ from rf_mcp.domain.models import (
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import Engine
 
-MAX_WEIGHT = 1e6  # far beyond any calibration (a ~ 0.1, b ~ 0.4, c ~ 0.01): larger is tampering or overflow
-
 
 class InvalidProfile(ValueError):
     """A stored profile that must not be served; the message says why."""
@@ -48,16 +46,21 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
     if version != SCHEMA_VERSION:
         raise InvalidProfile(f"schema_version {version!r} is not this version's {SCHEMA_VERSION} (written by another "
                              "version of rf-mcp, or edited)")
+    unknown = sorted(set(raw) - set(CalibrationProfile.model_fields))
+    if unknown:
+        raise InvalidProfile(f"it has fields this version never writes: {unknown[:5]}")
     try:
-        p = CalibrationProfile.model_validate(raw)
+        p = CalibrationProfile.model_validate(raw, strict=True)  # a number stays a number: no "0.4" or true
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidProfile(f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     w = p.weights.as_tuple()
-    if not all(math.isfinite(x) and abs(x) <= MAX_WEIGHT for x in w):
+    if not all(math.isfinite(x) and abs(x) <= guardrails.MAX_WEIGHT for x in w):
         raise InvalidProfile(f"weights {w} are not finite numbers of a plausible size")
     if p.weights.b < 0:
         raise InvalidProfile(f"b={p.weights.b:g} is negative (Qdrant requires b >= 0)")
+    if p.weights.b > guardrails.MAX_EXPONENT:
+        raise InvalidProfile(f"b={p.weights.b:g} is above {guardrails.MAX_EXPONENT:g}: (s_i - s_j)^b would overflow")
     parts = FingerprintParts(collection=p.collection, vector_name=p.vector_name, retriever=p.retriever,
                              feedback=p.feedback, seed_source=p.seed_source, strategy=p.strategy,
                              text_fields=tuple(p.text_fields))
@@ -72,6 +75,8 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
             raise InvalidProfile("its weights are the training library's untouched initial values a=b=c=1")
         if p.weights.c == 0:
             raise InvalidProfile("c=0 ignores the feedback entirely: that is vanilla search, not a calibration")
+        if p.weights.a <= 0:
+            raise InvalidProfile(f"a={p.weights.a:g} ranks documents by their distance from the query, not similarity")
         if p.signal.disagreement < guardrails.MIN_DISAGREEMENT:
             raise InvalidProfile(f"it is marked usable with a {p.signal.disagreement:.0%} signal (the minimum is "
                                  f"{guardrails.MIN_DISAGREEMENT:.0%})")

@@ -201,7 +201,11 @@ def feedback_pull(qv: np.ndarray, vectors: Sequence[Sequence[float]], scores: Se
     term = np.zeros_like(f[0])
     for i, j in permutations(range(len(f)), 2):
         if scores[i] > scores[j]:
-            term += weights.c * (scores[i] - scores[j]) ** weights.b * (f[i] - f[j])
+            try:
+                strength = weights.c * (scores[i] - scores[j]) ** weights.b
+            except OverflowError:
+                return math.inf
+            term += strength * (f[i] - f[j])
     base = abs(weights.a) * float(np.linalg.norm(norm(qv)))
     return math.inf if base == 0 else float(np.linalg.norm(term)) / base
 
@@ -230,12 +234,21 @@ async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: 
     target.used_params = params
     sq = _sparse_query(target, query)
     if sq is None or target.sparse is None:
-        return await target.engine.query(target.collection, QueryRequest(
-            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params))
+        return _finite(await target.engine.query(target.collection, QueryRequest(
+            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params)))
     depth = max(limit, FUSION_PREFETCH)
-    return _ranked(await target.engine.query(target.collection, QueryRequest(
+    return _ranked(await target.engine.query(target.collection, QueryRequest(  # rank fusion: finite by construction
         Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
         filter=Filter.combine(target.filter, exclude=exclude), params=params)))
+
+
+def _finite(points: list[Point]) -> list[Point]:
+    """RF scores as the engine computed them; an overflow (weights far outside any calibration) is refused."""
+    if any(not math.isfinite(p.score) for p in points):
+        raise GuardrailError(
+            "The RF query produced non-finite scores: the calibration's weights overflow with these feedback scores.",
+            fix="Recalibrate (rf-mcp calibrate), or roll back to the previous calibration.")
+    return points
 
 
 async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[PointId]:

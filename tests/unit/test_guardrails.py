@@ -166,3 +166,19 @@ async def test_search_defaults_come_from_the_configuration(templates):
     assert len(prec.hits) == 4 and prec.feedback_scores_used == 3
     rec = await rf.search_recall("docs", Q)
     assert rec.feedback_scores_used == 3 + 6
+
+
+@pytest.mark.parametrize(("weights", "needle"), [
+    ((-0.1, 0.4, 0.01), "a=-0.1"), ((0.1, 12.0, 0.01), "b=12 is above 10"), ((0.1, 0.4, 0.0), "c=0"),
+    ((0.1, 0.4, 2e6), "implausibly large"),
+])
+def test_trained_weights_outside_what_a_search_can_use_are_stored_unusable(weights, needle):
+    """Whatever the trainer returns, weights a stored profile would be refused for are never marked usable."""
+    from rf_mcp.domain.calibration import judge
+    from rf_mcp.domain.models import Signal, Weights
+
+    a, b, c = weights
+    signal = Signal(disagreement=0.3, queries_total=60, queries_with_pairs=60, queries_disagreeing=18)
+    reasons = judge(Weights(a=a, b=b, c=c), signal)
+    assert any(needle in r for r in reasons), reasons
+    assert not judge(Weights(a=0.1, b=0.4, c=0.01), signal)
