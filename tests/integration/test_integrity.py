@@ -197,3 +197,32 @@ async def test_index_creates_the_payload_indexes_filters_use(tmp_path, kind):
         assert hits and all(h.payload["year"] >= 2010 for h in hits)
     finally:
         await rf.close()
+
+
+async def test_a_local_engine_collection_without_its_description_is_never_overwritten(tmp_path):
+    """qdrant-client's folder without its meta.json (deleted or damaged): indexing into it is refused, whether the
+    folder is opened as local or auto (still recognised as that engine's, not taken over by the edge engine)."""
+    from rf_mcp import factory
+
+    data = tmp_path / "data"
+    rf = doubles.service(engine=engine("local", data))
+    await rf.index("docs", corpus_file(tmp_path, 200))
+    await rf.close()
+    stored = data / "collection" / "docs"
+    files_before = {p.relative_to(data): p.stat().st_size for p in stored.rglob("*") if p.is_file()}
+    described = (data / "meta.json").read_bytes()
+    (data / "meta.json").unlink()
+    for backend in ("local", "auto"):
+        opened = factory.open_engine(QdrantSettings(path=str(data), backend=backend))  # type: ignore[arg-type]
+        assert isinstance(opened, ClientEngine), backend
+        rf = doubles.service(engine=opened)
+        with pytest.raises(InputError, match="refusing to create the collection over existing data"):
+            await rf.index("docs", corpus_file(tmp_path, 2))
+        await rf.close()
+        (data / "meta.json").unlink(missing_ok=True)  # the client may write an empty one on close
+    assert {p.relative_to(data): p.stat().st_size for p in stored.rglob("*") if p.is_file()} == files_before
+    assert sorted(p.name for p in data.iterdir() if p.is_dir()) == ["collection"]  # no edge collection beside it
+    (data / "meta.json").write_bytes(described)  # restored from the backup, as the error says
+    rf = doubles.service(engine=engine("local", data))
+    assert await rf.engine.count("docs") == 200
+    await rf.close()

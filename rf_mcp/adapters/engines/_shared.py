@@ -20,8 +20,10 @@ LOCK_FILE = ".rf-mcp.lock"
 
 
 def is_local_engine_folder(root: Path) -> bool:
-    """A folder written by qdrant-client's embedded engine (meta.json + collection/)."""
-    return (root / "meta.json").is_file() and (root / "collection").is_dir()
+    """A folder written by qdrant-client's embedded engine (meta.json + collection/), even one that lost its meta.json
+    (collection/<name>/storage.sqlite)."""
+    collections = root / "collection"
+    return collections.is_dir() and ((root / "meta.json").is_file() or any(collections.glob("*/storage.sqlite")))
 
 
 def is_edge_folder(root: Path) -> bool:

@@ -278,6 +278,13 @@ class ClientEngine(Engine):
         def create(c: QdrantClient) -> None:
             if c.collection_exists(collection):
                 raise InputError(f"Collection {collection!r} already exists at {self.location}.", fix="Use another name.")
+            stored = Path(self.settings.data_path) / "collection" / collection
+            if not self.settings.url and self.settings.path != ":memory:" and stored.exists():
+                raise InputError(  # data without its description (meta.json lost or edited): never overwrite it
+                    f"{stored} holds data of a collection {collection!r} that the folder's meta.json does not describe: "
+                    "refusing to create the collection over existing data.",
+                    fix=f"Restore {Path(self.settings.data_path) / 'meta.json'} from a backup, or move {stored} away "
+                        "first.")
             params = models.VectorParams(size=spec.dim, distance=models.Distance(spec.distance))
             vectors: Any = {spec.vector_name: params} if spec.vector_name else params
             sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in spec.sparse} or None
