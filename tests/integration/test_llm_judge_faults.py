@@ -27,5 +27,12 @@ async def test_http_judge_transport_faults():
             with pytest.raises(ModelError, match="HTTP 400") as err:
                 await judge.score(QUERY, DOCS)
             assert "SECRET" not in str(err.value) and served.llm.requests == 1
+        # credentials in base_url (user:password, a query-string key) reach the endpoint, never a message
+        host = served.base_url.split("://", 1)[1]
+        async with http_judge(base_url=f"http://svc:PASSWORD@{host}?api-key=QUERYKEY") as judge:
+            with pytest.raises(ModelError, match="HTTP 400") as err:
+                await judge.score(QUERY, DOCS)
+            assert "PASSWORD" not in str(err.value) and "QUERYKEY" not in str(err.value) and host in str(err.value)
+            assert served.llm.requests == 2
     with pytest.raises(ConfigError, match="base_url"):
         build_scorer(settings(transport="http"))

@@ -184,7 +184,9 @@ class HttpJudge(_Judge, Scorer):
         if not settings.base_url:
             raise ConfigError("[feedback].base_url is missing for the HTTP LLM judge.",
                               fix='Set base_url to an OpenAI-compatible API, e.g. "https://api.openai.com/v1".')
-        self.url = settings.base_url.rstrip("/") + "/chat/completions"
+        base = httpx.URL(settings.base_url)
+        self.url = base.copy_with(path=base.path.rstrip("/") + "/chat/completions")
+        self.shown = str(self.url.copy_with(userinfo=b"", query=None))  # for messages: no credentials, no query
         self._limit = anyio.CapacityLimiter(settings.concurrency)
         self._client: httpx.AsyncClient | None = None
 
@@ -215,7 +217,7 @@ class HttpJudge(_Judge, Scorer):
                 last = f"HTTP {resp.status_code}"
                 continue
             if resp.status_code >= 400:  # the body is the endpoint's, not ours to forward: summarise
-                raise ModelError(f"The LLM judge at {self.url} refused the request (HTTP {resp.status_code}).",
+                raise ModelError(f"The LLM judge at {self.shown} refused the request (HTTP {resp.status_code}).",
                                  fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
                                      "endpoint's own message is in its logs.")
             try:
@@ -223,7 +225,7 @@ class HttpJudge(_Judge, Scorer):
             except (ValueError, KeyError, IndexError, TypeError):
                 last = "a reply without choices[0].message.content"
                 continue
-        raise ModelError(f"The LLM judge at {self.url} failed after {self.settings.max_retries + 1} attempts ({last}).",
+        raise ModelError(f"The LLM judge at {self.shown} failed after {self.settings.max_retries + 1} attempts ({last}).",
                          fix="Check that the endpoint is up, or raise [feedback].timeout / max_retries.")
 
     async def _grade(self, query: str, docs: list[str]) -> list[float]:
