@@ -87,7 +87,11 @@ def _banner(options: ServeOptions, service: RFService, token: str | None) -> Non
 
 async def serve(config: Config, options: ServeOptions) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    read_only = options.read_only or os.environ.get(READ_ONLY_ENV, "").lower() in ("1", "true", "yes")
+    flag = os.environ.get(READ_ONLY_ENV, "").strip().lower()
+    if flag not in ("", "0", "false", "no", "off", "1", "true", "yes", "on"):
+        raise ConfigError(f"{READ_ONLY_ENV}={flag[:20]!r} is neither on nor off.",
+                          fix=f"Set {READ_ONLY_ENV} to 1/true/yes/on or 0/false/no/off, or pass --read-only.")
+    read_only = options.read_only or flag in ("1", "true", "yes", "on")
     token = None
     if options.transport != "stdio":
         variable = options.auth_token_env or AUTH_TOKEN_ENV

@@ -305,3 +305,11 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
         live.stop()
     log = (tmp_path / f"live-{live.port}.err").read_text()
     assert "Traceback" not in log and sum("Invalid" in line for line in log.splitlines()) == 8, log
+
+
+@pytest.mark.parametrize(("value", "shown"), [("on", "read-only: on"), ("TRUE", "read-only: on"), ("off", "read-only: off"),
+                                              ("maybe", "is neither on nor off")])
+def test_read_only_from_the_environment(tmp_path, value, shown):
+    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"], input="",
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "RF_MCP_READ_ONLY": value})
+    assert shown in r.stderr and (r.returncode != 0) == (value == "maybe"), r.stderr
