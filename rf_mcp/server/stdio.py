@@ -39,24 +39,48 @@ def protect_stdio() -> tuple[TextIOWrapper, TextIOWrapper]:
                           write_through=True))
 
 
-def error_reply(line: str) -> types.JSONRPCError | None:
-    """A JSON-RPC error for a line the SDK could not take, when the line carries a usable id."""
+def _invalid(rid: Any, problem: str) -> types.JSONRPCError:
+    return types.JSONRPCError(jsonrpc="2.0", id=rid, error=types.ErrorData(
+        code=types.INVALID_REQUEST, message=f"Invalid request: {problem}."))
+
+
+def error_replies(line: str) -> list[types.JSONRPCError]:
+    """JSON-RPC errors for a line the SDK could not take: one per request in it that a client may be waiting on."""
     try:
         data: Any = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
+    except RecursionError:  # nested too deep to parse: the id is read from the line's head, as for oversized lines
+        found = _HEAD_ID.search(line[:1024])
+        return [_invalid(_printable(json.loads(found.group(1))), "the JSON is nested too deeply")] if found else []
+    except ValueError:
+        return []
+    if isinstance(data, list):  # MCP has no batches (removed in 2025-06-18): answer each request in it
+        return [_invalid(rid, "batches are not supported: send one request per line")
+                for item in data if isinstance(item, dict) and "method" in item and (rid := _usable_id(item)) is not None]
     if not isinstance(data, dict) or "method" not in data:
-        return None  # a broken response or notification: nobody waits for an answer
-    rid = data.get("id")
-    if isinstance(rid, bool) or not isinstance(rid, int | str):
-        return None
-    if isinstance(rid, str):
-        rid = rid.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be written back
+        return []  # a broken response or notification: nobody waits for an answer
+    rid = _usable_id(data)
+    if "id" in data and (isinstance(data["id"], bool) or not isinstance(data["id"], int | str)):
+        return [_invalid(rid, "the id must be a string or an integer")]  # rid: 8 for 8.0, else null
+    if rid is None:
+        return []
     problem = "jsonrpc must be \"2.0\"" if data.get("jsonrpc") != "2.0" else "params must be an object" if not isinstance(
         data.get("params", {}), dict) else "the request does not match the MCP schema"
-    error = types.JSONRPCError(jsonrpc="2.0", id=rid, error=types.ErrorData(
-        code=types.INVALID_REQUEST, message=f"Invalid request: {problem}."))
-    return error
+    return [_invalid(rid, problem)]
+
+
+def _usable_id(request: dict[str, Any]) -> int | str | None:
+    """The request's id as MCP allows it (a string or an integer; 8.0 is 8), else None."""
+    rid = request.get("id")
+    if isinstance(rid, float) and rid.is_integer() and abs(rid) < 2**53:
+        return int(rid)
+    if isinstance(rid, bool) or not isinstance(rid, int | str):
+        return None
+    return rid.encode("utf-8", "replace").decode("utf-8") if isinstance(rid, str) else rid
+
+
+def _printable(rid: Any) -> Any:
+    """A string id with lone surrogates replaced: such an id cannot be written back as UTF-8."""
+    return rid.encode("utf-8", "replace").decode("utf-8") if isinstance(rid, str) else rid
 
 
 _HEAD_ID = re.compile(r'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
@@ -65,13 +89,8 @@ _HEAD_ID = re.compile(r'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
 def too_large(line: str) -> types.JSONRPCError:
     """The error for a request line over :data:`MAX_LINE` (its id found in the first kilobyte, else null)."""
     found = _HEAD_ID.search(line[:1024])
-    rid: Any = None
-    if found:
-        rid = json.loads(found.group(1))
-        if isinstance(rid, str):
-            rid = rid.encode("utf-8", "replace").decode("utf-8")
-    return types.JSONRPCError(jsonrpc="2.0", id=rid, error=types.ErrorData(
-        code=types.INVALID_REQUEST, message=f"Invalid request: the line exceeds {MAX_LINE // 1024**2} MiB."))
+    return _invalid(_printable(json.loads(found.group(1))) if found else None,
+                    f"the line exceeds {MAX_LINE // 1024**2} MiB")
 
 
 @asynccontextmanager
@@ -99,9 +118,10 @@ async def stdio_transport(protocol_in: TextIOWrapper, protocol_out: TextIOWrappe
                     continue
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                    if isinstance(message, types.JSONRPCNotification) and '"id"' in line and "id" in json.loads(line):
+                        raise ValueError("a request whose id is not a string or an integer reads as a notification")
                 except Exception:
-                    reply = error_reply(line)
-                    if reply is not None:
+                    for reply in error_replies(line):
                         await emit(reply)
                     continue
                 await read_writer.send(SessionMessage(message))

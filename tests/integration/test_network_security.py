@@ -265,15 +265,21 @@ def test_stdio_answers_malformed_requests(tmp_path):
         "not json at all",
         json.dumps({"jsonrpc": "2.0", "id": 6, "method": "tools/call",  # over the 16 MiB line limit
                     "params": {"name": "rf_search_precision", "arguments": {"query": "x" * (17 * 1024 * 1024)}}}),
+        '{"jsonrpc": "2.0", "id": 7.5, "method": "tools/list"}',  # MCP ids are strings or integers
+        '{"jsonrpc": "2.0", "id": 8.0, "method": "tools/list"}',
+        json.dumps([{"jsonrpc": "2.0", "id": 10, "method": "ping"}, {"jsonrpc": "2.0", "id": 11, "method": "ping"}]),
+        '{"jsonrpc": "2.0", "id": 12, "method": "tools/list", "params": ' + "[" * 100_000 + "]" * 100_000 + "}",
         json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
     ]
     r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"],
                        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
     replies = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]  # stdout: JSON-RPC only
     by_id = {str(m.get("id")): m for m in replies}
-    for rid in ("2", "3", "4", "6"):
+    for rid in ("2", "3", "4", "6", "8", "10", "11", "12"):
         assert "error" in by_id[rid] and by_id[rid]["error"]["code"] == -32600, (rid, r.stdout[:2000])
-    assert "16 MiB" in by_id["6"]["error"]["message"]
+    assert "16 MiB" in by_id["6"]["error"]["message"] and "batches" in by_id["10"]["error"]["message"]
+    assert "string or an integer" in by_id["None"]["error"]["message"]  # 7.5: answered with a null id
+    assert "nested too deeply" in by_id["12"]["error"]["message"]
     assert any("error" in m and m["id"] not in (2, 3, 4) for m in replies)  # the lone-surrogate id, as replaced text
     assert "result" in by_id["5"] and by_id["5"]["result"]["tools"]  # and it keeps serving
 
