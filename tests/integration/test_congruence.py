@@ -102,6 +102,7 @@ async def engine(request, tmp_path, corpus) -> AsyncIterator[Engine]:
         await e.upsert(name, [PointInput(pid(i), {"dense": vectors[i].tolist(), "bm25": sparse[i]}, payloads[i])
                               for i in range(start, min(N, start + 200))])
     e.test_collection = name  # type: ignore[attr-defined]
+    e.test_kind = request.param  # type: ignore[attr-defined]
     yield e
     await e.close()
 
@@ -163,7 +164,14 @@ FILTERS = [
 @pytest.mark.parametrize("flt", FILTERS, ids=[f"filter{i}" for i in range(len(FILTERS))])
 async def test_nearest_with_filters(engine, reference, corpus, flt):
     q = corpus[0][11] + 0.1
-    got, want = await both(engine, reference, QueryRequest(Nearest(q.tolist(), "dense"), 15, filter=flt))
+    request = QueryRequest(Nearest(q.tolist(), "dense"), 15, filter=flt)
+    booleans = any(isinstance(c.match.value, bool) for c in flt.field_conditions() if c.match is not None)
+    if booleans and engine.test_kind.startswith("edge"):
+        # qdrant-edge-py 0.9.0 matches no point for a boolean value: refused by name, never an empty answer
+        with pytest.raises(InputError, match="cannot match boolean payload values"):
+            await engine.query(engine.test_collection, request)
+        return
+    got, want = await both(engine, reference, request)
     same(got, want)
     assert got, "every filter here matches some points"
 

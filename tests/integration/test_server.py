@@ -40,7 +40,7 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert tools["rf_search_precision"].annotations.read_only_hint
         assert tools["rf_search_recall"].annotations.read_only_hint
         assert not tools["calibrate"].annotations.read_only_hint
-        assert tools["rf_search_precision"].input_schema["required"] == ["query"]  # the collection has a default
+        assert tools["rf_search_precision"].input_schema["required"] == ["query"]  # collection is optional (COLLECTION_NAME)
         assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
         seeds = tools["rf_search_precision"].input_schema["properties"]["seeds"]
         assert {k: seeds[k] for k in ("type", "minimum", "maximum")} == {"type": "integer", "minimum": 2, "maximum": 20}

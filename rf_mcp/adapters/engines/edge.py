@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
@@ -87,6 +88,12 @@ def to_filter(flt: Filter | None) -> Any:
             return qe.FieldCondition(c.key, range=qe.RangeFloat(gte=r.gte, gt=r.gt, lte=r.lte, lt=r.lt))
         m = c.match
         assert m is not None
+        if any(isinstance(v, bool) for v in (m.value, *(m.any or []), *(m.except_ or []))):
+            raise InputError(  # measured: MatchValue(True) matches no point, not even one whose value is true
+                f"The filter matches a boolean on {c.key!r}: qdrant-edge-py {version('qdrant-edge-py')} cannot match boolean "
+                "payload values (it would silently match nothing).",
+                fix='Filter on a keyword or integer field, or use backend = "local" or a Qdrant server for this '
+                    "collection.")
         if m.value is not None:
             match = qe.MatchValue(m.value)
         elif m.any is not None:
