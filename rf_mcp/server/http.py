@@ -92,6 +92,10 @@ def security_settings(host: str, port: int, allowed_hosts: Sequence[str] = ()) -
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+CLOSE = ((b"connection", b"close"),)
+"""With a refusal whose request was not read whole: the connection ends with the answer (its slot is freed)."""
+
+
 async def _reply(send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -144,11 +148,14 @@ class SessionLimits:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("?", 0))[0]
-        headers = dict(scope.get("headers") or [])
-        sid = headers.get(b"mcp-session-id", b"").decode("latin-1")
+        named = [v for k, v in scope.get("headers") or [] if k.lower() == b"mcp-session-id"]
+        if len(named) > 1:  # the SDK reads the first, a proxy may read the last: one session per request
+            await _reply(send, 400, "send exactly one mcp-session-id header")
+            return
+        sid = named[0].decode("latin-1") if named else ""
         now = time.monotonic()
         self._expire(now)
-        if scope["method"] == "GET" and scope["path"].endswith("/sse"):  # SSE: a session is one open stream
+        if scope["method"] in ("GET", "HEAD") and scope["path"].endswith("/sse"):  # SSE: a session is one stream
             if self.streams[client] >= self.per_client:
                 await _reply(send, 429, f"too many open sessions from {client} (at most {self.per_client})")
                 return
@@ -160,15 +167,19 @@ class SessionLimits:
             return
         if sid:
             session = self.sessions.get(sid)
-            if session is None:  # unknown to us: the SDK answers it (404 for a session it does not hold)
-                await self.app(scope, receive, send)
-                return
+            if session is None:  # unknown here; if the SDK still holds it (it answers), it counts again
+                session = _Session(client, now)
+                adopt = True
+            else:
+                adopt = False
             status = 0
 
             async def watched(message: Message) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
+                    if adopt and 200 <= status < 300 and scope["method"] != "DELETE":
+                        self.sessions[sid] = session
                 await send(message)
 
             session.busy += 1
@@ -188,7 +199,8 @@ class SessionLimits:
             return
 
         async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # a session exists once the SDK accepted the request that opened it (its error replies carry ids too)
+            if message["type"] == "http.response.start" and scope["method"] == "POST" and message["status"] < 300:
                 for k, v in message.get("headers", []):
                     if k.lower() == b"mcp-session-id":
                         self.sessions[v.decode("latin-1")] = _Session(client, time.monotonic())
@@ -220,13 +232,13 @@ class BodyLimits:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_bytes:
-                        await _reply(send, 413, f"request body larger than {self.max_bytes} bytes")
+                        await _reply(send, 413, f"request body larger than {self.max_bytes} bytes", CLOSE)
                         return
                     chunks.append(chunk)
                     if not message.get("more_body"):
                         break
         except TimeoutError:
-            await _reply(send, 408, f"request body not received within {self.timeout:g} s")
+            await _reply(send, 408, f"request body not received within {self.timeout:g} s", CLOSE)
             return
         body = b"".join(chunks)
         sent = False
@@ -302,6 +314,9 @@ class SseRejections:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and scope.get("method") == "HEAD":  # the SDK's stream cannot answer HEAD
+            await _reply(send, 405, "HEAD is not supported here: open the stream with GET", [(b"allow", b"GET, POST")])
+            return
         status: int | None = None
 
         async def watched(message: Any) -> None:

@@ -172,8 +172,14 @@ async def test_sessions_are_forgotten_only_when_the_server_ends_them():
             status = 404
         elif sid is None:
             sid = b"s%d" % next(ids)
-            live.add(sid)
-            headers = [(b"mcp-session-id", sid)]
+            headers = [(b"mcp-session-id", sid)]  # the SDK names a session on its error replies too
+            body = (await receive()).get("body", b"")
+            if scope["method"] != "POST" or body == b"broken":
+                status = 400
+            else:
+                live.add(sid)
+        elif sid not in live:
+            status = 404
         elif scope["method"] == "DELETE":
             live.discard(sid)
         elif scope["method"] == "GET":
@@ -187,12 +193,22 @@ async def test_sessions_are_forgotten_only_when_the_server_ends_them():
         assert (await http.post("/mcp", json=INIT)).status_code == 200
         assert (await http.delete("/elsewhere", headers={"mcp-session-id": "s1"})).status_code == 404
         assert (await http.post("/mcp", json=INIT)).status_code == 429  # s1 still open: still counted
+        two = httpx.Headers([("mcp-session-id", "s1"), ("mcp-session-id", "s2")])
+        assert (await http.delete("/mcp", headers=two)).status_code == 400  # which one? neither: refused
+        assert (await http.post("/mcp", json=INIT)).status_code == 429
         async with anyio.create_task_group() as tg:
             for sid in ("s1", "s2"):
                 tg.start_soon(lambda sid=sid: http.get("/mcp", headers={"mcp-session-id": sid}))
             await anyio.sleep(0.6)  # longer than the idle time, but both sessions have a stream open
             assert (await http.post("/mcp", json=INIT)).status_code == 429
-        await anyio.sleep(0.4)  # streams closed, then idle
+        await anyio.sleep(0.4)  # streams closed, then idle: the limiter forgot s1 and s2 (the SDK may not have)
+        assert (await http.get("/mcp", headers={"mcp-session-id": "s1"})).status_code == 200  # it had not: counted
+        assert (await http.post("/mcp", json=INIT)).status_code == 200
+        assert (await http.post("/mcp", json=INIT)).status_code == 429  # s1 (adopted again) and the new one
+        await anyio.sleep(0.4)
+        for _ in range(3):  # failed openings never count: the SDK discards those sessions
+            assert (await http.post("/mcp", content=b"broken")).status_code == 400
+            assert (await http.get("/mcp")).status_code == 400
         assert (await http.post("/mcp", json=INIT)).status_code == 200
     assert live >= {b"s1", b"s2"}
 
@@ -237,6 +253,9 @@ async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
             s.sendall(method + b" /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\ncontent-length: 1000\r\n\r\n" % live.port)
             s.settimeout(8)
             assert b"408" in s.recv(4096).split(b"\r\n")[0], method
+            s.settimeout(1)  # and the connection ends with the answer: its slot is free at once
+            while s.recv(4096):  # the rest of the answer, then the end (a timeout here: still open)
+                pass
             s.close()
         many = [socket.create_connection(("127.0.0.1", live.port), timeout=10) for _ in range(7)]
         many[-1].settimeout(5)
@@ -307,6 +326,8 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
                     assert r.status_code == status
                 r = await http.post("/messages/?session_id=" + "0" * 32, headers={**headers, **HEADERS}, content="{}")
                 assert r.status_code == status
+            for _ in range(5):  # HEAD on the stream: refused, not served around the stream cap with a traceback each
+                assert (await http.head("/sse")).status_code == 405
     finally:
         live.stop()
     log = (tmp_path / f"live-{live.port}.err").read_text()
