@@ -9,6 +9,7 @@ stderr for the whole run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -47,10 +48,10 @@ def _invalid(rid: Any, problem: str) -> types.JSONRPCError:
 def error_replies(line: str) -> list[types.JSONRPCError]:
     """JSON-RPC errors for a line the SDK could not take: one per request in it that a client may be waiting on."""
     try:
-        data: Any = json.loads(line)
-    except RecursionError:  # nested too deep to parse: the id is read from the line's head, as for oversized lines
-        found = _HEAD_ID.search(line[:1024])
-        return [_invalid(_printable(json.loads(found.group(1))), "the JSON is nested too deeply")] if found else []
+        data: Any = json.loads(line, parse_int=_bounded_int)
+    except RecursionError:  # nested too deep to parse: the id is read from the top level without parsing the rest
+        rid = _usable_id({"id": _top_level_id(line)})
+        return [] if rid is None else [_invalid(rid, "the JSON is nested too deeply")]
     except ValueError:
         return []
     if isinstance(data, list):  # MCP has no batches (removed in 2025-06-18): answer each request in it
@@ -68,6 +69,11 @@ def error_replies(line: str) -> list[types.JSONRPCError]:
     return [_invalid(rid, problem)]
 
 
+def _bounded_int(digits: str) -> int | float:
+    """JSON integers as Python reads them, except those past its 4300-digit limit (never an id MCP allows)."""
+    return int(digits) if len(digits) <= 4000 else math.inf
+
+
 def _usable_id(request: dict[str, Any]) -> int | str | None:
     """The request's id as MCP allows it (a string or an integer; 8.0 is 8), else None."""
     rid = request.get("id")
@@ -78,19 +84,39 @@ def _usable_id(request: dict[str, Any]) -> int | str | None:
     return rid.encode("utf-8", "replace").decode("utf-8") if isinstance(rid, str) else rid
 
 
-def _printable(rid: Any) -> Any:
-    """A string id with lone surrogates replaced: such an id cannot be written back as UTF-8."""
-    return rid.encode("utf-8", "replace").decode("utf-8") if isinstance(rid, str) else rid
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]|[^\s\[\]{}:,"]+')
+TOP_LEVEL_SCAN = 1024 * 1024
+"""How much of a line the id scan reads (an id past the first MiB of an unparseable line is not found)."""
 
 
-_HEAD_ID = re.compile(r'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
+def _top_level_id(line: str) -> Any:
+    """The value of the "id" key of the line's top-level object, read token by token without parsing the rest
+    (for lines too deep or too long to parse); None when there is none or it is not a plain JSON value."""
+    depth, expect_value, key = 0, False, None
+    for m in _TOKEN.finditer(line, 0, min(len(line), TOP_LEVEL_SCAN)):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+        elif tok in "]}":
+            depth -= 1
+        elif depth == 1 and tok == ":":
+            expect_value = key == '"id"'
+            continue
+        elif depth == 1 and expect_value:
+            try:
+                return json.loads(tok, parse_int=_bounded_int)
+            except ValueError:
+                return None
+        elif depth == 1 and tok != ",":
+            key = tok
+            continue
+        expect_value = False
+    return None
 
 
 def too_large(line: str) -> types.JSONRPCError:
-    """The error for a request line over :data:`MAX_LINE` (its id found in the first kilobyte, else null)."""
-    found = _HEAD_ID.search(line[:1024])
-    return _invalid(_printable(json.loads(found.group(1))) if found else None,
-                    f"the line exceeds {MAX_LINE // 1024**2} MiB")
+    """The error for a request line over :data:`MAX_LINE` (its id read from the line's top level, else null)."""
+    return _invalid(_usable_id({"id": _top_level_id(line)}), f"the line exceeds {MAX_LINE // 1024**2} MiB")
 
 
 @asynccontextmanager

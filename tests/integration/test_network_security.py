@@ -288,17 +288,24 @@ def test_stdio_answers_malformed_requests(tmp_path):
         '{"jsonrpc": "2.0", "id": 8.0, "method": "tools/list"}',
         json.dumps([{"jsonrpc": "2.0", "id": 10, "method": "ping"}, {"jsonrpc": "2.0", "id": 11, "method": "ping"}]),
         '{"jsonrpc": "2.0", "id": 12, "method": "tools/list", "params": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        # the id after deep params, a nested "id" first: answered to the top-level id (13), never to 999
+        '{"jsonrpc": "2.0", "method": "tools/list", "params": {"id": 999, "x": ' + "[" * 5000 + "]" * 5000 + '}, "id": 13}',
+        "[" * 1000 + '"id":"\\q"' + "]" * 1000,  # invalid JSON everywhere: no id to answer, and no crash
+        '{"id": "\\q", "x": "' + "y" * (17 * 1024 * 1024) + '"}',  # over the limit, an id that is not JSON
+        '{"jsonrpc": "1.0", "id": 14, "method": "tools/list", "params": {"n": ' + "9" * 5000 + "}}",  # past int limit
         json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
     ]
     r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"],
                        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60)
     replies = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]  # stdout: JSON-RPC only
     by_id = {str(m.get("id")): m for m in replies}
-    for rid in ("2", "3", "4", "6", "8", "10", "11", "12"):
+    for rid in ("2", "3", "4", "6", "8", "10", "11", "12", "13", "14"):
         assert "error" in by_id[rid] and by_id[rid]["error"]["code"] == -32600, (rid, r.stdout[:2000])
     assert "16 MiB" in by_id["6"]["error"]["message"] and "batches" in by_id["10"]["error"]["message"]
-    assert "string or an integer" in by_id["None"]["error"]["message"]  # 7.5: answered with a null id
-    assert "nested too deeply" in by_id["12"]["error"]["message"]
+    nulls = [m["error"]["message"] for m in replies if m.get("id") is None]  # ids no client can be matched by
+    assert any("string or an integer" in m for m in nulls) and any("16 MiB" in m for m in nulls)  # 7.5, "\q"
+    assert "nested too deeply" in by_id["12"]["error"]["message"] and "999" not in by_id
+    assert r.returncode == 0, r.stderr[-2000:]  # every line answered or passed over; the server ends with stdin
     assert any("error" in m and m["id"] not in (2, 3, 4) for m in replies)  # the lone-surrogate id, as replaced text
     assert "result" in by_id["5"] and by_id["5"]["result"]["tools"]  # and it keeps serving
 
