@@ -35,6 +35,9 @@ TAMPERING: dict[str, Callable[[dict], object]] = {
     "number as a string": lambda p: {**p, "weights": {**p["weights"], "b": "0.4"}},
     "boolean as a number": lambda p: {**p, "weights": {**p["weights"], "a": True}},
     "unknown field": lambda p: {**p, "served_by": "someone"},
+    "negative feedback weight": lambda p: {**p, "weights": {**p["weights"], "c": -0.5}},
+    "negative counts": lambda p: {**p, "points_count": -5, "query_count": -1},
+    "not a number of seconds": lambda p: {**p, "seconds": math.nan},
 }
 
 

@@ -80,6 +80,8 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
         reasons.append(f"a={weights.a:.4g}: the query's own similarity would count against a document")
     if weights.c == 0:
         reasons.append("c=0: the feedback would be ignored (that is vanilla search)")
+    elif weights.c < 0:
+        reasons.append(f"c={weights.c:.4g}: results would move toward the documents the feedback model rated lower")
     return reasons
 
 

@@ -32,11 +32,11 @@ VANILLA = Weights(a=1.0, b=0.0, c=0.0)
 class Signal(BaseModel):
     """Whether the feedback model disagreed with the retriever, i.e. whether there was anything to learn."""
 
-    disagreement: float = Field(description="Share of training queries where the feedback model ranked a "
-                                            "candidate outside the top context_limit above all inside it.")
-    queries_total: int
-    queries_with_pairs: int = Field(description="Queries whose top candidates had a usable context pair.")
-    queries_disagreeing: int
+    disagreement: float = Field(ge=0, le=1, description="Share of training queries where the feedback model ranked a "
+                                                        "candidate outside the top context_limit above all inside it.")
+    queries_total: int = Field(ge=0)
+    queries_with_pairs: int = Field(ge=0, description="Queries whose top candidates had a usable context pair.")
+    queries_disagreeing: int = Field(ge=0)
     library_reported: float | None = Field(None, description="The percentage the library printed, parsed (cross-check).")
     retriever_correlation: float | None = Field(None, description="Mean per-query Spearman correlation between "
                                                 "retriever similarity and feedback score over training candidates; "
@@ -120,12 +120,12 @@ class CalibrationProfile(BaseModel):
     reasons: list[str] = Field(default_factory=list, description="Why the profile is unusable, if it is.")
     signal: Signal
     train: TrainSettings
-    query_count: int
+    query_count: int = Field(ge=0)
     query_hashes: list[str] = Field(default_factory=list, exclude=True,
                                     description="Short hashes of the training queries (stored, not shown).")
-    points_count: int
+    points_count: int = Field(ge=0)
     created_at: str
-    seconds: float
+    seconds: float = Field(ge=0, allow_inf_nan=False)
     evaluations: dict[FusionMode, Evaluation] = Field(
         default_factory=dict, description="The latest evaluation per search fusion (none / sparse); a failed one "
                                           "makes searches in that mode refuse the profile.")

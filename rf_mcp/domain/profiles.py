@@ -73,8 +73,10 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
             raise InvalidProfile("it is marked usable but lists reasons not to use it")
         if all(abs(x - u) < 1e-9 for x, u in zip(w, (1.0, 1.0, 1.0), strict=True)):
             raise InvalidProfile("its weights are the training library's untouched initial values a=b=c=1")
-        if p.weights.c == 0:
-            raise InvalidProfile("c=0 ignores the feedback entirely: that is vanilla search, not a calibration")
+        if p.weights.c <= 0:
+            raise InvalidProfile(f"c={p.weights.c:g}: " + ("the feedback would be ignored (that is vanilla search, not a "
+                                 "calibration)" if p.weights.c == 0 else "results would move toward the documents the "
+                                 "feedback model rated lower"))
         if p.weights.a <= 0:
             raise InvalidProfile(f"a={p.weights.a:g} ranks documents by their distance from the query, not similarity")
         if p.signal.disagreement < guardrails.MIN_DISAGREEMENT:

@@ -170,6 +170,7 @@ async def test_search_defaults_come_from_the_configuration(templates):
 
 @pytest.mark.parametrize(("weights", "needle"), [
     ((-0.1, 0.4, 0.01), "a=-0.1"), ((0.1, 12.0, 0.01), "b=12 is above 10"), ((0.1, 0.4, 0.0), "c=0"),
+    ((0.1, 0.4, -0.01), "c=-0.01"),
     ((0.1, 0.4, 2e6), "implausibly large"),
 ])
 def test_trained_weights_outside_what_a_search_can_use_are_stored_unusable(weights, needle):
