@@ -149,8 +149,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Scalar = Annotated[StrictStr | StrictBool | StrictInt, Field(union_mode="left_to_right")]
-"""A match value as JSON gives it: true stays a boolean (not 1), 1 stays a number (not true)."""
+Scalar = Annotated[StrictStr | StrictBool | Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)],
+                   Field(union_mode="left_to_right")]
+"""A match value as JSON gives it: true stays a boolean (not 1), 1 stays a number (not true); integers are Qdrant's
+64-bit ones."""
+Bound = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A range bound: a finite number (not true, not "2003")."""
 
 
 class Match(_Strict):
@@ -166,18 +170,20 @@ class Match(_Strict):
     def _one(self) -> Match:
         if sum(x is not None for x in (self.value, self.any, self.except_)) != 1:
             raise ValueError('a match needs exactly one of "value", "any" or "except"')
-        for values in (self.any, self.except_):  # Qdrant matches keywords or integers, one kind per list
+        for values in (self.any, self.except_):  # Qdrant matches lists of keywords or of integers, one kind per list
+            if values and any(isinstance(v, bool) for v in values):
+                raise ValueError('"any" and "except" take strings or integers: match a boolean with "value"')
             if values and len({type(v) for v in values}) > 1:
-                raise ValueError('the values of "any" and "except" must be all strings, all integers or all '
-                                 "booleans: use one list per kind in a \"should\" of two conditions")
+                raise ValueError('the values of "any" and "except" must be all strings or all integers: use one '
+                                 'list per kind in a "should" of two conditions')
         return self
 
 
 class Range(_Strict):
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: Bound | None = None
+    gte: Bound | None = None
+    lt: Bound | None = None
+    lte: Bound | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> Range:

@@ -177,11 +177,21 @@ async def test_numeric_doc_ids_resolve_and_mixed_kind_matches_are_refused(tmp_pa
     from rf_mcp.domain import search
     from rf_mcp.ports import Match
 
-    with pytest.raises(ValidationError, match="all strings, all integers"):
+    with pytest.raises(ValidationError, match="all strings or all integers"):
         Match(any=["12074066", 12074066])
     for raw, value in (('{"value": true}', True), ('{"value": 1}', 1), ('{"value": "1"}', "1")):
         got = Match.model_validate_json(raw).value
         assert got == value and type(got) is type(value), raw  # JSON true is a boolean, never the number 1
+    from rf_mcp.ports import Range
+
+    for bad, needle in (('{"any": [true]}', "match a boolean with"), ('{"except": [false, true]}', "match a boolean"),
+                        ('{"value": 9223372036854775808}', "less than"), ('{"any": [-9223372036854775809]}', "greater")):
+        with pytest.raises(ValidationError, match=needle):
+            Match.model_validate_json(bad)
+    for bad in ('{"gte": true}', '{"gte": "2003"}', '{"lt": NaN}', '{"gt": Infinity}'):
+        with pytest.raises(ValidationError):
+            Range.model_validate_json(bad)
+    assert Range.model_validate_json('{"gte": 2003}').gte == 2003
     docs = doubles.corpus(60)
     for n, d in enumerate(docs):
         d["_id"] = str(12_000_000 + n)

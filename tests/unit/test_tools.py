@@ -96,7 +96,7 @@ async def test_a_full_filter_is_still_validated_by_the_server(templates):
         for bad, needle in (({"must": [{"key": "year", "range": {}}]}, "range needs at least one"),
                             ({"must": [{"key": "topic", "match": {"value": "a", "any": ["b"]}}]}, "exactly one of"),
                             ({"must": [{"key": "bad key!", "match": {"value": "a"}}]}, "key"),
-                            ({"must": [{"key": "ids", "match": {"any": ["1", 1]}}]}, "all strings, all integers"),
+                            ({"must": [{"key": "ids", "match": {"any": ["1", 1]}}]}, "all strings or all integers"),
                             ({"nope": []}, "nope")):
             r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": Q, "filter": bad})
             assert r.is_error and needle in text(r), (bad, text(r))
