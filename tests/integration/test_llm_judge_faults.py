@@ -34,5 +34,14 @@ async def test_http_judge_transport_faults():
                 await judge.score(QUERY, DOCS)
             assert "PASSWORD" not in str(err.value) and "QUERYKEY" not in str(err.value) and host in str(err.value)
             assert served.llm.requests == 2
+        for url in (f"{served.base_url}#token=FRAGKEY", f"{served.base_url};key=PARAMKEY"):
+            async with http_judge(base_url=url) as judge:
+                with pytest.raises(ModelError, match="refused the request") as err:
+                    await judge.score(QUERY, DOCS)
+                assert "FRAGKEY" not in str(err.value) and "PARAMKEY" not in str(err.value), str(err.value)
+    for url in (f"svc:SECRETPW@{host}/v1", "ftp://example.org/v1", "http:///v1"):  # no http(s) host: refused at start
+        with pytest.raises(ConfigError, match="base_url is not an http") as err:
+            build_scorer(settings(transport="http", base_url=url))
+        assert "SECRET" not in str(err.value)
     with pytest.raises(ConfigError, match="base_url"):
         build_scorer(settings(transport="http"))

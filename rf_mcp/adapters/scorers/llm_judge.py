@@ -184,9 +184,17 @@ class HttpJudge(_Judge, Scorer):
         if not settings.base_url:
             raise ConfigError("[feedback].base_url is missing for the HTTP LLM judge.",
                               fix='Set base_url to an OpenAI-compatible API, e.g. "https://api.openai.com/v1".')
-        base = httpx.URL(settings.base_url)
-        self.url = base.copy_with(path=base.path.rstrip("/") + "/chat/completions")
-        self.shown = str(self.url.copy_with(userinfo=b"", query=None))  # for messages: no credentials, no query
+        try:
+            base = httpx.URL(settings.base_url)
+        except httpx.InvalidURL:
+            base = httpx.URL("invalid:")
+        if base.scheme not in ("http", "https") or not base.host:  # the URL itself is not repeated: it may hold a key
+            raise ConfigError("[feedback].base_url is not an http:// or https:// URL with a host.",
+                              fix='Set base_url to an OpenAI-compatible API, e.g. "https://api.openai.com/v1".')
+        self.url = base.copy_with(path=base.path.rstrip("/") + "/chat/completions", fragment=None)
+        port = f":{base.port}" if base.port else ""
+        # for messages: scheme, host, port and path only (no credentials, query, fragment or ;parameters)
+        self.shown = f"{base.scheme}://{base.host}{port}{self.url.path.split(';')[0]}"
         self._limit = anyio.CapacityLimiter(settings.concurrency)
         self._client: httpx.AsyncClient | None = None
 
