@@ -28,7 +28,7 @@ WORKFLOW = """Set up calibrated Relevance Feedback search on the collection {col
 
 
 def register_prompts_and_resources(server: MCPServer, service: RFService) -> dict[str, list[str]]:
-    """Register them; returns each prompt's required arguments (for the argument check)."""
+    """Register them; returns each prompt's arguments, all required (for the argument check)."""
     @server.prompt(name="rf_workflow", title="Relevance Feedback workflow",
                    description="Walks through checking, calibrating, evaluating and searching one collection.")
     def rf_workflow(collection: str) -> str:
@@ -38,8 +38,10 @@ def register_prompts_and_resources(server: MCPServer, service: RFService) -> dic
                      description="The calibration profiles of a collection (weights, signal, evaluations), as JSON.",
                      mime_type="application/json")
     async def profiles(collection: str) -> str:
+        if len(collection.encode()) > 255:  # never answered for a shorter name it starts with
+            raise MCPError(INVALID_PARAMS, "invalid_input: a collection name has at most 255 bytes.")
         try:
-            summaries = await service.list_profiles(collection[:255])
+            summaries = await service.list_profiles(collection)
         except RFError as exc:  # the client asked for something that is not there: invalid params, not a crash
             raise MCPError(INVALID_PARAMS, f"{exc.code}: {exc}") from None
         return json.dumps([s.model_dump(mode="json") for s in summaries], indent=1)

@@ -30,7 +30,7 @@ def describe(exc: ValidationError, limit: int = 5) -> str:
 
 class ArgumentCheck:
     """Server middleware: validate ``tools/call`` arguments with the tool's input model, and ``prompts/get`` names
-    and required arguments (``prompts``: each prompt's required argument names)."""
+    and arguments (``prompts``: each prompt's argument names, all required)."""
 
     def __init__(self, models: dict[str, type[BaseModel]], prompts: dict[str, list[str]] | None = None) -> None:
         self.models = models
@@ -44,6 +44,9 @@ class ArgumentCheck:
         missing = [a for a in self.prompts[name] if not isinstance(arguments, dict) or not arguments.get(a)]
         if missing:
             raise MCPError(INVALID_PARAMS, f"Prompt {name!r} needs the argument(s) {missing}.")
+        unknown = sorted(str(a)[:40] for a in arguments if a not in self.prompts[name])
+        if unknown:
+            raise MCPError(INVALID_PARAMS, f"Prompt {name!r} takes only {self.prompts[name]}; unknown: {unknown[:5]}.")
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         if ctx.method == "prompts/get" and isinstance(ctx.params, dict):

@@ -136,8 +136,12 @@ async def test_prompts_and_resources_are_real(templates):
         with pytest.raises(MCPError, match="does not exist") as refused:
             await client.read_resource("rf-mcp://collections/nope/profiles")
         assert refused.value.code == INVALID_PARAMS
+        with pytest.raises(MCPError, match="at most 255 bytes") as refused:  # not the profiles of a 255-byte prefix
+            await client.read_resource("rf-mcp://collections/" + "d" * 300 + "/profiles")
+        assert refused.value.code == INVALID_PARAMS
         for name, args, needle in (("no_such_prompt", {}, "Unknown prompt 'no_such_prompt'"),
-                                   ("rf_workflow", {}, "needs the argument(s) ['collection']")):
+                                   ("rf_workflow", {}, "needs the argument(s) ['collection']"),
+                                   ("rf_workflow", {"collection": "docs", "other": "x"}, "unknown: ['other']")):
             with pytest.raises(MCPError) as refused:
                 await client.get_prompt(name, args)
             assert refused.value.code == INVALID_PARAMS and needle in refused.value.message
