@@ -13,6 +13,7 @@ server-side files operations may read (any, for the caller's own use; the data r
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -131,6 +132,15 @@ class RFService:
                              fix="Name the collection, or set COLLECTION_NAME ([collection].default_collection).")
         return name
 
+    @staticmethod
+    def _new_collection_name(name: str) -> str:
+        """A name this product creates: letters, digits, "-" and "_" (no spaces, control or look-alike characters:
+        names become folder names and are shown to people), starting with a letter or digit, at most 255 bytes."""
+        if not re.fullmatch(r"[^\W_][\w-]*", name) or len(name.encode()) > 255:
+            raise InputError(f"{name[:80]!r} is not a name rf-mcp creates collections under.",
+                             fix="Use letters, digits, '-' and '_', starting with a letter or digit, at most 255 bytes.")
+        return name
+
     def _vector_name(self, vector_name: str | None) -> str:
         return self.config.collection.vector_name if vector_name is None else vector_name
 
@@ -217,6 +227,8 @@ class RFService:
                                                   progress=progress)
         if path is None:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
+        if not await self.engine.exists(name):  # existing collections keep the names other tools gave them
+            self._new_collection_name(name)
         corpus = self.files.open(path, "corpus")
         vectors = None if vectors_path is None else load_vectors(vectors_path, files=self.files)
         report = await indexing.index_file(

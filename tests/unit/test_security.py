@@ -313,3 +313,21 @@ async def test_cancelled_calibration_stops_training_promptly(templates, kind, mo
     await anyio.sleep(0.3)
     assert 0 < ran < 100_000 and epochs["n"] == ran  # it trained, then stopped: no epoch after the call returned
     assert await rf.list_profiles("docs") == [] or all(p.profile is None for p in await rf.list_profiles("docs"))
+
+
+async def test_new_collection_names_are_plain(tmp_path):
+    """index creates collections only under plain names (they become folder names and are shown to people); an
+    existing collection keeps whatever name another tool gave it."""
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in doubles.corpus(20)) + "\n")
+    rf = doubles.service()
+    for bad in ("a\nb", "\u202eevil", " ", "a:b", "a\u2215b", "\uff0e\uff0e", "*", "-rf", "_x", "\u00e9" * 200, ""):
+        with pytest.raises(InputError, match="not a name rf-mcp creates|No collection given"):
+            await rf.index(bad, path)
+    assert await rf.engine.list_collections() == []
+    for good in ("docs", "scifact-mini", "x_1", "\u00e9t\u00e9"):
+        assert (await rf.index(good, path)).points_count == 20
+    from rf_mcp.ports import CollectionSpec
+
+    await rf.engine.create_collection("my docs", CollectionSpec("dense", doubles.DIM))  # made by another tool
+    assert (await rf.index("my docs", path)).points_count == 20

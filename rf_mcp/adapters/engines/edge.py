@@ -140,7 +140,7 @@ class EdgeEngine(Engine):
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
-        if not name or "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+        if not name or "/" in name or "\\" in name or name.startswith(".") or "\x00" in name or len(name.encode()) > 255:
             raise InputError(f"{name[:80]!r} is not a valid collection name.", fix="Use letters, digits, '-' and '_'.")
         return self.root / name
 
