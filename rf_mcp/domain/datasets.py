@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ def _lines(p: Path, what: str) -> Iterator[tuple[int, str]]:
         raise InputError(f"The {what} file is not UTF-8 text.", fix=f"Save the {what} file as UTF-8 text.") from None
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def read_jsonl(path: str | Path, what: str = "input", files: PathPolicy = UNRESTRICTED) -> Iterator[tuple[int, dict[str, Any]]]:
     p = files.open(path, what)
     for lineno, line in _lines(p, what):
@@ -45,6 +49,12 @@ def read_jsonl(path: str | Path, what: str = "input", files: PathPolicy = UNREST
         if not isinstance(obj, dict):
             raise InputError(f"Line {lineno} of the {what} file is not a JSON object.",
                              fix="Write one JSON object per line.")
+        if _SURROGATE_ESCAPE.search(line):  # an escaped half of a surrogate pair: fine in a pair, not alone
+            try:
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(f"Line {lineno} of the {what} file holds a lone surrogate escape (such as \\ud800): "
+                                 "not text.", fix="Remove it, or write the character it stood for.") from None
         yield lineno, obj
 
 

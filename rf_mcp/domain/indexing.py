@@ -34,9 +34,11 @@ def point_id(doc_id: str) -> PointId:
 
 
 def load_documents(path: str | Path, input_id_field: str, text_fields: Sequence[str],
-                   id_field: str = DOC_ID) -> list[tuple[str, dict[str, Any]]]:
-    """(document id, payload) per document; the payload keeps the id under ``id_field``."""
+                   id_field: str = DOC_ID) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(document id, payload) per document (the payload keeps the id under ``id_field``), and the ids that came
+    more than once (the last line of each is kept)."""
     docs: dict[str, dict[str, Any]] = {}
+    repeated: list[str] = []
     for lineno, obj in read_jsonl(path, "corpus"):
         raw = obj.get(input_id_field)
         if raw in (None, "") or isinstance(raw, dict | list | bool):
@@ -48,10 +50,12 @@ def load_documents(path: str | Path, input_id_field: str, text_fields: Sequence[
                              fix="Set [collection].text_fields to the fields holding the document text.")
         payload = {k: v for k, v in obj.items() if k != input_id_field}
         set_path(payload, id_field, str(raw))
+        if str(raw) in docs:
+            repeated.append(str(raw))
         docs[str(raw)] = payload  # a repeated id keeps its last version
     if not docs:
         raise InputError("The corpus file holds no documents.", fix="Pass a JSONL file with documents.")
-    return list(docs.items())
+    return list(docs.items()), repeated
 
 
 async def check_precomputed(retriever: Retriever, docs: Sequence[dict[str, Any]], vectors: np.ndarray,
@@ -140,7 +144,7 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
                      ) -> IndexReport:
     """Index a corpus; with ``vectors`` (one row per corpus line, from the same retriever) skip embedding."""
     t0 = time.perf_counter()
-    loaded = load_documents(path, input_id_field, text_fields, id_field)
+    loaded, repeated = load_documents(path, input_id_field, text_fields, id_field)
     docs = [payload for _, payload in loaded]
     await retriever.load()
     if vectors is not None:
@@ -148,6 +152,9 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
         batch_size = 512
     created, notes = await ensure_collection(engine, collection, vector_name, retriever.dim,
                                              sparse[0] if sparse else None)
+    if repeated:
+        notes.append(f"{len(repeated)} document id(s) came more than once in the corpus (e.g. "
+                     f"{sorted(set(repeated))[:3]}): the last line of each was kept.")
     sparse_index = SparseIndex(engine, collection, *sparse) if sparse else None
     existing = set((await engine.describe(collection)).payload_indexes)
     for key, schema in (filterable or {}).items():  # the payload indexes filters use

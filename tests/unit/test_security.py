@@ -322,7 +322,7 @@ async def test_new_collection_names_are_plain(tmp_path):
     path.write_text("\n".join(json.dumps(d) for d in doubles.corpus(20)) + "\n")
     rf = doubles.service()
     for bad in ("a\nb", "\u202eevil", " ", "a:b", "a\u2215b", "\uff0e\uff0e", "*", "-rf", "_x", "\u00e9" * 200, ""):
-        with pytest.raises(InputError, match="not a name rf-mcp creates|No collection given"):
+        with pytest.raises(InputError, match=r"not a name rf-mcp creates|No collection given"):
             await rf.index(bad, path)
     assert await rf.engine.list_collections() == []
     for good in ("docs", "scifact-mini", "x_1", "\u00e9t\u00e9"):
@@ -331,3 +331,24 @@ async def test_new_collection_names_are_plain(tmp_path):
 
     await rf.engine.create_collection("my docs", CollectionSpec("dense", doubles.DIM))  # made by another tool
     assert (await rf.index("my docs", path)).points_count == 20
+
+
+async def test_corpus_lines_with_lone_surrogates_or_repeated_ids(tmp_path):
+    """A lone surrogate escape is refused with its line named, before any collection exists; a repeated id is said,
+    not merged silently; an escaped surrogate pair (an emoji) is ordinary text."""
+    docs = doubles.corpus(10)
+    rf = doubles.service()
+    for field in ("text", "_id"):
+        lines = [json.dumps(d) for d in docs]
+        lines[3] = lines[3].replace(f'"{field}": "', f'"{field}": "\\ud800', 1)
+        path = tmp_path / f"bad-{field}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(InputError, match="Line 4 of the corpus file holds a lone surrogate"):
+            await rf.index("docs", path)
+    assert await rf.engine.list_collections() == []  # nothing half-created
+    lines = [json.dumps(d) for d in docs] + [json.dumps({**docs[1], "text": "again \\ud83d\\ude00"})]
+    path = tmp_path / "repeated.jsonl"
+    path.write_text("\n".join(lines).replace("\\\\ud83d\\\\ude00", "\\ud83d\\ude00") + "\n")
+    report = await rf.index("docs", path)
+    assert report.documents == 10 and any("1 document id(s) came more than once" in n and "'d1'" in n
+                                          for n in report.notes), report.notes
