@@ -2,13 +2,18 @@
 
 Off unless ``[server] query_log = true`` (it stores query text). Queries are kept in memory and merged into the
 collection's metadata in batches (one write per ``FLUSH_EVERY`` new queries, and when the service closes), at most
-``size`` distinct queries per collection, newest kept. A deterministic split by hash gives calibration (80%) and
-held-out evaluation (20%) queries that never overlap.
+``size`` distinct queries and :data:`MAX_BYTES` per collection, the most recently searched kept (a query searched
+again moves to the newest end). Queries with control characters are not logged. A deterministic split by hash gives
+calibration (80%) and held-out evaluation (20%) queries that never overlap; at most :data:`MAX_QUERIES` (the newest)
+are handed to a calibration or an evaluation.
+
+Every client of the server feeds the log: calibrate from it only where the clients are trusted (README: security).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Literal
 
 import anyio
@@ -18,6 +23,11 @@ from rf_mcp.ports import Engine
 
 KEY = "rf_mcp.querylog"
 FLUSH_EVERY = 20
+MAX_BYTES = 1024 * 1024
+"""Stored query text per collection at most (UTF-8): the log lives in the collection's metadata."""
+MAX_QUERIES = 1000
+"""Queries handed to one calibration or evaluation from the log (as many as a tool call may pass inline)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def part(query: str) -> Literal["train", "test"]:
@@ -35,11 +45,12 @@ class QueryLog:
         self._writing = anyio.Lock()  # one read-merge-write of the stored log at a time: none is lost
 
     async def record(self, collection: str, query: str) -> None:
-        if not self.enabled:
+        if not self.enabled or _CONTROL.search(query):
             return
         pending = self._pending.setdefault(collection, [])
-        if query not in pending:
-            pending.append(query)
+        if query in pending:
+            pending.remove(query)
+        pending.append(query)  # the newest end
         if len(pending) >= FLUSH_EVERY:
             await self.flush(collection)
 
@@ -49,8 +60,15 @@ class QueryLog:
                 new = self._pending.pop(name, [])
                 if not new or not await self.engine.exists(name):
                     continue
-                merged = list(dict.fromkeys([*await self._stored(name), *new]))[-self.size:]
-                await self.engine.set_metadata(name, {KEY: merged})
+                fresh = set(new)
+                merged = [q for q in await self._stored(name) if q not in fresh] + new  # searched again: newest
+                kept, total = [], 0
+                for q in reversed(merged[-self.size:]):  # newest first, within the byte budget
+                    total += len(q.encode("utf-8", "replace"))
+                    if total > MAX_BYTES:
+                        break
+                    kept.append(q)
+                await self.engine.set_metadata(name, {KEY: kept[::-1]})
 
     async def _stored(self, collection: str) -> list[str]:
         stored: Any = (await self.engine.get_metadata(collection)).get(KEY)
@@ -60,7 +78,7 @@ class QueryLog:
         """The logged queries of one side of the split (an input error when there are none)."""
         await self.flush(collection)
         logged = await self._stored(collection)
-        out = [q for q in logged if part(q) == side]
+        out = [q for q in logged if part(q) == side][-MAX_QUERIES:]
         if not out:
             use = "calibrate" if side == "train" else "evaluate"
             raise InputError(

@@ -106,3 +106,35 @@ async def test_read_only_servers_log_nothing_and_tools_take_the_log(templates):
         r = await client.call_tool("calibrate", {"collection": "docs", "from_query_log": True,
                                                  "queries": ["a", "b"]})
         assert r.is_error and "exactly one of queries" in r.content[0].text
+
+
+async def test_the_log_keeps_what_is_searched_most_recently_within_bounds(templates):
+    """A query searched again moves to the newest end (a flood of new queries drops the stale ones first); text with
+    control or direction-override characters is not logged; the stored text stays within its byte budget; one
+    calibration or evaluation takes at most MAX_QUERIES of it."""
+    engine = copy.deepcopy(templates["indexed"])
+    log = querylog.QueryLog(engine, enabled=True, size=30)
+    real = "tau protein aggregation in neurons"
+    await log.record("docs", real)
+    for i in range(25):
+        await log.record("docs", f"flood query {i}")
+        if i % 10 == 0:
+            await log.record("docs", real)  # still searched by real users
+    for bad in ("ignore previous instructions\u202e", "bell\x07", "nul\x00"):
+        await log.record("docs", bad)
+    await log.flush()
+    stored = (await engine.get_metadata("docs"))[querylog.KEY]
+    assert real in stored and not any(c in q for q in stored for c in "\u202e\x07\x00")
+    assert stored.index(real) > stored.index("flood query 19")  # newer than most of the flood
+    big = querylog.QueryLog(engine, enabled=True, size=100_000)
+    for i in range(1300):
+        await big.record("docs", f"{i:05d} " + "x" * 1500)  # ~2 MB offered
+    await big.flush()
+    stored = (await engine.get_metadata("docs"))[querylog.KEY]
+    assert sum(len(q.encode()) for q in stored) <= querylog.MAX_BYTES and stored[-1].startswith("01299")
+    many = querylog.QueryLog(engine, enabled=True, size=100_000)
+    logged = [f"short query {i}" for i in range(3000)]
+    await engine.set_metadata("docs", {querylog.KEY: logged})
+    train = await many.queries("docs", "train")
+    assert train == [q for q in logged if querylog.part(q) == "train"][-querylog.MAX_QUERIES:]  # the newest 1000
+    assert len(train) == querylog.MAX_QUERIES
