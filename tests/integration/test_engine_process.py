@@ -40,12 +40,30 @@ async def filled(tmp_path, n: int = 200, text: int = 100, dim: int = 8) -> Proce
 async def test_a_killed_engine_process_fails_calls_clearly_and_comes_back(tmp_path):
     engine = await filled(tmp_path)
     assert engine._process is not None
-    os.kill(engine._process.pid, signal.SIGKILL)  # e.g. the out-of-memory killer
-    with pytest.raises(EngineError, match="engine process stopped"):
-        for _ in range(50):  # the loss is noticed by the next call, or the one after it
-            await engine.count("c")
-            await anyio.sleep(0.05)
-    assert await engine.count("c") == 200  # started again: the data is there
+    # killed during a call (e.g. by the out-of-memory killer): that call fails clearly
+    rng = np.random.default_rng(1)
+    big = [PointInput(10_000 + i, {"dense": rng.normal(size=8).tolist()}, {"text": "y" * 2000}) for i in range(20_000)]
+    victim = engine._process
+
+    async def kill_soon() -> None:
+        await anyio.sleep(0.05)
+        os.kill(victim.pid, signal.SIGKILL)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(kill_soon)
+        with pytest.raises(EngineError, match="engine process stopped"):
+            await engine.upsert("c", big)
+    assert 200 <= await engine.count("c") <= 20_200  # started again: the data is there (with what landed before)
+    # died while idle: the next call starts a new one instead of failing
+    assert engine._process is not None
+    idle = engine._process
+    before = await engine.count("c")
+    os.kill(idle.pid, signal.SIGKILL)
+    for _ in range(100):
+        if idle.poll() is not None:
+            break
+        await anyio.sleep(0.01)
+    assert await engine.count("c") == before
     await engine.close()
 
 

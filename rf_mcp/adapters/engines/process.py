@@ -179,7 +179,7 @@ class ProcessEngine(Engine):
                 return
             try:
                 conn.send(message)
-            except (OSError, ValueError):
+            except (OSError, ValueError, TypeError):  # TypeError: the connection was closed under a send in progress
                 return  # the reading side sees the socket close and fails the calls in flight
 
     def _watch(self, conn: Connection) -> None:
@@ -226,6 +226,9 @@ class ProcessEngine(Engine):
         log.error("the engine process stopped; it starts again on the next call")
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        process, conn_ = self._process, self._conn
+        if process is not None and conn_ is not None and process.poll() is not None:
+            self._lost(conn_)  # it died while idle (not yet noticed): start a new one rather than fail this call
         conn = self._conn if self._conn is not None else await asyncio.to_thread(self._ensure)  # a start takes seconds
         self._watch(conn)
         call = next(self._ids)
