@@ -427,6 +427,7 @@ class RFService:
                       progress: Progress | None = None) -> MigrationReport:
         """Copy a collection and its calibration profiles to another Qdrant (a server URL or another folder)."""
         name = self._collection(collection)
+        _check_destination(to, self.config.qdrant)
         destination = factory.open_engine(to)
         try:
             report = await migration.migrate(self.engine, destination, name, self._vector_name(vector_name),
@@ -445,3 +446,15 @@ class RFService:
         self._writable("rolling back (it replaces the current calibration)")
         target = await self.target(collection, vector_name, fusion=fusion)
         return await self.profiles.rollback(target.collection, target.parts.fingerprint)
+
+
+def _check_destination(to: QdrantSettings, source: QdrantSettings) -> None:
+    """A migration goes to a server, or to a folder that is not a file and not the source's own folder."""
+    if to.url or to.path in (None, ":memory:"):
+        return
+    folder = Path(to.data_path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"The destination {folder} is a file, not a folder.",
+                         fix="Give --to a folder (new or holding other collections) or a server URL.")
+    if not source.url and folder.resolve() == Path(source.data_path).expanduser().resolve():
+        raise InputError("The destination folder is the source folder.", fix="Give --to another folder, or a server URL.")

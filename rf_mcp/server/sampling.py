@@ -75,7 +75,9 @@ class SamplingRounds:
         self._models: dict[str, set[str]] = {}  # the models each grading client's LLM reported
 
     def _saw(self, model: str) -> None:
-        self._models.setdefault(grading_client.get(), set()).add(model)
+        seen = self._models.setdefault(grading_client.get(), set())
+        if len(seen) < 8:  # a client naming a new model on every reply does not grow this (or the warnings)
+            seen.add(str(model)[:100])
 
     def _messages(self, query: str, texts: list[str]) -> list[SamplingMessage]:
         return [SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.prompt(query, texts)))]

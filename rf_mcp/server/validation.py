@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
@@ -35,6 +36,8 @@ class ArgumentCheck:
     def __init__(self, models: dict[str, type[BaseModel]], prompts: dict[str, list[str]] | None = None) -> None:
         self.models = models
         self.prompts = prompts if prompts is not None else {}
+        self.deadlines: dict[str, float] = {}
+        """Seconds a tool may take at most (the tools that wait on the client's LLM: a reply may never come)."""
 
     def _check_prompt(self, params: dict[str, Any]) -> None:
         name = str(params.get("name"))[:100]
@@ -64,4 +67,11 @@ class ArgumentCheck:
                 except TypeError as exc:
                     return CallToolResult(content=[TextContent(type="text", text=f"invalid_input: {exc}.")],
                                           is_error=True)
+            deadline = self.deadlines.get(str(ctx.params.get("name")))
+            if deadline is not None:
+                with anyio.move_on_after(deadline):
+                    return await call_next(ctx)
+                return CallToolResult(content=[TextContent(type="text", text=(
+                    f"model_error: no grades within {deadline:g} s: the client's LLM did not answer the grading "
+                    "request. Fix: retry, or raise [feedback].timeout."))], is_error=True)
         return await call_next(ctx)

@@ -144,3 +144,30 @@ async def test_each_client_is_graded_by_its_own_llm_only(mini_store):
     assert len(shared) >= 10
     totals = {next(iter(seen["plain"][k])) + next(iter(seen["inverted"][k])) for k in shared}
     assert len(totals) == 1, totals  # a single scale: g + (10 - g), whatever the normalisation
+
+
+async def test_a_grading_request_never_answered_is_bounded(mini_store):
+    """A client that never answers the server's sampling request (handshake-era protocol, where the server waits):
+    the search ends with a model error after 4 x [feedback].timeout + 2 s, and the server goes on serving."""
+    import time
+
+    cfg, _ = mini_store
+    await _calibrate_with_http_judge(cfg)
+    slow = cfg.model_copy(update={"feedback": FeedbackSettings(type="llm", model="rule-judge", transport="sampling",
+                                                               timeout=0.5)})
+    release = anyio.Event()
+
+    async def never(context, params) -> CreateMessageResult:
+        await release.wait()  # (released at the end, so the client can close)
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text="late"), model="x")
+
+    async with RFService(slow) as service:
+        server = build_server(service)
+        async with Client(server, sampling_callback=never, mode="legacy") as client:
+            t0 = time.monotonic()
+            r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
+            assert r.is_error and "no grades within 4 s" in r.content[0].text, r.content
+            assert time.monotonic() - t0 < 15
+            release.set()
+        async with Client(server, sampling_callback=Grader(), mode="legacy") as client:
+            assert not (await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})).is_error

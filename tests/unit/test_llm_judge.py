@@ -60,6 +60,11 @@ GOOD = '{"grades": [{"id": 1, "grade": 3}, {"id": 2, "grade": 4}, {"id": 3, "gra
     ("```json\n" + GOOD + "\n```\nHope this helps", "text outside the fenced JSON block"),
     ('{"grades": [{"id": 1, "grade": 3}, {"id": 2, "grade": 4}, {"id": 3, "grade": 1}], "note": "x"}', "exactly one key"),
     ('{"grades": [{"id": 1, "grade": 3, "why": "x"}, {"id": 2, "grade": 4}, {"id": 3, "grade": 1}]}', "exactly"),
+    # sizes Python cannot take: a grade past float range, digits past its limit, nesting past its recursion limit
+    ('{"grades": [{"id": 1, "grade": 1' + "0" * 400 + '}, {"id": 2, "grade": 4}, {"id": 3, "grade": 1}]}', "not a number"),
+    ('{"grades": [{"id": 1, "grade": 1' + "0" * 5000 + "}]}", "not a JSON object of a usable size"),
+    ('{"grades": [{"id": 1' + "0" * 5000 + ', "grade": 1}]}', "not a JSON object of a usable size"),
+    ("[" * 200_000 + "]" * 200_000, "not a JSON object of a usable size"),
 ])
 def test_unusable_replies_are_rejected(reply, error):
     with pytest.raises(JudgeReplyError, match=re.escape(error)):

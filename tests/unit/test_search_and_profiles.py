@@ -255,3 +255,18 @@ async def test_listing_collections_loads_no_model(templates):
     assert overview.collections[0].profiles[0].matches_config and not retriever.loaded
     await rf.search_precision("docs", "tau protein")
     assert retriever.loaded
+
+
+async def test_migrate_refuses_a_file_or_the_source_folder_as_destination(tmp_path):
+    from rf_mcp.config import Config, QdrantSettings
+
+    source = tmp_path / "data"
+    rf = doubles.service(Config.model_validate({"qdrant": {"path": str(source), "backend": "edge"},
+                                                "collection": {"vector_name": "dense"}}))
+    a_file = tmp_path / "corpus.jsonl"
+    a_file.write_text("{}\n")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        await rf.migrate("docs", QdrantSettings(path=str(a_file), backend="edge"))
+    with pytest.raises(InputError, match="is the source folder"):
+        await rf.migrate("docs", QdrantSettings(path=str(tmp_path / "." / "data"), backend="edge"))
+    assert a_file.read_text() == "{}\n" and not source.exists()

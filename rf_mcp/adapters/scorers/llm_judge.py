@@ -79,6 +79,9 @@ def _one_object(reply: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise GradeReplyError(f"the reply is not one JSON object ({exc.msg})") from None
+    except (ValueError, RecursionError):  # an integer past Python's digit limit, nesting past its recursion limit
+        raise GradeReplyError("the reply is not a JSON object of a usable size (numbers too long or nesting too deep)"
+                              ) from None
 
 
 def parse(reply: str, n: int) -> list[float]:
@@ -96,7 +99,8 @@ def parse(reply: str, n: int) -> list[float]:
         i, g = item["id"], item["grade"]
         if isinstance(i, bool) or not isinstance(i, int):
             raise GradeReplyError(f"document id {str(i)[:20]!r} is not an integer")
-        if isinstance(g, bool) or not isinstance(g, int | float) or not math.isfinite(g):
+        if isinstance(g, bool) or not isinstance(g, int | float) or (isinstance(g, int) and abs(g) > 10**6) \
+                or not math.isfinite(g):
             raise GradeReplyError(f"the grade of document {i} is not a number")
         if i in grades:
             raise GradeReplyError(f"document {i} graded twice")
