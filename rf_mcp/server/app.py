@@ -68,7 +68,7 @@ def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
     server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
                        middleware=[check])
     check.models.update(register_tools(server, service, read_only=read_only))
-    if service.scorer.out_of_band:  # graded by the client's LLM: at most two rounds of two attempts each
+    if service.grades_through_client:  # the client's LLM grades: at most two rounds of two attempts each
         for name in ("rf_search_precision", "rf_search_recall"):
             check.deadlines[name] = 4 * service.config.feedback.timeout + 2
     check.prompts.update(register_prompts_and_resources(server, service))
