@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = anyio.run(_run, args)
     except RFError as exc:
-        if args.json:
+        if args.json and args.command != "serve":  # serve's stdout may be the stdio protocol channel: stderr only
             print(json.dumps({"error": {"code": exc.code, "message": exc.problem, "fix": exc.fix}}))
         else:
             print(f"error: {exc}", file=sys.stderr)

@@ -344,6 +344,8 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
 @pytest.mark.parametrize(("value", "shown"), [("on", "read-only: on"), ("TRUE", "read-only: on"), ("off", "read-only: off"),
                                               ("maybe", "is neither on nor off")])
 def test_read_only_from_the_environment(tmp_path, value, shown):
-    r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), "serve"], input="",
-                       capture_output=True, text=True, timeout=60, env={**os.environ, "RF_MCP_READ_ONLY": value})
-    assert shown in r.stderr and (r.returncode != 0) == (value == "maybe"), r.stderr
+    for json_flag in ([], ["--json"]):  # a start-up error never reaches stdout (the stdio protocol channel)
+        r = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(config(tmp_path)), *json_flag, "serve"],
+                           input="", capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "RF_MCP_READ_ONLY": value})
+        assert shown in r.stderr and (r.returncode != 0) == (value == "maybe") and r.stdout == "", (r.stdout, r.stderr)
