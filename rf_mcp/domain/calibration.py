@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,7 +30,6 @@ from rf_mcp.ports import (
 )
 from rf_mcp.ports import Filter as PortFilter
 
-UNTRAINED = (1.0, 1.0, 1.0)
 INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positively with the retriever
 
 
@@ -57,12 +55,7 @@ def check_queries(queries: Sequence[str], warnings: list[str]) -> list[str]:
 
 def judge(weights: Weights, signal: Signal) -> list[str]:
     """Reasons a trained profile must not be used (empty list: usable)."""
-    reasons = []
-    w = weights.as_tuple()
-    if not all(math.isfinite(x) for x in w):
-        reasons.append(f"training produced non-finite weights {w}")
-    elif all(abs(x - u) < 1e-9 for x, u in zip(w, UNTRAINED, strict=True)):
-        reasons.append("training left the initial weights a=b=c=1 unchanged (no training pairs)")
+    reasons = guardrails.weight_problems(*weights.as_tuple())
     if signal.disagreement < guardrails.MIN_DISAGREEMENT:
         reasons.append(f"the feedback model disagreed with the retriever on only {signal.disagreement:.0%} of "
                        f"training queries (need at least {guardrails.MIN_DISAGREEMENT:.0%}): nothing to distil")
@@ -70,18 +63,6 @@ def judge(weights: Weights, signal: Signal) -> list[str]:
         reasons.append(f"the feedback scores fall as the retriever's similarity rises (Spearman "
                        f"{signal.retriever_correlation:+.2f}): they look like a distance, but RF needs higher = "
                        "more relevant; negate or fix the scorer")
-    if weights.b < 0:
-        reasons.append(f"b={weights.b:.4g} is negative, which Qdrant rejects")
-    elif weights.b > guardrails.MAX_EXPONENT:
-        reasons.append(f"b={weights.b:.4g} is above {guardrails.MAX_EXPONENT:g}: (s_i - s_j)^b would overflow")
-    if any(abs(x) > guardrails.MAX_WEIGHT for x in w if math.isfinite(x)):
-        reasons.append(f"training produced implausibly large weights {w}")
-    if weights.a <= 0:
-        reasons.append(f"a={weights.a:.4g}: the query's own similarity would count against a document")
-    if weights.c == 0:
-        reasons.append("c=0: the feedback would be ignored (that is vanilla search)")
-    elif weights.c < 0:
-        reasons.append(f"c={weights.c:.4g}: results would move toward the documents the feedback model rated lower")
     return reasons
 
 

@@ -13,6 +13,8 @@ MAX_WEIGHT = 1e6
 """Largest |a|, |b|, |c| of a usable calibration (calibrations give a ~ 0.1, b ~ 0.4, c ~ 0.01)."""
 MAX_EXPONENT = 10.0
 """Largest b of a usable calibration (calibrations give b ~ 0.4-1.5): (s_i - s_j)^b overflows beyond."""
+UNTRAINED = (1.0, 1.0, 1.0)
+"""The training library's initial a, b, c: weights left there learned nothing."""
 MAX_SEEDS = 20
 MIN_TRAIN_QUERIES = 10
 RECOMMENDED_TRAIN_QUERIES = (50, 200)
@@ -112,6 +114,33 @@ def drift_warning(calibrated_points: int, current_points: int, threshold: float)
         return (f"The collection changed from {calibrated_points} to {current_points} points ({change:+.0%}) "
                 "since calibration: recalibrate so the weights fit the data.")
     return None
+
+
+def weight_problems(a: float, b: float, c: float, *, usable: bool = True) -> list[str]:
+    """Why weights cannot be served (empty: they can). Always: values the engine or the arithmetic cannot take. For a
+    calibration marked usable, also weights that are not one: untrained, or ignoring or inverting the feedback or the
+    query. Training (``calibration.judge``) and reading a stored profile (``profiles.check_profile``) apply the same
+    rules."""
+    w = (a, b, c)
+    if not all(math.isfinite(x) for x in w):
+        return [f"weights {w} are not finite"]
+    out = []
+    if any(abs(x) > MAX_WEIGHT for x in w):
+        out.append(f"weights {w} are implausibly large (|a|, |b|, |c| at most {MAX_WEIGHT:g})")
+    if b < 0:
+        out.append(f"b={b:.4g} is negative (Qdrant requires b >= 0)")
+    elif b > MAX_EXPONENT:
+        out.append(f"b={b:.4g} is above {MAX_EXPONENT:g}: (s_i - s_j)^b would overflow")
+    if usable:
+        if all(abs(x - u) < 1e-9 for x, u in zip(w, UNTRAINED, strict=True)):
+            out.append("the weights are the training library's untouched initial values a=b=c=1 (no training pairs)")
+        if a <= 0:
+            out.append(f"a={a:.4g}: the query's own similarity would count against a document")
+        if c == 0:
+            out.append("c=0: the feedback would be ignored (that is vanilla search)")
+        elif c < 0:
+            out.append(f"c={c:.4g}: results would move toward the documents the feedback model rated lower")
+    return out
 
 
 _VALUE_KINDS = {"keyword": (str,), "integer": (int,), "bool": (bool,)}

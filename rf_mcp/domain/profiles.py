@@ -12,7 +12,6 @@ collection, consistency of the usable flag): a hand-edited or corrupt entry is r
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -55,12 +54,8 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
         first = exc.errors()[0]
         raise InvalidProfile(f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     w = p.weights.as_tuple()
-    if not all(math.isfinite(x) and abs(x) <= guardrails.MAX_WEIGHT for x in w):
-        raise InvalidProfile(f"weights {w} are not finite numbers of a plausible size")
-    if p.weights.b < 0:
-        raise InvalidProfile(f"b={p.weights.b:g} is negative (Qdrant requires b >= 0)")
-    if p.weights.b > guardrails.MAX_EXPONENT:
-        raise InvalidProfile(f"b={p.weights.b:g} is above {guardrails.MAX_EXPONENT:g}: (s_i - s_j)^b would overflow")
+    if problems := guardrails.weight_problems(*w, usable=False):
+        raise InvalidProfile(problems[0])
     parts = FingerprintParts(collection=p.collection, vector_name=p.vector_name, retriever=p.retriever,
                              feedback=p.feedback, seed_source=p.seed_source, strategy=p.strategy,
                              text_fields=tuple(p.text_fields))
@@ -71,14 +66,8 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
     if p.usable:
         if p.reasons:
             raise InvalidProfile("it is marked usable but lists reasons not to use it")
-        if all(abs(x - u) < 1e-9 for x, u in zip(w, (1.0, 1.0, 1.0), strict=True)):
-            raise InvalidProfile("its weights are the training library's untouched initial values a=b=c=1")
-        if p.weights.c <= 0:
-            raise InvalidProfile(f"c={p.weights.c:g}: " + ("the feedback would be ignored (that is vanilla search, not a "
-                                 "calibration)" if p.weights.c == 0 else "results would move toward the documents the "
-                                 "feedback model rated lower"))
-        if p.weights.a <= 0:
-            raise InvalidProfile(f"a={p.weights.a:g} ranks documents by their distance from the query, not similarity")
+        if problems := guardrails.weight_problems(*w):
+            raise InvalidProfile(problems[0])
         if p.signal.disagreement < guardrails.MIN_DISAGREEMENT:
             raise InvalidProfile(f"it is marked usable with a {p.signal.disagreement:.0%} signal (the minimum is "
                                  f"{guardrails.MIN_DISAGREEMENT:.0%})")
