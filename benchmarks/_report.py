@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).parent
 LATENCY = OUT / "LATENCY.md"
@@ -32,3 +34,12 @@ def write_section(name: str, body: str) -> None:
         if key in sections:
             parts.append(f"<!-- {key}:begin -->\n{sections[key]}<!-- {key}:end -->\n")
     LATENCY.write_text("\n".join(parts))
+
+
+def publish(name: str, result: dict[str, Any], body: str, *, section: bool = True) -> None:
+    """A benchmark's outcome: ``<name>.json`` beside this file, its LATENCY.md section (unless ``section`` is False:
+    a run against someone else's server), and the section's text on stdout."""
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))
+    if section:
+        write_section(name, body)
+    print(body)

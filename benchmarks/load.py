@@ -31,7 +31,7 @@ import anyio
 import httpx
 
 from benchmarks import store
-from benchmarks._report import OUT, write_section
+from benchmarks._report import publish
 from benchmarks.overhead import free_port, wait_for
 
 
@@ -234,10 +234,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 async def main(a: argparse.Namespace) -> None:
     r = await run(a)
-    (OUT / "load.json").write_text(json.dumps(r, indent=2))
-    if a.url is None:
-        write_section("load", markdown(r))
-    print(markdown(r))
+    publish("load", r, markdown(r), section=a.url is None)  # another server's figures stay out of LATENCY.md
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ LATENCY.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -32,7 +31,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from benchmarks import store
-from benchmarks._report import OUT, write_section
+from benchmarks._report import publish
 from rf_mcp import RFService, load_config
 from rf_mcp.server import build_server
 
@@ -152,9 +151,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 async def main(a: argparse.Namespace) -> None:
     r = await run(a)
-    (OUT / "overhead.json").write_text(json.dumps(r, indent=2))
-    write_section("overhead", markdown(r))
-    print(markdown(r))
+    publish("overhead", r, markdown(r))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from benchmarks import store
-from benchmarks._report import OUT, write_section
+from benchmarks._report import publish
 
 
 def rpc(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,9 +92,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 async def main(a: argparse.Namespace) -> None:
     r = await run(a)
-    (OUT / "startup.json").write_text(json.dumps(r, indent=2))
-    write_section("startup", markdown(r))
-    print(markdown(r))
+    publish("startup", r, markdown(r))
 
 
 if __name__ == "__main__":
