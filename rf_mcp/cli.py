@@ -154,7 +154,7 @@ async def _command(rf: RFService, args: argparse.Namespace) -> Any:
     if c == "demo":
         from rf_mcp.demo import run_demo
 
-        print(f"rf-mcp demo: data in {rf.engine.location}; config: {rf.config.source or 'none (built-in defaults)'}; "
+        print(f"rf-mcp demo: data in {rf.engine.location}; config: {rf.config.shown_source}; "
               f"retriever {rf.config.retriever.model}, feedback {rf.config.feedback.type}", file=sys.stderr, flush=True)
         return await run_demo(rf, args.collection, progress=_progress)
     if c == "index":

@@ -252,6 +252,11 @@ class Config(BaseSettings):
     server: ServerSettings = ServerSettings()
     source: str | None = Field(None, description="The config file this was read from (set by load_config).")
 
+    @property
+    def shown_source(self) -> str:
+        """Where this configuration came from, as start-up lines and reports say it."""
+        return self.source or "none (built-in defaults and environment variables)"
+
     @model_validator(mode="before")
     @classmethod
     def _layout_vector(cls, data: Any) -> Any:

@@ -72,6 +72,6 @@ async def run_demo(rf: RFService, collection: str = "demo", progress: Progress |
         refusals.append(f"rf_search_recall: {exc}")
     zero_cost = await rf.search_precision(collection, query, limit=5, vanilla=True)
     return DemoReport(collection=collection, data=str(folder), store=rf.engine.location,
-                      config=rf.config.source or "none (built-in defaults)", index=index, calibration=calibration,
+                      config=rf.config.shown_source, index=index, calibration=calibration,
                       evaluation=evaluation, query=query, precision=precision, recall=recall, zero_cost=zero_cost,
                       refusals=refusals)

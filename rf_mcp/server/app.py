@@ -79,7 +79,7 @@ def _banner(options: ServeOptions, service: RFService, token: str | None) -> Non
     o = options
     where = "stdio" if o.transport == "stdio" else (
         f"http://{o.host}:{o.port}/mcp" if o.transport == "streamable-http" else f"http://{o.host}:{o.port}/sse")
-    config = service.config.source or "none (defaults and environment)"
+    config = service.config.shown_source
     lines = [f"rf-mcp {__version__} serving on {where}", f"  config: {config}", f"  data: {service.engine.location}",
              f"  read-only: {'on' if service.read_only else 'off'}; files tools may read: {service.files.describe()}"]
     if o.transport != "stdio":
