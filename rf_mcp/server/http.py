@@ -333,12 +333,13 @@ class SseRejections:
 
 
 class _OneLineRejections(logging.Filter):
-    """The SSE transport logs a traceback for each refused Host/Origin request: keep one line."""
+    """The SDK's transports log a traceback for malformed requests a client sends (SSE: "Failed to parse message";
+    streamable HTTP: "Error handling POST request"): one line each, so a client cannot flood the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.levelno >= logging.WARNING:
             exc = record.exc_info[1]
-            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]})"
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
             record.args = None
             record.exc_info = None
             record.exc_text = None

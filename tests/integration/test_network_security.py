@@ -335,10 +335,18 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
                 assert r.status_code == status
             for _ in range(5):  # HEAD on the stream: refused, not served around the stream cap with a traceback each
                 assert (await http.head("/sse")).status_code == 405
+            async with http.stream("GET", "/sse") as stream, httpx.AsyncClient(base_url=http.base_url) as other:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        endpoint = line[5:].strip()
+                        break
+                bad = await other.post(endpoint, content="not json", headers={"content-type": "application/json"})
+                assert bad.status_code == 400  # a malformed message: one log line, not the SDK's traceback
     finally:
         live.stop()
     log = (tmp_path / f"live-{live.port}.err").read_text()
-    assert "Traceback" not in log and sum("Invalid" in line for line in log.splitlines()) == 8, log
+    assert "Traceback" not in log and sum(" header: " in line for line in log.splitlines()) == 8, log
+    assert sum("Failed to parse message (ValidationError" in line for line in log.splitlines()) == 1, log
 
 
 @pytest.mark.parametrize(("value", "shown"), [("on", "read-only: on"), ("TRUE", "read-only: on"), ("off", "read-only: off"),
