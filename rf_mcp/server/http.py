@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +122,21 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class _Watched:
+    """An ASGI ``send`` that remembers the response status (and calls ``on_start`` with the response's start)."""
+
+    def __init__(self, send: Send, on_start: Callable[[Message], None] | None = None) -> None:
+        self.send, self.on_start = send, on_start
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.on_start is not None:
+                self.on_start(message)
+        await self.send(message)
+
+
 @dataclass
 class _Session:
     client: str
@@ -166,22 +181,14 @@ class SessionLimits:
                 self.streams[client] -= 1
             return
         if sid:
-            session = self.sessions.get(sid)
-            if session is None:  # unknown here; if the SDK still holds it (it answers), it counts again
-                session = _Session(client, now)
-                adopt = True
-            else:
-                adopt = False
-            status = 0
+            known = self.sessions.get(sid)
+            session = known or _Session(client, now)
 
-            async def watched(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    if adopt and 200 <= status < 300 and scope["method"] != "DELETE":
-                        self.sessions[sid] = session
-                await send(message)
+            def adopt(start: Message) -> None:  # unknown here, but the SDK still holds it (it answers): it counts again
+                if known is None and 200 <= start["status"] < 300 and scope["method"] != "DELETE":
+                    self.sessions[sid] = session
 
+            watched = _Watched(send, adopt)
             session.busy += 1
             try:
                 await self.app(scope, receive, watched)
@@ -190,7 +197,7 @@ class SessionLimits:
                 session.last_seen = time.monotonic()
                 # forgotten when the SDK ended it (a DELETE it answered with success, not any request naming it) or
                 # when it expires idle, as the SDK's does
-                if scope["method"] == "DELETE" and 200 <= status < 300:
+                if scope["method"] == "DELETE" and watched.status is not None and 200 <= watched.status < 300:
                     self.sessions.pop(sid, None)
             return
         if scope["method"] == "POST" and sum(1 for s in self.sessions.values() if s.client == client) >= self.per_client:
@@ -198,15 +205,14 @@ class SessionLimits:
                                     "sessions you no longer use (DELETE), or wait for idle ones to expire")
             return
 
-        async def capture(message: Message) -> None:
+        def record(start: Message) -> None:
             # a session exists once the SDK accepted the request that opened it (its error replies carry ids too)
-            if message["type"] == "http.response.start" and scope["method"] == "POST" and message["status"] < 300:
-                for k, v in message.get("headers", []):
+            if scope["method"] == "POST" and start["status"] < 300:
+                for k, v in start.get("headers", []):
                     if k.lower() == b"mcp-session-id":
                         self.sessions[v.decode("latin-1")] = _Session(client, time.monotonic())
-            await send(message)
 
-        await self.app(scope, receive, capture)
+        await self.app(scope, receive, _Watched(send, record))
 
 
 class BodyLimits:
@@ -317,18 +323,11 @@ class SseRejections:
         if scope.get("type") == "http" and scope.get("method") == "HEAD":  # the SDK's stream cannot answer HEAD
             await _reply(send, 405, "HEAD is not supported here: open the stream with GET", [(b"allow", b"GET, POST")])
             return
-        status: int | None = None
-
-        async def watched(message: Any) -> None:
-            nonlocal status
-            if message.get("type") == "http.response.start":
-                status = message.get("status")
-            await send(message)
-
+        watched = _Watched(send)
         try:
             await self.app(scope, receive, watched)
         except ValueError as exc:
-            if status not in (400, 403, 421) or str(exc) != "Request validation failed":
+            if watched.status not in (400, 403, 421) or str(exc) != "Request validation failed":
                 raise
 
 
