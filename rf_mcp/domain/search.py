@@ -314,7 +314,6 @@ async def _top_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> 
     return points
 
 
-
 async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
                         seed_ids: Sequence[PointId] | None) -> list[Point]:
     if seed_ids:

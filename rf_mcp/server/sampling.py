@@ -128,7 +128,7 @@ class SamplingRounds:
         @as_client
         async def seed_request(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
                                filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context) -> Any:
+                               hnsw_ef: int | None, ctx: Context) -> Any:
             if vanilla:
                 return None
             _require_sampling(ctx)
@@ -173,7 +173,7 @@ class SamplingRounds:
         @as_client
         async def seed_request(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
                                filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context) -> Any:
+                               hnsw_ef: int | None, ctx: Context) -> Any:
             _require_sampling(ctx)
             return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef))
 
@@ -197,7 +197,7 @@ class SamplingRounds:
         @as_client
         async def new_grades(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
                              fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context,
+                             hnsw_ef: int | None, ctx: Context,
                              reply: Annotated[Any, Resolve(new_request)]) -> Any:
             if isinstance(reply, list):
                 return reply
