@@ -27,7 +27,7 @@ from mcp.client.client import Client
 
 from benchmarks import store
 from benchmarks.overhead import SINGLE_CLIENT, free_port, wait_for
-from rf_mcp import RFService, load_config
+from rf_mcp import load_config, open_service
 from rf_mcp.server import build_server
 
 PID_FILE = Path(tempfile.gettempdir()) / "rf-http-probe.pid"
@@ -49,7 +49,7 @@ async def run(a: argparse.Namespace) -> None:
                                 stderr=subprocess.DEVNULL, env={**os.environ, **SINGLE_CLIENT})
         wait_for(port, proc)
         PID_FILE.write_text(str(proc.pid))
-        async with RFService(load_config(local, env={})) as rf, Client(build_server(rf)) as inproc, \
+        async with open_service(load_config(local, env={})) as rf, Client(build_server(rf)) as inproc, \
                 Client(f"http://127.0.0.1:{port}/mcp", read_timeout_seconds=300) as http:
             clients = {"in process": inproc, "streamable HTTP": http}
             for c in clients.values():  # loads the models (not timed)

@@ -176,7 +176,7 @@ async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
 
 async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
     """A whole precision search on SciFact, per backend, with the overlap of its RF results with exact search."""
-    from rf_mcp import GuardrailError, RFService, TrainSettings, read_qrels, read_queries
+    from rf_mcp import GuardrailError, TrainSettings, open_service, read_qrels, read_queries
 
     sf = shared / "data" / "scifact"
     dev = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "dev.tsv")))[:count]
@@ -190,7 +190,7 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
                                                  dim=384, pooling="mean"),
                      feedback=FeedbackSettings(type="bm25"))
         try:
-            async with RFService(cfg) as rf:
+            async with open_service(cfg) as rf:
                 await rf.index("scifact", sf / "corpus.jsonl", vectors_path=sf / "embeddings" / "minilm_corpus.npy",
                                build_index=backend == "edge")
                 await rf.calibrate("scifact", [q.text for q in train], TrainSettings())

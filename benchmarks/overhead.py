@@ -32,7 +32,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from benchmarks import store
 from benchmarks._report import publish
-from rf_mcp import RFService, load_config
+from rf_mcp import load_config, open_service
 from rf_mcp.server import build_server
 
 PATHS = ["domain", "mcp in process", "stdio", "streamable HTTP", "streamable HTTP, single-client settings"]
@@ -73,8 +73,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         times: dict[str, list[float]] = {p: [] for p in PATHS}
         raw: list[float] = []
         async with AsyncExitStack() as stack:
-            domain = await stack.enter_async_context(RFService(load_config(configs["domain"], env={})))
-            served = await stack.enter_async_context(RFService(load_config(configs["mcp in process"], env={})))
+            domain = await stack.enter_async_context(open_service(load_config(configs["domain"], env={})))
+            served = await stack.enter_async_context(open_service(load_config(configs["mcp in process"], env={})))
             inproc = await stack.enter_async_context(Client(build_server(served)))
             env = {**os.environ}
             stdio = await stack.enter_async_context(Client(StdioServerParameters(

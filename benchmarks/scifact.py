@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rf_mcp import Config, Query, Retriever, RFService, Scorer, document_text, read_qrels, read_queries
+from rf_mcp import Config, Query, Retriever, RFService, Scorer, document_text, open_service, read_qrels, read_queries
 
 COLLECTION = "scifact"
 TEXT_FIELDS = ["title", "text"]
@@ -158,8 +158,8 @@ async def indexed(data: SciFact, **sections: dict[str, Any]) -> AsyncIterator[RF
     """An RFService over a fresh edge folder holding SciFact (removed afterwards), with the cached retriever."""
     tmp = Path(tempfile.mkdtemp(prefix="rf-bench-"))
     try:
-        plain = RFService(config(data, tmp / "data", **sections))
-        rf = RFService(plain.config, engine=plain.engine, retriever=CachedRetriever(plain.retriever, data.query_table))
+        plain = open_service(config(data, tmp / "data", **sections))
+        rf = open_service(plain.config, engine=plain.engine, retriever=CachedRetriever(plain.retriever, data.query_table))
         np.save(tmp / "vectors.npy", data.vectors)
         await rf.index(COLLECTION, data.corpus, vectors_path=tmp / "vectors.npy")
         try:
@@ -176,14 +176,14 @@ def with_scorer(rf: RFService, scorer: Scorer, **sections: dict[str, Any]) -> RF
     if sections:
         cfg = Config.model_validate({**cfg.model_dump(mode="python"),
                                      **{k: {**cfg.model_dump(mode="python")[k], **v} for k, v in sections.items()}})
-    return RFService(cfg, engine=rf.engine, retriever=rf.retriever, scorer=scorer)
+    return open_service(cfg, engine=rf.engine, retriever=rf.retriever, scorer=scorer)
 
 
 async def feedback_models(rf: RFService, data: SciFact) -> dict[str, Scorer]:
     """BM25, cached mpnet, and their fusion with spreads sampled on the training queries' top 25, after binding."""
     bm25 = rf.scorer
     mpnet = CachedDenseScorer("all-mpnet-base-v2-int8", data.mpnet_docs, data.mpnet_queries)
-    second_bm25 = RFService(rf.config, engine=rf.engine, retriever=rf.retriever).scorer  # the fusion's own BM25
+    second_bm25 = open_service(rf.config, engine=rf.engine, retriever=rf.retriever).scorer  # the fusion's own BM25
     fused = FusedScorer([second_bm25, mpnet])
     probe = with_scorer(rf, fused)
     await probe.target(COLLECTION)  # binds every part to the corpus (BM25 statistics)

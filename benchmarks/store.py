@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rf_mcp import RFService, TrainSettings, load_config, read_qrels, read_queries
+from rf_mcp import TrainSettings, load_config, open_service, read_qrels, read_queries
 
 COLLECTION = "scifact"
 
@@ -45,7 +45,7 @@ async def prepare(shared: Path, folder: Path) -> Path:
     sf = shared / "data" / "scifact"
     cfg = write_config(folder, shared, folder / "data")
     train = read_queries(sf / "queries.jsonl", ids=set(read_qrels(sf / "qrels" / "train.tsv")))[:100]
-    async with RFService(load_config(cfg, env={})) as rf:
+    async with open_service(load_config(cfg, env={})) as rf:
         await rf.index(COLLECTION, sf / "corpus.jsonl", vectors_path=sf / "embeddings" / "minilm_corpus.npy")
         report = await rf.calibrate(COLLECTION, [q.text for q in train], TrainSettings())
         if not report.profile.usable:

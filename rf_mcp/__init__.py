@@ -19,7 +19,10 @@ _EXPORTS = {
     "CollectionsOverview": "rf_mcp.domain.models", "EvaluationReport": "rf_mcp.domain.models",
     "IndexReport": "rf_mcp.domain.models", "SearchResult": "rf_mcp.domain.models",
     "TrainSettings": "rf_mcp.domain.models", "Weights": "rf_mcp.domain.models",
-    "RFService": "rf_mcp.domain.service",
+    "RFService": "rf_mcp.domain.service", "open_service": "rf_mcp.bootstrap",
+    "PrecisionRequest": "rf_mcp.domain.requests", "RecallRequest": "rf_mcp.domain.requests",
+    "CalibrateRequest": "rf_mcp.domain.requests", "EvaluateRequest": "rf_mcp.domain.requests",
+    "IndexRequest": "rf_mcp.domain.requests",
     "ConfigError": "rf_mcp.errors", "EngineError": "rf_mcp.errors", "GuardrailError": "rf_mcp.errors",
     "InputError": "rf_mcp.errors", "ModelError": "rf_mcp.errors", "RFError": "rf_mcp.errors",
     "Engine": "rf_mcp.ports", "Filter": "rf_mcp.ports", "Retriever": "rf_mcp.ports", "Scorer": "rf_mcp.ports",
@@ -29,10 +32,11 @@ _RENAMED = {"ranking_metrics": ("rf_mcp.domain.metrics", "all_metrics"),
             "document_text": ("rf_mcp.domain.payload", "payload_text")}
 
 __all__ = [
-    "CalibrationProfile", "CalibrationReport", "CollectionsOverview", "Config", "ConfigError", "Engine", "EngineError",
-    "EvaluationReport", "Filter", "GuardrailError", "IndexReport", "InputError", "ModelError", "Query", "RFError",
-    "RFService", "Retriever", "Scorer", "SearchResult", "SparseEncoder", "TrainSettings", "Trainer", "Weights",
-    "__version__", "document_text", "load_config", "ranking_metrics", "read_qrels", "read_queries",
+    "CalibrateRequest", "CalibrationProfile", "CalibrationReport", "CollectionsOverview", "Config", "ConfigError",
+    "Engine", "EngineError", "EvaluateRequest", "EvaluationReport", "Filter", "GuardrailError", "IndexReport",
+    "IndexRequest", "InputError", "ModelError", "PrecisionRequest", "Query", "RFError", "RFService", "RecallRequest",
+    "Retriever", "Scorer", "SearchResult", "SparseEncoder", "TrainSettings", "Trainer", "Weights", "__version__",
+    "document_text", "load_config", "open_service", "ranking_metrics", "read_qrels", "read_queries",
 ]
 
 
@@ -50,6 +54,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers
+    from rf_mcp.bootstrap import open_service
     from rf_mcp.config import Config, load_config
     from rf_mcp.domain.datasets import Query, read_qrels, read_queries
     from rf_mcp.domain.metrics import all_metrics as ranking_metrics
@@ -64,6 +69,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         Weights,
     )
     from rf_mcp.domain.payload import payload_text as document_text
+    from rf_mcp.domain.requests import CalibrateRequest, EvaluateRequest, IndexRequest, PrecisionRequest, RecallRequest
     from rf_mcp.domain.service import RFService
     from rf_mcp.errors import ConfigError, EngineError, GuardrailError, InputError, ModelError, RFError
     from rf_mcp.ports import Engine, Filter, Retriever, Scorer, SparseEncoder, Trainer

@@ -12,19 +12,86 @@ import argparse
 import json
 import os
 import sys
+import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rf_mcp import __version__
-from rf_mcp.errors import InputError, RFError
+from rf_mcp.errors import RFError
 
 if TYPE_CHECKING:
     from rf_mcp.domain.service import RFService
 
-FUSIONS = ["none", "sparse"]
+ALIASES = {"collection": ["-c"], "input_path": ["--input", "-i"], "vectors_path": ["--vectors"],
+           "queries_path": ["--queries", "-q"], "qrels_path": ["--qrels"]}
+"""Short and historical spellings of some flags (each field's own flag, ``--field-name``, always works)."""
+CLI_ONLY = {"query_ids"}
+"""Request fields the CLI fills from its own flags (``--ids-from`` reads the ids from a qrels file)."""
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without ``None`` and ``Annotated``, and whether it is a list."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] if typing.get_origin(annotation) in (
+        typing.Union, types.UnionType) else [annotation]
+    tp = args[0] if len(args) == 1 else str  # int | str (seed ids): strings, the model decides
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) is list:
+        return _unwrap(typing.get_args(tp)[0])[0], True
+    return tp, False
+
+
+def add_request_flags(sp: argparse.ArgumentParser, model: Any, *, positional: Sequence[str] = (),
+                      seen: set[str] | None = None) -> None:
+    """One flag per field of a request model (its description as help; omitted: the model's default)."""
+    import typing
+
+    from rf_mcp.domain.requests import description, surfaces
+
+    seen = set() if seen is None else seen
+    for name, field in model.model_fields.items():
+        if not surfaces(field).cli or name in CLI_ONLY or name in seen:
+            continue
+        seen.add(name)
+        tp, many = _unwrap(field.annotation)
+        options: dict[str, Any] = {"help": description(field), "default": None}
+        if name in positional:
+            sp.add_argument(name, **options)
+            continue
+        flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
+        if tp is bool:
+            options["action"] = argparse.BooleanOptionalAction if field.default is None else "store_true"
+        elif typing.get_origin(tp) is typing.Literal:
+            options["choices"] = list(typing.get_args(tp))
+        elif tp in (int, float):
+            options["type"] = tp
+        elif (isinstance(tp, type) and issubclass(tp, dict | list)) or getattr(tp, "model_json_schema", None):
+            options["type"] = _json  # a filter: JSON on the command line, validated by the model
+        if many:
+            options["nargs"] = "+"
+        sp.add_argument(*flags, dest=name, **options)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not valid JSON") from None
+
+
+def request_of(model: Any, args: argparse.Namespace, **extra: Any) -> Any:
+    """The request the parsed flags describe (validated by the model: the same messages as every surface)."""
+    from rf_mcp.domain.requests import parse
+
+    given = {name: getattr(args, name) for name in model.model_fields if getattr(args, name, None) is not None}
+    return parse(model, {**given, **{k: v for k, v in extra.items() if v is not None}})
 
 
 def _parser() -> argparse.ArgumentParser:
+    from rf_mcp.domain import requests as r
+
     p = argparse.ArgumentParser(prog="rf-mcp", description="Calibrated Qdrant Relevance Feedback: CLI and MCP server.")
     p.add_argument("--version", action="version", version=f"rf-mcp {__version__}")
     p.add_argument("--config", help="TOML config file (default: $RF_MCP_CONFIG, else built-in defaults).")
@@ -32,71 +99,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="Show tracebacks of internal errors.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def coll(sp: argparse.ArgumentParser, *, fusion: bool = True) -> None:
-        sp.add_argument("--collection", "-c", help="The collection (default: [collection].default_collection).")
-        sp.add_argument("--vector-name", default=None, help='Dense vector to use ("" = unnamed default).')
-        if fusion:
-            sp.add_argument("--fusion", choices=FUSIONS, help="Fuse with BM25 sparse search (default: the config's).")
-
     sp = sub.add_parser("demo", help="Index the bundled demo corpus, calibrate, evaluate and search it (a tour).")
     sp.add_argument("--collection", "-c", default="demo")
 
     sp = sub.add_parser("index", help="Embed a JSONL corpus with the retriever and upsert it (idempotent).")
-    coll(sp, fusion=False)
-    sp.add_argument("--input", "-i", help="JSONL corpus (BEIR layout: _id, title, text).")
-    sp.add_argument("--vectors", help="Precomputed retriever vectors (.npy, one row per corpus line): no embedding.")
-    sp.add_argument("--sparse-only", action="store_true",
-                    help="Only (re)write the BM25 sparse vectors from the points' payload text (no --input).")
-
-    def query_source(sp: argparse.ArgumentParser) -> None:
-        group = sp.add_mutually_exclusive_group(required=True)
-        group.add_argument("--queries", "-q", help="Queries: JSONL (_id, text) or one per line.")
-        group.add_argument("--from-query-log", action="store_true", help="Use the queries the server logged.")
-        sp.add_argument("--ids-from", help="Keep only queries whose ids appear in this qrels TSV.")
-        sp.add_argument("--max-queries", type=int, help="Use at most this many queries (file order).")
+    add_request_flags(sp, r.IndexRequest)
 
     sp = sub.add_parser("calibrate", help="Learn the RF formula weights a, b, c and store them in the collection.")
-    coll(sp)
-    query_source(sp)
-    from rf_mcp.ports import TrainSettings
-
-    for name, field in TrainSettings.model_fields.items():
-        sp.add_argument(f"--{name.replace('_', '-')}", type=type(field.default), default=None,
-                        help=f"{field.description or name} (default {field.default}).")
-    sp.add_argument("--max-feedback-scores", type=int, help="Refuse if queries x limit exceeds this (cost cap).")
+    add_request_flags(sp, r.CalibrateRequest)
+    sp.add_argument("--ids-from", help="Keep only queries whose ids appear in this qrels TSV.")
 
     sp = sub.add_parser("evaluate", help="Evaluate the calibrated formula on held-out queries.")
-    coll(sp)
-    query_source(sp)
-    sp.add_argument("--qrels", help="BEIR qrels TSV: adds nDCG/recall and the ground-truth gate.")
-    sp.add_argument("--at-n", type=int, default=10)
-    sp.add_argument("--eval-context-limit", type=int, default=3)
-    sp.add_argument("--no-store", action="store_true", help="Report only: do not store the verdict in the profile.")
+    add_request_flags(sp, r.EvaluateRequest)
+    sp.add_argument("--ids-from", help="Keep only queries whose ids appear in this qrels TSV.")
 
     sp = sub.add_parser("search", help="RF search: precision (top results) or recall (find what ANN missed).")
-    coll(sp)
-    sp.add_argument("query")
     sp.add_argument("--mode", choices=["precision", "recall"], default="precision")
-    sp.add_argument("--limit", type=int)
-    sp.add_argument("--seeds", type=int)
-    sp.add_argument("--budget", type=int, help="recall: RF results to score (cost = seeds + budget).")
-    sp.add_argument("--seed-ids", nargs="+", help="recall: point ids or doc_ids to use as seeds instead of the top.")
-    sp.add_argument("--vanilla", action="store_true", help="precision: no feedback (plain, or hybrid with fusion).")
-    sp.add_argument("--filter", help='Payload filter as JSON, e.g. \'{"must": [{"key": "year", "range": {"gte": 2010}}]}\'.')
-    sp.add_argument("--exact", action="store_true", default=None, help="Exact search, without the HNSW index.")
-    sp.add_argument("--hnsw-ef", type=int, help="HNSW search breadth (default: chosen from the collection and feedback).")
+    seen: set[str] = set()
+    add_request_flags(sp, r.PrecisionRequest, positional=["query"], seen=seen)
+    add_request_flags(sp, r.RecallRequest, seen=seen)
 
     sp = sub.add_parser("profiles", help="List collections' calibration profiles.")
-    sp.add_argument("--collection", "-c")
+    add_request_flags(sp, r.CollectionsRequest)
 
     sp = sub.add_parser("rollback", help="Swap the current and the previous calibration of the configured setup.")
-    coll(sp)
+    add_request_flags(sp, r.RollbackRequest)
 
     sp = sub.add_parser("optimize", help="Build the HNSW index of an embedded (edge) collection now.")
-    coll(sp, fusion=False)
+    add_request_flags(sp, r.TargetArgs)
 
     sp = sub.add_parser("migrate", help="Copy a collection and its calibration profiles to a Qdrant server or folder.")
-    coll(sp, fusion=False)
+    add_request_flags(sp, r.TargetArgs)
     sp.add_argument("--to", required=True, help="Target: a Qdrant URL (http://...) or an embedded folder path.")
     sp.add_argument("--to-backend", choices=["local", "edge"], default="edge", help="For a folder target.")
     sp.add_argument("--to-api-key-env", default="QDRANT_API_KEY", help="Environment variable with the target's API key.")
@@ -127,29 +160,15 @@ async def _progress(done: float, total: float, message: str) -> None:
         print(f"[{done:.0f}/{total:.0f}] {message}", file=sys.stderr, flush=True)
 
 
-def _query_ids(args: argparse.Namespace) -> set[str] | None:
+def _query_ids(args: argparse.Namespace) -> list[str] | None:
     from rf_mcp.domain.datasets import read_qrels
 
-    return set(read_qrels(args.ids_from)) if args.ids_from else None
-
-
-def _filter(text: str | None) -> Any:
-    if not text:
-        return None
-    from pydantic import ValidationError
-
-    from rf_mcp.ports import Filter
-
-    try:
-        return Filter.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "filter"
-        raise InputError(f"Invalid --filter at {where}: {first['msg']}.",
-                         fix='Use Qdrant\'s filter JSON: {"must": [{"key": "year", "range": {"gte": 2010}}]}.') from None
+    return sorted(read_qrels(args.ids_from)) if args.ids_from else None
 
 
 async def _command(rf: RFService, args: argparse.Namespace) -> Any:
+    from rf_mcp.domain import requests as r
+
     c = args.command
     if c == "demo":
         from rf_mcp.demo import run_demo
@@ -158,37 +177,19 @@ async def _command(rf: RFService, args: argparse.Namespace) -> Any:
               f"retriever {rf.config.retriever.model}, feedback {rf.config.feedback.type}", file=sys.stderr, flush=True)
         return await run_demo(rf, args.collection, progress=_progress)
     if c == "index":
-        return await rf.index(args.collection, args.input, vector_name=args.vector_name, vectors_path=args.vectors,
-                              progress=_progress, build_index=True, sparse_only=args.sparse_only)
+        return await rf.run_index(request_of(r.IndexRequest, args, build_index=True), _progress)
     if c == "optimize":
         return await rf.optimize(args.collection)
     if c == "calibrate":
-        from rf_mcp.ports import TrainSettings
-
-        given = {k: getattr(args, k) for k in TrainSettings.model_fields if getattr(args, k) is not None}
-        return await rf.calibrate(args.collection, None, TrainSettings(**given), queries_path=args.queries,
-                                  from_query_log=args.from_query_log, max_queries=args.max_queries,
-                                  query_ids=_query_ids(args), vector_name=args.vector_name, fusion=args.fusion,
-                                  progress=_progress, max_feedback_scores=args.max_feedback_scores)
+        return await rf.run_calibrate(request_of(r.CalibrateRequest, args, query_ids=_query_ids(args)), _progress)
     if c == "evaluate":
-        return await rf.evaluate(args.collection, queries_path=args.queries, from_query_log=args.from_query_log,
-                                 qrels_path=args.qrels, max_queries=args.max_queries, query_ids=_query_ids(args),
-                                 at_n=args.at_n, eval_context_limit=args.eval_context_limit,
-                                 vector_name=args.vector_name, fusion=args.fusion, store=False if args.no_store else None,
-                                 progress=_progress)
+        return await rf.run_evaluate(request_of(r.EvaluateRequest, args, query_ids=_query_ids(args)), _progress)
     if c == "search":
-        flt = _filter(args.filter)
-        if args.mode == "precision":
-            return await rf.search_precision(args.collection, args.query, limit=args.limit, seeds=args.seeds,
-                                             vanilla=args.vanilla, fusion=args.fusion, filter=flt,
-                                             vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
-        return await rf.search_recall(args.collection, args.query, budget=args.budget, limit=args.limit,
-                                      seeds=args.seeds, seed_ids=args.seed_ids, fusion=args.fusion, filter=flt,
-                                      vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
+        return await rf.search(request_of(r.PrecisionRequest if args.mode == "precision" else r.RecallRequest, args))
     if c == "profiles":
-        return await rf.list_profiles(args.collection)
+        return await rf.list_profiles(request_of(r.CollectionsRequest, args).collection)
     if c == "rollback":
-        return await rf.rollback(args.collection, args.vector_name, fusion=args.fusion)
+        return await rf.run_rollback(request_of(r.RollbackRequest, args))
     if c == "migrate":
         from pydantic import SecretStr
 
@@ -215,9 +216,9 @@ async def _run(args: argparse.Namespace) -> Any:
                                          insecure_no_auth=args.insecure_no_auth, auth_token_env=args.auth_token_env,
                                          allowed_hosts=tuple(args.allowed_host)))
         return None
-    from rf_mcp.domain.service import RFService
+    from rf_mcp.bootstrap import open_service
 
-    async with RFService(config) as rf:
+    async with open_service(config) as rf:
         return await _command(rf, args)
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
+from rf_mcp.domain.requests import Budget, HnswEf, Limit, Seeds
 from rf_mcp.errors import ConfigError
 
 CONFIG_ENV = "RF_MCP_CONFIG"
@@ -163,16 +164,16 @@ class SearchSettings(_Section):
     fusion_seeds: Literal["dense", "hybrid"] = Field(
         "dense", description='With fusion: seeds from the dense ANN top ("dense": one calibration serves both fusions) '
                              'or from the dense + BM25 top ("hybrid": its own calibration).')
-    seeds: int = Field(5, ge=2, le=20, description="Seed documents scored per search (guide: 5).")
-    limit: int = Field(10, ge=1, le=1000, description="Results returned by default.")
-    recall_budget: int = Field(20, ge=1, le=1000, description="RF results scored in recall mode.")
+    seeds: Seeds = 5
+    limit: Limit = 10
+    recall_budget: Budget = 20
     max_text_chars: int = Field(1000, ge=50, le=100_000, description="Each hit's text is cut to this many characters "
                                                                      "in responses (flagged truncated).")
     drift_warning: float = Field(
         0.2, gt=0, description="Warn when the point count changed by this share since calibration."
     )
-    hnsw_ef: int | None = Field(None, ge=16, le=100_000, description="HNSW search breadth of every search (unset: "
-                                "the engine's default, and for RF queries a breadth chosen from the feedback's pull).")
+    hnsw_ef: HnswEf | None = Field(None, description="HNSW search breadth of every search (unset: the engine's "
+                                   "default, and for RF queries a breadth chosen from the feedback's pull).")
     exact: bool = Field(False, description="Search exactly, without the HNSW index (slow on large collections).")
 
 

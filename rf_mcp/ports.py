@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
@@ -66,7 +65,6 @@ __all__ = [
     "TrainingOutcome",
     "VectorInfo",
     "Weights3",
-    "grading_client",
 ]
 
 PointId = int | str
@@ -461,22 +459,19 @@ class GradeReplyError(ValueError):
     """A grader's reply cannot be used (not one JSON object, a missing or repeated id, a grade out of range...)."""
 
 
-grading_client: ContextVar[str] = ContextVar("rf_mcp_grading_client", default="")
-"""Who grades for the current search (the MCP session, for sampling): out-of-band grades are filed and read under
-this key, so one client's grades never serve another client's search."""
-
-
 class SampledScorer(Scorer):
     """A feedback model graded out of band by the MCP client's own LLM (sampling).
 
-    The protocol layer asks the client with :meth:`prompt`, checks the reply with :meth:`parse`, files the grades
-    with :meth:`accept` under :data:`grading_client`, and then runs the ordinary search, whose :meth:`score` reads
-    them back.
+    A search's plan stops for grades; the protocol layer asks the client with :meth:`prompt`, checks the reply with
+    :meth:`parse` (asking again once with :meth:`retry_prompt`) and resumes the plan with them. :meth:`score` cannot
+    grade (there is no client to ask) and says so.
     """
 
     out_of_band = True
     model: str
     system_prompt: str
+    timeout: float
+    """Seconds one grading round may take (the client's LLM answers in its own time)."""
 
     @abstractmethod
     def prompt(self, query: str, documents: Sequence[str]) -> str:
@@ -492,25 +487,30 @@ class SampledScorer(Scorer):
     @abstractmethod
     def max_tokens(self, n: int) -> int: ...
 
-    @abstractmethod
-    def accept(self, query: str, documents: Sequence[str], grades: Sequence[float]) -> None:
-        """File grades for the current :data:`grading_client`."""
-
 
 # -- training -------------------------------------------------------------------------------------------------
+TrainLimit = Annotated[int, Field(ge=6, le=1000, description="Candidates retrieved and scored per training query: "
+                                                          "the cost is queries x limit feedback-model scores.")]
+ContextLimit = Annotated[int, Field(ge=2, le=50, description="Top candidates from which the context pair is mined.")]
+ConfidenceMargin = Annotated[float, Field(ge=0.0, description="Minimum feedback-score gap for a context pair.")]
+Epochs = Annotated[int, Field(ge=1, le=100_000, description="Training epochs (early stopping applies).")]
+LearningRate = Annotated[float, Field(gt=0, le=1.0, description="Learning rate.")]
+Patience = Annotated[int, Field(ge=1, description="Epochs without validation improvement before stopping.")]
+MinDelta = Annotated[float, Field(ge=0, description="Minimum validation improvement.")]
+
+
 class TrainSettings(BaseModel):
     """How the formula weights are fitted (the training library's ``train`` arguments)."""
 
     model_config = ConfigDict(frozen=True)
 
-    limit: int = Field(50, ge=6, le=1000, description="Candidates retrieved and scored per training query: the "
-                                                      "cost is queries x limit feedback-model scores.")
-    context_limit: int = Field(5, ge=2, le=50, description="Top candidates from which the context pair is mined.")
-    confidence_margin: float = Field(0.0, ge=0.0, description="Minimum feedback-score gap for a context pair.")
-    epochs: int = Field(1000, ge=1, le=100_000, description="Training epochs (early stopping applies).")
-    lr: float = Field(0.005, gt=0, le=1.0, description="Learning rate.")
-    patience: int = Field(200, ge=1, description="Epochs without validation improvement before stopping.")
-    min_delta: float = Field(1e-6, ge=0, description="Minimum validation improvement.")
+    limit: TrainLimit = 50
+    context_limit: ContextLimit = 5
+    confidence_margin: ConfidenceMargin = 0.0
+    epochs: Epochs = 1000
+    lr: LearningRate = 0.005
+    patience: Patience = 200
+    min_delta: MinDelta = 1e-6
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ for _name in ("QDRANT_URL", "QDRANT_API_KEY", "QDRANT_LOCAL_PATH", "RF_MCP_CONFI
               "RF_MCP_READ_ONLY", "COLLECTION_NAME", "EMBEDDING_MODEL"):
     os.environ.pop(_name, None)
 
-from rf_mcp.config import Config, load_config  # noqa: E402 - after the environment is cleaned
-from rf_mcp.domain.service import RFService  # noqa: E402
+from rf_mcp.bootstrap import open_service  # noqa: E402 - after the environment is cleaned
+from rf_mcp.config import Config, load_config  # noqa: E402
 from tests.common import MINI, MODEL, SHARED, make_config, mini_vectors, train_queries  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def mini_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = load_config(make_config(tmp, data), env={})
 
     async def build() -> None:
-        async with RFService(cfg) as rf:
+        async with open_service(cfg) as rf:
             await rf.index("mini", MINI / "corpus.jsonl", vectors_path=mini_vectors(tmp))
             await rf.calibrate("mini", train_queries())
 

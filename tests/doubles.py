@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from rf_mcp.adapters.engines.memory import MemoryEngine
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import Config
 from rf_mcp.domain.files import UNRESTRICTED, PathPolicy
 from rf_mcp.domain.service import RFService
@@ -136,5 +137,5 @@ def service(config: Config | None = None, *, scorer: Scorer | None = None, retri
     from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 
     cfg = config or Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"}})
-    return RFService(cfg, engine=engine or MemoryEngine(), retriever=retriever or HashRetriever(),
+    return open_service(cfg, engine=engine or MemoryEngine(), retriever=retriever or HashRetriever(),
                      scorer=scorer or BM25Scorer(), trainer=trainer, files=files, read_only=read_only)

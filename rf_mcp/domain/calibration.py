@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from rf_mcp.domain import guardrails, search
-from rf_mcp.domain.context import Target
+from rf_mcp.domain.context import Meter, Target
 from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Pairing, Signal, Weights
 from rf_mcp.domain.profiles import ProfileStore
+from rf_mcp.domain.search import Grader
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
     FeedbackItem,
@@ -81,7 +82,7 @@ def check_cost(target: Target, n_queries: int, settings: TrainSettings, cap: int
     return cost
 
 
-def training_job(target: Target, progress: Progress | None = None) -> TrainingJob:
+def training_job(target: Target, progress: Progress | None = None, score: Grader | None = None) -> TrainingJob:
     """The trainer's view of a target: candidates from the search mode's seed source (dense, or dense + BM25),
     with their vectors and dense similarities; validated and counted feedback scores."""
     using = target.vector_name
@@ -111,7 +112,7 @@ def training_job(target: Target, progress: Progress | None = None) -> TrainingJo
 
     return TrainingJob(collection=target.collection, vector_name=using, distance=target.distance,
                        embed=target.retriever.embed_query, candidates=candidates, nearest=nearest,
-                       relevance_feedback=relevance_feedback, score=target.score, text=target.text, texts=texts,
+                       relevance_feedback=relevance_feedback, score=score or target.score, text=target.text, texts=texts,
                        progress=progress)
 
 
@@ -130,9 +131,9 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
             f"limit={settings.limit} per query.", fix=f"Use limit <= {target.info.points_count} or index more documents.")
     parts = target.parts
     t0 = time.perf_counter()
-    start = target.scored
+    meter = Meter(target)
     async with store.lock(target.collection, parts.key):
-        outcome = await trainer.train(training_job(target, progress), clean, settings)
+        outcome = await trainer.train(training_job(target, progress, meter.score), clean, settings)
         weights = Weights(a=outcome.weights[0], b=outcome.weights[1], c=outcome.weights[2])
         signal = Signal(disagreement=round(outcome.queries_disagreeing / len(clean), 6), queries_total=len(clean),
                         queries_with_pairs=outcome.queries_with_pairs, queries_disagreeing=outcome.queries_disagreeing,
@@ -155,5 +156,5 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
     else:
         message = ("Calibration stored as UNUSABLE: " + "; ".join(reasons) +
                    ". Searches will refuse it. Change the queries, train settings or the feedback model and recalibrate.")
-    return CalibrationReport(profile=profile, stored_key=key, feedback_scores_used=target.scored - start,
+    return CalibrationReport(profile=profile, stored_key=key, feedback_scores_used=meter.count,
                              warnings=warnings, message=message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from rf_mcp.domain import guardrails
@@ -31,8 +31,10 @@ class SparseSide:
     encoder: SparseEncoder
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
+    """What one operation works on, fixed when it is resolved: nothing is patched onto it later."""
+
     engine: Engine
     retriever: Retriever
     scorer: Scorer
@@ -45,8 +47,6 @@ class Target:
     hybrid_seeds: bool = False
     text_limit: int | None = None  # characters of text shown per hit (the feedback model reads the whole text)
     params: SearchParams | None = None  # the caller's engine search parameters (None: chosen per query)
-    used_params: SearchParams | None = None  # what the last RF query used
-    scored: int = field(default=0)
 
     @property
     def fusion(self) -> Literal["none", "sparse"]:
@@ -92,12 +92,10 @@ class Target:
         return out
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        """Feedback scores, validated (one finite float per text); counts what it cost."""
+        """Feedback scores, validated (one finite float per text)."""
         if not texts:
             return []
-        raw = await self.scorer.score(query, list(texts))
-        self.scored += len(texts)
-        return guardrails.finite_scores(raw, len(texts), self.scorer.identity)
+        return guardrails.finite_scores(await self.scorer.score(query, list(texts)), len(texts), self.scorer.identity)
 
     async def corpus_texts(self) -> list[str]:
         out: list[str] = []
@@ -109,10 +107,24 @@ class Target:
                 return out
 
 
+class Meter:
+    """Counts the feedback scores one operation spends (each operation has its own)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.count = 0
+
+    async def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        out = await self.target.score(query, texts)
+        self.count += len(texts)
+        return out
+
+
 async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, collection: str,
                          vector_name: str, text_fields: Sequence[str], *, id_field: str = DOC_ID,
                          sparse: SparseSide | None = None, sparse_required: bool = False,
-                         filter: Filter | None = None, hybrid_seeds: bool = False, bind: bool = True) -> Target:
+                         filter: Filter | None = None, hybrid_seeds: bool = False, bind: bool = True,
+                         text_limit: int | None = None, params: SearchParams | None = None) -> Target:
     """Introspect the collection and apply the vector guardrails (exists, dense, right size; sparse side sparse).
     ``bind=False``: only the target's identity is needed (no model loaded, no feedback-model statistics read)."""
     info = await engine.describe(collection)
@@ -128,7 +140,7 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
         else:  # fusion "auto" on a collection without the sparse vector: dense only
             sparse = None
     target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
-                    hybrid_seeds and sparse is not None)
+                    hybrid_seeds and sparse is not None, text_limit, params)
     if bind:
         await scorer.bind(collection, target.corpus_texts, info.points_count)
     return target

@@ -17,7 +17,7 @@ from typing import Literal
 
 from rf_mcp.domain import search
 from rf_mcp.domain.calibration import query_hash, training_job
-from rf_mcp.domain.context import Target
+from rf_mcp.domain.context import Meter, Target
 from rf_mcp.domain.datasets import Query
 from rf_mcp.domain.metrics import all_metrics
 from rf_mcp.domain.models import (
@@ -80,7 +80,7 @@ def _ref(profile: CalibrationProfile) -> ProfileRef:
 
 async def _ground_truth(target: Target, profile: CalibrationProfile, queries: list[Query],
                         qrels: dict[str, dict[str, int]], seeds: int, budget: int, progress: Progress | None,
-                        hybrid: Target | None) -> GroundTruth:
+                        hybrid: Target | None, meter: Meter) -> GroundTruth:
     """Every method on the judged queries. The rerankers reorder the seed source's first pass; the RF rows run in
     the target's fusion and are measured against the zero-cost search of that fusion (vanilla, or plain hybrid)."""
     ref = _ref(profile)
@@ -106,12 +106,12 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
         first_points = await search.candidates(target, q.text, qv, DEPTH)
         first_ids = [doc_key(target, p) for p in first_points]
         matched += sum(1 for d in first_ids if d in judged_ids) + sum(1 for d in van_ids if d in judged_ids)
-        pool_scores = await target.score(q.text, target.texts(first_points[:pool]))
+        pool_scores = await meter.score(q.text, target.texts(first_points[:pool]))
         lists[f"rerank top-{seeds}"] = rerank_top(first_ids, pool_scores, seeds)
         lists[f"rerank top-{pool}"] = rerank_top(first_ids, pool_scores, pool)
         try:
-            prec = await search.precision(target, q.text, ref, seeds=seeds, limit=DEPTH)
-            rec = await search.recall(target, q.text, ref, seeds=seeds, budget=budget)
+            prec = await search.run(search.precision(target, q.text, ref, seeds=seeds, limit=DEPTH), meter.score)
+            rec = await search.run(search.recall(target, q.text, ref, seeds=seeds, budget=budget), meter.score)
             lists[f"rf precision{suffix}"] = [h.doc_id or str(h.id) for h in prec.hits]
             lists[f"rf recall{suffix}"] = with_tail([h.doc_id or str(h.id) for h in rec.hits], first_ids)
         except GuardrailError:  # e.g. no contrast among the seeds: a user would fall back to the zero-cost search
@@ -199,8 +199,8 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
     if not profile.usable:
         raise GuardrailError(f"The calibration is unusable ({'; '.join(profile.reasons)}): nothing to evaluate.",
                              fix="Recalibrate first.")
-    start = target.scored
-    lib = await trainer.evaluate(training_job(target, progress), [q.text for q in qs], profile.weights.as_tuple(),
+    meter = Meter(target)
+    lib = await trainer.evaluate(training_job(target, progress, meter.score), [q.text for q in qs], profile.weights.as_tuple(),
                                  at_n, eval_context_limit)
     gt = None
     if qrels is not None:
@@ -210,13 +210,13 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
                              fix="Pass a queries JSONL whose _id values appear in the qrels' query-id column.")
         if len(judged) < len(qs):
             warnings.append(f"{len(qs) - len(judged)} evaluation queries have no judgments; ground truth uses {len(judged)}.")
-        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress, hybrid)
+        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress, hybrid, meter)
     v, reasons = verdict(gt, seeds + budget)
     ev = Evaluation(fusion=target.fusion, at_n=at_n, queries=len(qs), queries_evaluated=lib.queries_kept,
                     rf_above_threshold=lib.rf_above_threshold, vanilla_above_threshold=lib.vanilla_above_threshold,
                     relative_gain_pct=lib.relative_gain_pct, dcg_rf_wins_pct=lib.dcg_rf_wins_pct,
                     dcg_vanilla_wins_pct=lib.dcg_vanilla_wins_pct, dcg_ties_pct=lib.dcg_ties_pct,
-                    feedback_scores_used=target.scored - start, ground_truth=gt, verdict=v, reasons=reasons)
+                    feedback_scores_used=meter.count, ground_truth=gt, verdict=v, reasons=reasons)
     if store:
         await profiles.set_evaluation(target.collection, profile.fingerprint, ev)
     lead = {"passed": "Evaluation PASSED on ground truth.",

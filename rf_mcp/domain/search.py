@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from itertools import permutations
 from typing import Literal
 
@@ -108,14 +109,13 @@ async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bo
         with_vector=using if with_vector else None, params=nearest_params(target)))
 
 
-def describe_params(target: Target) -> str:
-    """The engine search of the last RF query, as results report it."""
-    p = target.used_params
-    if (p is not None and p.exact) or target.info.indexed_vectors == 0:
+def describe_params(target: Target, used: SearchParams | None) -> str:
+    """The engine search an RF query ran with (``used``), as results report it."""
+    if (used is not None and used.exact) or target.info.indexed_vectors == 0:
         return "exact"
-    if p is None or p.hnsw_ef is None:
+    if used is None or used.hnsw_ef is None:
         return "hnsw (engine default breadth)"
-    return f"hnsw, hnsw_ef={p.hnsw_ef}" + ("" if target.params is not None else " (chosen from the feedback's pull)")
+    return f"hnsw, hnsw_ef={used.hnsw_ef}" + ("" if target.params is not None else " (chosen from the feedback's pull)")
 
 
 def _ranked(points: list[Point]) -> list[Point]:
@@ -225,21 +225,21 @@ def rf_search_params(info: CollectionInfo, pull: float, explicit: SearchParams |
 
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
                           weights: Weights, limit: int, *, vectors: Sequence[Sequence[float]] = (),
-                          exclude: Sequence[PointId] = ()) -> list[Point]:
-    """The RF query, fused with BM25 in the sparse mode; ``exclude`` (and point-id examples) never come back.
-    ``vectors`` are the feedback examples' vectors (they choose the HNSW breadth; see :func:`rf_search_params`)."""
+                          exclude: Sequence[PointId] = ()) -> tuple[list[Point], SearchParams | None]:
+    """The RF query, fused with BM25 in the sparse mode, and the engine search parameters it ran with; ``exclude``
+    (and point-id examples) never come back. ``vectors`` are the feedback examples' vectors (they choose the HNSW
+    breadth; see :func:`rf_search_params`)."""
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), target.vector_name)
     pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, target.distance)
     params = rf_search_params(target.info, pull, target.params)
-    target.used_params = params
     sq = _sparse_query(target, query)
     if sq is None or target.sparse is None:
         return _finite(await target.engine.query(target.collection, QueryRequest(
-            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params)))
+            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params))), params
     depth = max(limit, FUSION_PREFETCH)
     return _ranked(await target.engine.query(target.collection, QueryRequest(  # rank fusion: finite by construction
         Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
-        filter=Filter.combine(target.filter, exclude=exclude), params=params)))
+        filter=Filter.combine(target.filter, exclude=exclude), params=params))), params
 
 
 def _finite(points: list[Point]) -> list[Point]:
@@ -330,45 +330,54 @@ async def _recall_seeds(target: Target, query: str, qv: np.ndarray, seeds: int,
 
 
 async def _recall_new(target: Target, query: str, qv: np.ndarray, seed_points: Sequence[Point],
-                      seed_scores: Sequence[float], weights: Weights, pairing: Pairing, budget: int) -> list[Point]:
+                      seed_scores: Sequence[float], weights: Weights, pairing: Pairing,
+                      budget: int) -> tuple[list[Point], SearchParams | None]:
     feedback = feedback_items([p.id for p in seed_points], seed_scores, pairing)
     vectors = [seed_points[i].vector or [] for i in _selected(seed_scores, pairing)]
     return await feedback_search(target, query, qv, feedback, weights, budget, vectors=vectors,
                                  exclude=[p.id for p in seed_points])
 
 
-async def precision_seed_texts(target: Target, query: str, seeds: int) -> list[str]:
-    """The documents a precision search will ask the feedback model to score (for out-of-band scorers)."""
-    query = check_query(query)
-    qv = await target.retriever.embed_query(query)
-    return target.texts(await _top_seeds(target, query, qv, seeds))
+# -- the search patterns as plans --------------------------------------------------------------------------------
+# A search is a plan that stops when it needs feedback scores: it yields a :class:`GradeRequest` ("grade these
+# texts"), is resumed with the grades, and finally yields its :class:`SearchResult`. It embeds the query once and
+# chooses its seeds once, whoever grades: a local feedback model answers at once (:func:`run`), the MCP client's LLM
+# answers in a later round trip (the protocol layer keeps the suspended plan for that one request). What a step used
+# (search parameters, cost) is returned with its result, never written onto shared objects.
+@dataclass(frozen=True)
+class GradeRequest:
+    """Feedback scores wanted: one per text, higher = more relevant."""
+
+    query: str
+    texts: tuple[str, ...]
 
 
-async def recall_seed_texts(target: Target, query: str, seeds: int, seed_ids: Sequence[PointId] | None) -> list[str]:
-    query = check_query(query)
-    qv = await target.retriever.embed_query(query)
-    return target.texts(await _recall_seeds(target, query, qv, seeds, seed_ids))
+Plan = AsyncGenerator[GradeRequest | SearchResult, Sequence[float] | None]
+Grader = Callable[[str, Sequence[str]], Awaitable[list[float]]]
 
 
-async def recall_new_texts(target: Target, query: str, profile: ProfileRef, seeds: int, budget: int,
-                           seed_ids: Sequence[PointId] | None) -> list[str]:
-    """The second scoring round of a recall search (needs the seeds' scores from the scorer)."""
-    query = check_query(query)
-    check_limit("budget", budget)
-    qv = await target.retriever.embed_query(query)
-    seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
-    seed_scores = await target.score(query, target.texts(seed_points))
-    guardrails.seed_contrast(seed_scores)
-    new = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)
-    return [target.text(p.payload) for p in new]
+async def run(plan: Plan, grade: Grader) -> SearchResult:
+    """Run a plan to its result, answering its grade requests with ``grade`` (a local feedback model)."""
+    try:
+        step = await plan.__anext__()
+        while isinstance(step, GradeRequest):
+            step = await plan.asend(await grade(step.query, step.texts))
+        return step
+    finally:
+        await plan.aclose()
+
+
+def _checked(target: Target, raw: Sequence[float] | None, n: int) -> list[float]:
+    if raw is None:
+        raise GuardrailError("The feedback scores of this search never arrived.", fix="Retry the search.")
+    return guardrails.finite_scores(list(raw), n, target.scorer.identity)
 
 
 async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: int = 5, limit: int = 10,
-                    score_seeds: bool = True) -> SearchResult:
+                    score_seeds: bool = True) -> Plan:
     """RF precision search; with ``score_seeds=False`` the zero-cost mode (vanilla through RF, or plain hybrid)."""
     query = check_query(query)
     check_limit("limit", limit)
-    start = target.scored
     clock = _Clock()
     qv = await target.retriever.embed_query(query)
     clock.lap("embed")
@@ -377,14 +386,15 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
         points = await hybrid(target, query, qv, limit)
         clock.lap("ann")
         hits = [_hit(target, p, i + 1, p.score, None, "rf") for i, p in enumerate(points)]
-        target.used_params = target.params
-        return SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
-                            collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
-                            profile=profile, search_params=describe_params(target), timings_ms=clock.laps)
+        yield SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
+                           collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
+                           profile=profile, search_params=describe_params(target, target.params), timings_ms=clock.laps)
+        return
     seed_points = await _top_seeds(target, query, qv, seeds)
     clock.lap("ann")
     if score_seeds:
-        scores = await target.score(query, target.texts(seed_points))
+        texts = target.texts(seed_points)
+        scores = _checked(target, (yield GradeRequest(query, tuple(texts))), len(texts))
         guardrails.seed_contrast(scores)
         method = "rf-precision" if target.sparse is None else "rf-precision+sparse"
     else:  # vanilla mode: c=0 makes the feedback terms vanish; no scoring is spent
@@ -392,33 +402,36 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
         method = "vanilla"
     clock.lap("scoring")
     feedback = feedback_items([p.vector or [] for p in seed_points], scores, profile.pairing)
-    points = await feedback_search(target, query, qv, feedback, profile.weights, limit,
-                                   vectors=[f.example for f in feedback if not isinstance(f.example, int | str)])
+    points, used = await feedback_search(target, query, qv, feedback, profile.weights, limit,
+                                         vectors=[f.example for f in feedback if not isinstance(f.example, int | str)])
     clock.lap("rf_query")
     seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
     hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
-    return SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
-                        collection=target.collection, hits=hits, feedback_scores_used=target.scored - start,
-                        scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target),
-                        timings_ms=clock.laps)
+    yield SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
+                       collection=target.collection, hits=hits, feedback_scores_used=len(seed_points) if score_seeds else 0,
+                       scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target, used),
+                       timings_ms=clock.laps)
 
 
 async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int = 5, budget: int = 20,
-                 limit: int | None = None, seed_ids: Sequence[PointId] | None = None) -> SearchResult:
+                 limit: int | None = None, seed_ids: Sequence[PointId] | None = None) -> Plan:
+    """RF recall search: seeds -> grades -> RF query with a budget -> grades of the new results -> merged by grade."""
     query = check_query(query)
     check_limit("budget", budget)
     clock = _Clock()
-    start = target.scored
     qv = await target.retriever.embed_query(query)
     clock.lap("embed")
     seed_points = await _recall_seeds(target, query, qv, seeds, seed_ids)
     clock.lap("ann")
-    seed_scores = await target.score(query, target.texts(seed_points))
+    texts = target.texts(seed_points)
+    seed_scores = _checked(target, (yield GradeRequest(query, tuple(texts))), len(texts))
     guardrails.seed_contrast(seed_scores)
     clock.lap("scoring")
-    rf_points = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing, budget)
+    rf_points, used = await _recall_new(target, query, qv, seed_points, seed_scores, profile.weights, profile.pairing,
+                                        budget)
     clock.lap("rf_query")
-    rf_scores = await target.score(query, [target.text(p.payload) for p in rf_points])
+    new_texts = [target.text(p.payload) for p in rf_points]
+    rf_scores = _checked(target, (yield GradeRequest(query, tuple(new_texts))), len(new_texts)) if new_texts else []
     clock.lap("scoring")
     merged: list[tuple[float, Point, Literal["seed", "rf"]]] = [
         (s, p, "seed") for p, s in zip(seed_points, seed_scores, strict=True)]
@@ -426,7 +439,7 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     merged.sort(key=lambda t: t[0], reverse=True)
     merged = merged[: limit or len(merged)]
     hits = [_hit(target, p, i + 1, s, s, src) for i, (s, p, src) in enumerate(merged)]
-    return SearchResult(mode="recall", method="rf-recall" if target.sparse is None else "rf-recall+sparse",
-                        fusion=target.fusion, query=query, collection=target.collection, hits=hits,
-                        feedback_scores_used=target.scored - start, scoring_rounds=2, profile=profile,
-                        search_params=describe_params(target), timings_ms=clock.laps)
+    yield SearchResult(mode="recall", method="rf-recall" if target.sparse is None else "rf-recall+sparse",
+                       fusion=target.fusion, query=query, collection=target.collection, hits=hits,
+                       feedback_scores_used=len(seed_points) + len(rf_points), scoring_rounds=2, profile=profile,
+                       search_params=describe_params(target, used), timings_ms=clock.laps)

@@ -1,14 +1,16 @@
 """``RFService``: the product's Python API. The CLI and the MCP tools are thin layers over it, one method per tool.
 
-    async with RFService(load_config("config.toml")) as rf:
+    async with open_service(load_config("config.toml")) as rf:
         await rf.index("docs", "corpus.jsonl")
         await rf.calibrate("docs", queries)
         result = await rf.search_precision("docs", "my question")
 
-The adapters (engine, retriever, feedback model, sparse encoder, trainer) are ports; any of them can be passed in,
-and the rest are built from the configuration by :mod:`rf_mcp.factory` when first needed. ``files`` says which
-server-side files operations may read (any, for the caller's own use; the data roots, for a server), and
-``read_only`` refuses every operation that would change stored state.
+Each operation takes one request model (:mod:`rf_mcp.domain.requests`); the keyword methods build it from their
+arguments, so every surface validates the same fields with the same bounds and messages. The adapters (engine,
+retriever, feedback model, sparse encoder, trainer) are ports, passed in by the composition root
+(:func:`rf_mcp.bootstrap.open_service`); the ones that load models are asked of ``adapters`` when first needed.
+``files`` says which server-side files operations may read (any, for the caller's own use; the data roots, for a
+server), and ``read_only`` refuses every operation that would change stored state.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from rf_mcp import factory
 from rf_mcp.config import Config, QdrantSettings
 from rf_mcp.domain import calibration, evaluation, guardrails, indexing, migration, search
 from rf_mcp.domain.context import SparseSide, Target, resolve_target
@@ -42,31 +43,53 @@ from rf_mcp.domain.models import (
 )
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.domain.querylog import QueryLog
-from rf_mcp.errors import GuardrailError, InputError, RFError
+from rf_mcp.domain.requests import (
+    CalibrateRequest,
+    CollectionsRequest,
+    EvaluateRequest,
+    IndexRequest,
+    PrecisionRequest,
+    RecallRequest,
+    RollbackRequest,
+    parse,
+    train_settings,
+    with_defaults,
+)
+from rf_mcp.domain.search import GradeRequest, Plan
+from rf_mcp.errors import GuardrailError, InputError, ModelError, RFError
 from rf_mcp.ports import (
     Engine,
     Filter,
-    PointId,
     Progress,
     Retriever,
-    SampledScorer,
     Scorer,
     SearchParams,
     SparseEncoder,
     Trainer,
 )
 
-Fusion = Literal["none", "sparse"]
+
+class Adapters(Protocol):
+    """What the domain asks the composition root for when first needed (building these loads models)."""
+
+    def scorer(self) -> Scorer: ...
+
+    def trainer(self) -> Trainer: ...
+
+    def sparse_encoder(self) -> SparseEncoder: ...
+
+    def engine(self, settings: QdrantSettings) -> Engine: ...
 
 
 class RFService:
-    def __init__(self, config: Config, *, engine: Engine | None = None, retriever: Retriever | None = None,
+    def __init__(self, config: Config, *, engine: Engine, retriever: Retriever, adapters: Adapters,
                  scorer: Scorer | None = None, trainer: Trainer | None = None,
                  sparse_encoder: SparseEncoder | None = None, files: PathPolicy = UNRESTRICTED,
                  read_only: bool = False) -> None:
         self.config = config
-        self.engine = engine or factory.open_engine(config.qdrant)
-        self.retriever = retriever or factory.build_retriever(config.retriever)
+        self.engine = engine
+        self.retriever = retriever
+        self.adapters = adapters
         self._scorer = scorer
         self._trainer = trainer
         self._sparse_encoder = sparse_encoder
@@ -95,7 +118,7 @@ class RFService:
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
-            self._scorer = factory.build_scorer(self.config.feedback)
+            self._scorer = self.adapters.scorer()
         return self._scorer
 
     @property
@@ -103,20 +126,20 @@ class RFService:
         """Whether the feedback model is the MCP client's own LLM (sampling), known without building the scorer (so
         listing the tools loads no model runtime)."""
         if self._scorer is not None:
-            return isinstance(self._scorer, SampledScorer)
+            return self._scorer.out_of_band
         fb = self.config.feedback
         return fb.type == "llm" and fb.transport == "sampling"
 
     @property
     def trainer(self) -> Trainer:
         if self._trainer is None:
-            self._trainer = factory.build_trainer(self.config.calibration.trainer)
+            self._trainer = self.adapters.trainer()
         return self._trainer
 
     @property
     def sparse_encoder(self) -> SparseEncoder:
         if self._sparse_encoder is None:
-            self._sparse_encoder = factory.build_sparse_encoder()
+            self._sparse_encoder = self.adapters.sparse_encoder()
         return self._sparse_encoder
 
     # -- shared checks ------------------------------------------------------------------------------------------
@@ -159,7 +182,7 @@ class RFService:
                                          "filterable_fields: give values of that type.")
         return None if flt is None or flt.is_empty() else flt
 
-    async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: Fusion | None = None,
+    async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: str | None = None,
                      filter: Filter | None = None, exact: bool | None = None, hnsw_ef: int | None = None,
                      bind: bool = True) -> Target:
         """The collection, its vectors and models for one operation; ``fusion`` None means the configured one."""
@@ -172,13 +195,12 @@ class RFService:
         if mode != "none" and name:
             sparse = SparseSide(name, self.sparse_encoder)
         c = self.config.collection
-        target = await resolve_target(self.engine, self.retriever, self.scorer, self._collection(collection),
-                                      self._vector_name(vector_name), c.text_fields, id_field=c.id_field, sparse=sparse,
-                                      sparse_required=mode == "sparse", filter=self._check_filter(filter),
-                                      hybrid_seeds=self.config.search.fusion_seeds == "hybrid", bind=bind)
-        target.text_limit = self.config.search.max_text_chars
-        target.params = self._search_params(exact, hnsw_ef)
-        return target
+        return await resolve_target(self.engine, self.retriever, self.scorer, self._collection(collection),
+                                    self._vector_name(vector_name), c.text_fields, id_field=c.id_field, sparse=sparse,
+                                    sparse_required=mode == "sparse", filter=self._check_filter(filter),
+                                    hybrid_seeds=self.config.search.fusion_seeds == "hybrid", bind=bind,
+                                    text_limit=self.config.search.max_text_chars,
+                                    params=self._search_params(exact, hnsw_ef))
 
     def _search_params(self, exact: bool | None, hnsw_ef: int | None) -> SearchParams | None:
         """The caller's engine search parameters, else the configured ones, else None (chosen per query)."""
@@ -189,12 +211,13 @@ class RFService:
             return SearchParams(exact=True)
         return SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef is not None else None
 
-    # -- tools ----------------------------------------------------------------------------------------------------
+    # -- operations: one request model each ------------------------------------------------------------------
     async def overview(self, collection: str | None = None) -> CollectionsOverview:
         """Collections with their vectors, sizes and calibration profiles (the ``list_collections`` tool).
 
         A collection that cannot be read is reported in ``errors``; the others are still listed."""
-        names = [collection] if collection else await self.engine.list_collections()
+        r = parse(CollectionsRequest, {"collection": collection})
+        names = [r.collection] if r.collection else await self.engine.list_collections()
         overviews, errors = [], []
         for name in names:
             if not await self.engine.exists(name):
@@ -203,7 +226,7 @@ class RFService:
                 overviews.append(CollectionOverview(info=await self.engine.describe(name),
                                                     profiles=await self.list_profiles(name)))
             except RFError as exc:
-                if collection:
+                if r.collection:
                     raise
                 errors.append(f"{name}: {exc.problem}")
         notes = [] if overviews or errors else ["No collections yet: create one with the index tool or `rf-mcp index`."]
@@ -211,38 +234,41 @@ class RFService:
                                    configured_retriever=self.config.retriever.model,
                                    configured_feedback=self.scorer.identity, notes=notes, errors=errors)
 
-    async def index(self, collection: str | None, path: str | Path | None = None, *, vector_name: str | None = None,
-                    vectors_path: str | Path | None = None, progress: Progress | None = None,
-                    build_index: bool = False, sparse_only: bool = False) -> IndexReport:
+    async def index(self, collection: str | None = None, path: str | Path | None = None, *,
+                    progress: Progress | None = None, **fields: Any) -> IndexReport:
         """Embed and upsert a JSONL corpus (with BM25 sparse vectors), or only (re)write the sparse vectors."""
+        return await self.run_index(parse(IndexRequest, {"collection": collection, "input_path": _path(path),
+                                                         **_paths(fields)}), progress)
+
+    async def run_index(self, r: IndexRequest, progress: Progress | None = None) -> IndexReport:
         self._writable("indexing")
-        name = self._collection(collection)
+        name = self._collection(r.collection)
         c = self.config.collection
         sparse_name = c.sparse_vector or None
-        if sparse_only:
+        if r.sparse_only:
             if not sparse_name:
                 raise InputError("sparse_only needs a sparse vector name, and [collection].sparse_vector is empty.",
                                  fix='Set [collection].sparse_vector (default "bm25").')
             return await indexing.backfill_sparse(self.engine, name, c.text_fields, sparse_name, self.sparse_encoder,
                                                   progress=progress)
-        if path is None:
+        if r.input_path is None:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         if not await self.engine.exists(name):  # existing collections keep the names other tools gave them
             self._new_collection_name(name)
-        corpus = self.files.open(path, "corpus")
-        vectors = None if vectors_path is None else load_vectors(vectors_path, files=self.files)
+        corpus = self.files.open(r.input_path, "corpus")
+        vectors = None if r.vectors_path is None else load_vectors(r.vectors_path, files=self.files)
         report = await indexing.index_file(
-            self.engine, self.retriever, name, self._vector_name(vector_name), corpus,
+            self.engine, self.retriever, name, self._vector_name(r.vector_name), corpus,
             input_id_field=c.input_id_field, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
             progress=progress, sparse=(sparse_name, self.sparse_encoder) if sparse_name else None,
             filterable=c.filterable_fields)
-        if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
+        threshold = self.config.qdrant.hnsw_threshold
+        if r.build_index and report.points_count >= threshold:
             if progress is not None:
                 await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
             await self.engine.optimize(name)
         report.indexed_vectors = (await self.engine.describe(name)).indexed_vectors
-        if not build_index and report.points_count >= self.config.qdrant.hnsw_threshold and \
-                (report.indexed_vectors or 0) < report.points_count:
+        if not r.build_index and report.points_count >= threshold and (report.indexed_vectors or 0) < report.points_count:
             report.notes.append(
                 f"{report.points_count - (report.indexed_vectors or 0)} points are not in an HNSW index yet: they are "
                 f"searched exactly, slower as the collection grows. On the embedded edge engine, build the index with "
@@ -250,67 +276,73 @@ class RFService:
                 "itself.")
         return report
 
-    async def _queries(self, collection: str, queries: Sequence[str] | Sequence[Query] | None, path: str | Path | None,
-                       max_queries: int | None, ids: set[str] | None, from_log: Literal["train", "test"] | None
+    async def _queries(self, collection: str, queries: Sequence[Query] | None, path: str | None,
+                       max_queries: int | None, ids: Sequence[str] | None, from_log: Literal["train", "test"] | None
                        ) -> list[Query]:
-        sources = (queries is not None) + (path is not None) + (from_log is not None)
-        if sources != 1:
-            raise InputError("Give the queries in exactly one way: inline, as a file, or from the query log.",
-                             fix="Pass queries (a list), queries_path (a file), or from_query_log=true.")
         if from_log is not None:
-            logged = await self.query_log.queries(collection, from_log)
-            out = [Query(text=q) for q in logged]
+            out = [Query(text=q) for q in await self.query_log.queries(collection, from_log)]
         elif queries is not None:
-            out = [q if isinstance(q, Query) else Query(text=q) for q in queries]
+            out = list(queries)
         else:
-            assert path is not None
-            return select_queries(path, ids=ids, limit=max_queries, files=self.files)
+            assert path is not None  # the request model requires exactly one source
+            return select_queries(path, ids=None if ids is None else set(ids), limit=max_queries, files=self.files)
         return out[:max_queries] if max_queries else out
 
-    async def calibrate(self, collection: str | None, queries: Sequence[str] | None = None,
-                        settings: TrainSettings | None = None, *, queries_path: str | Path | None = None,
-                        from_query_log: bool = False, max_queries: int | None = None, query_ids: set[str] | None = None,
-                        vector_name: str | None = None, fusion: Fusion | None = None,
-                        progress: Progress | None = None, max_feedback_scores: int | None = None) -> CalibrationReport:
+    async def calibrate(self, collection: str | None = None, queries: Sequence[str] | None = None,
+                        settings: TrainSettings | None = None, *, progress: Progress | None = None,
+                        **fields: Any) -> CalibrationReport:
         """Fit the formula weights on ``queries`` (inline), the queries of a file (``query_ids`` selects some), or
         the calibration side of the query log, with seeds from the search mode's source (``fusion``)."""
+        given = {} if settings is None else settings.model_dump()
+        return await self.run_calibrate(parse(CalibrateRequest, {
+            "collection": collection, "queries": None if queries is None else list(queries), **given,
+            **_paths(fields)}), progress)
+
+    async def run_calibrate(self, r: CalibrateRequest, progress: Progress | None = None) -> CalibrationReport:
         self._writable("calibrating (it replaces the current calibration)")
-        name = self._collection(collection)
-        qs = await self._queries(name, queries, queries_path, max_queries, query_ids, "train" if from_query_log else None)
-        target = await self.target(name, vector_name, fusion=fusion)
-        return await calibration.calibrate(target, self.trainer, [q.text for q in qs], settings or TrainSettings(),
-                                           self.profiles, progress, max_feedback_scores,
+        name = self._collection(r.collection)
+        inline = None if r.queries is None else [Query(text=q) for q in r.queries]
+        qs = await self._queries(name, inline, r.queries_path, r.max_queries, r.query_ids,
+                                 "train" if r.from_query_log else None)
+        target = await self.target(name, r.vector_name, fusion=r.fusion)
+        return await calibration.calibrate(target, self.trainer, [q.text for q in qs], train_settings(r),
+                                           self.profiles, progress, r.max_feedback_scores,
                                            pairing=self.config.calibration.pairing)
 
-    async def evaluate(self, collection: str | None, queries: Sequence[Query] | None = None, *,
-                       queries_path: str | Path | None = None, from_query_log: bool = False,
-                       qrels: dict[str, dict[str, int]] | None = None, qrels_path: str | Path | None = None,
-                       max_queries: int | None = None, query_ids: set[str] | None = None, at_n: int = 10,
-                       eval_context_limit: int = 3, vector_name: str | None = None, fusion: Fusion | None = None,
-                       store: bool | None = None, progress: Progress | None = None) -> EvaluationReport:
+    async def evaluate(self, collection: str | None = None, queries: Sequence[Query] | None = None, *,
+                       progress: Progress | None = None, **fields: Any) -> EvaluationReport:
         """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate,
         stored in the profile unless ``store`` is False (a read-only server reports without storing).
 
         From a file, only the queries with judgments are read when judgments are given."""
-        store = (not self.read_only) if store is None else store
+        listed = None if queries is None else [q.model_dump() if isinstance(q, Query) else q for q in queries]
+        return await self.run_evaluate(parse(EvaluateRequest, {"collection": collection, "queries": listed,
+                                                               **_paths(fields)}), progress)
+
+    async def run_evaluate(self, r: EvaluateRequest, progress: Progress | None = None) -> EvaluationReport:
+        store = (not self.read_only) if r.store is None else r.store
         if store:
             self._writable("storing an evaluation")
-        name = self._collection(collection)
-        if qrels is None and qrels_path is not None:
-            qrels = read_qrels(qrels_path, files=self.files)
-        if qrels is not None and queries is None and queries_path is not None:
-            query_ids = set(qrels) if query_ids is None else query_ids & set(qrels)
-        qs = await self._queries(name, queries, queries_path, max_queries, query_ids, "test" if from_query_log else None)
-        target = await self.target(name, vector_name, fusion=fusion)
+        name = self._collection(r.collection)
+        qrels = r.qrels
+        if qrels is None and r.qrels_path is not None:
+            qrels = read_qrels(r.qrels_path, files=self.files)
+        query_ids: Sequence[str] | None = r.query_ids
+        if qrels is not None and r.queries is None and r.queries_path is not None:
+            query_ids = sorted(set(qrels) if query_ids is None else set(query_ids) & set(qrels))
+        inline = None if r.queries is None else [Query(id=q.id, text=q.text) for q in r.queries]
+        qs = await self._queries(name, inline, r.queries_path, r.max_queries, query_ids,
+                                 "test" if r.from_query_log else None)
+        target = await self.target(name, r.vector_name, fusion=r.fusion)
         profile = await self.profiles.current(target.parts)
         s = self.config.search
         hybrid = target if target.sparse is not None else None
         sparse_name = self.config.collection.sparse_vector
         if hybrid is None and sparse_name and (vec := target.info.vector(sparse_name)) is not None and vec.kind == "sparse":
             hybrid = replace(target, sparse=SparseSide(sparse_name, self.sparse_encoder))
-        return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=at_n,
-                                         eval_context_limit=eval_context_limit, seeds=s.seeds, budget=s.recall_budget,
-                                         progress=progress, hybrid=hybrid, store=store)
+        return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=r.at_n,
+                                         eval_context_limit=r.eval_context_limit, seeds=s.seeds,
+                                         budget=s.recall_budget, progress=progress, hybrid=hybrid, store=store)
 
     async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
         if vanilla:
@@ -334,70 +366,51 @@ class RFService:
         return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at,
                           seed_source=profile.seed_source, pairing=profile.pairing), warnings
 
-    async def search_precision(self, collection: str | None, query: str, *, limit: int | None = None,
-                               seeds: int | None = None, vanilla: bool = False, fusion: Fusion | None = None,
-                               filter: Filter | None = None, vector_name: str | None = None, exact: bool | None = None,
-                               hnsw_ef: int | None = None) -> SearchResult:
+    async def search_precision(self, collection: str | None = None, query: str | None = None,
+                               **fields: Any) -> SearchResult:
         """RF precision search (5 feedback scores); ``vanilla`` spends none (plain search, or hybrid with fusion).
         ``exact`` / ``hnsw_ef``: engine search parameters (default: the config's, else chosen per query)."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
-        ref, warnings = await self._search_profile(target, vanilla)
-        s = self.config.search
-        result = await search.precision(target, query, ref, seeds=seeds or s.seeds, limit=limit or s.limit,
-                                        score_seeds=not vanilla)
-        result.warnings = warnings + result.warnings
-        await self.query_log.record(target.collection, result.query)
-        return result
+        return await self.search(parse(PrecisionRequest, {"collection": collection, "query": query, **fields}))
 
-    async def search_recall(self, collection: str | None, query: str, *, budget: int | None = None,
-                            limit: int | None = None, seeds: int | None = None,
-                            seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
-                            filter: Filter | None = None, vector_name: str | None = None, exact: bool | None = None,
-                            hnsw_ef: int | None = None) -> SearchResult:
+    async def search_recall(self, collection: str | None = None, query: str | None = None,
+                            **fields: Any) -> SearchResult:
         """RF recall search: seeds + budget feedback scores in two rounds. ``seed_ids`` may be point ids or doc_ids."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
-        ref, warnings = await self._search_profile(target, vanilla=False)
-        s = self.config.search
-        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
-        result = await search.recall(target, query, ref, seeds=seeds or s.seeds, budget=budget or s.recall_budget,
-                                     limit=limit, seed_ids=ids)
-        result.warnings = warnings + result.warnings
-        await self.query_log.record(target.collection, result.query)
-        return result
+        return await self.search(parse(RecallRequest, {"collection": collection, "query": query, **fields}))
 
-    # -- planning, for feedback models graded out of band (the MCP client's LLM) ---------------------------------
-    async def _planned(self, collection: str | None, vector_name: str | None, fusion: Fusion | None,
-                       filter: Filter | None, exact: bool | None, hnsw_ef: int | None) -> tuple[Target, ProfileRef]:
-        """The target and profile a search would use; refuses first if the search would be refused."""
-        target = await self.target(collection, vector_name, fusion=fusion, filter=filter, exact=exact, hnsw_ef=hnsw_ef)
-        ref, _ = await self._search_profile(target, vanilla=False)
-        return target, ref
+    async def search(self, request: PrecisionRequest | RecallRequest) -> SearchResult:
+        """A search whose feedback scores come from this server's own feedback model."""
+        if self.grades_through_client:
+            raise ModelError("This server's feedback model is the MCP client's own LLM (sampling): its grades come "
+                             "through an MCP client.", fix='Search through the MCP server, or configure a feedback '
+                                                           'model that scores here ([feedback] transport = "http").')
+        return await search.run(self.plan(request), self.scorer.score)
 
-    async def plan_precision(self, collection: str | None, query: str, *, seeds: int | None = None,
-                             fusion: Fusion | None = None, filter: Filter | None = None,
-                             vector_name: str | None = None, exact: bool | None = None,
-                             hnsw_ef: int | None = None) -> list[str]:
-        """The seed texts a precision search will score."""
-        target, _ = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
-        return await search.precision_seed_texts(target, query, seeds or self.config.search.seeds)
-
-    async def plan_recall_seeds(self, collection: str | None, query: str, *, seeds: int | None = None,
-                                seed_ids: Sequence[PointId] | None = None, fusion: Fusion | None = None,
-                                filter: Filter | None = None, vector_name: str | None = None,
-                                exact: bool | None = None, hnsw_ef: int | None = None) -> list[str]:
-        target, _ = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
-        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
-        return await search.recall_seed_texts(target, query, seeds or self.config.search.seeds, ids)
-
-    async def plan_recall_new(self, collection: str | None, query: str, *, seeds: int | None = None,
-                              budget: int | None = None, seed_ids: Sequence[PointId] | None = None,
-                              fusion: Fusion | None = None, filter: Filter | None = None,
-                              vector_name: str | None = None, exact: bool | None = None,
-                              hnsw_ef: int | None = None) -> list[str]:
-        target, ref = await self._planned(collection, vector_name, fusion, filter, exact, hnsw_ef)
-        s = self.config.search
-        ids = None if not seed_ids else await search.resolve_seed_ids(target, seed_ids)
-        return await search.recall_new_texts(target, query, ref, seeds or s.seeds, budget or s.recall_budget, ids)
+    async def plan(self, request: PrecisionRequest | RecallRequest) -> Plan:
+        """The search as a plan that stops for feedback scores (:class:`GradeRequest`) and is resumed with them; the
+        protocol layer answers them with the client's LLM. Refuses (before any grading) what the search would."""
+        r = with_defaults(request, self.config)
+        vanilla = isinstance(r, PrecisionRequest) and r.vanilla
+        target = await self.target(r.collection, r.vector_name, fusion=r.fusion, filter=r.filter, exact=r.exact,
+                                   hnsw_ef=r.hnsw_ef)
+        ref, warnings = await self._search_profile(target, vanilla)
+        assert r.seeds is not None  # with_defaults filled it
+        inner: Plan
+        if isinstance(r, PrecisionRequest):
+            assert r.limit is not None
+            inner = search.precision(target, r.query, ref, seeds=r.seeds, limit=r.limit, score_seeds=not vanilla)
+        else:
+            assert r.budget is not None
+            ids = None if not r.seed_ids else await search.resolve_seed_ids(target, r.seed_ids)
+            inner = search.recall(target, r.query, ref, seeds=r.seeds, budget=r.budget, limit=r.limit, seed_ids=ids)
+        try:
+            step = await inner.__anext__()
+            while isinstance(step, GradeRequest):
+                step = await inner.asend((yield step))
+        finally:
+            await inner.aclose()
+        step.warnings = warnings + step.warnings
+        await self.query_log.record(target.collection, step.query)
+        yield step
 
     async def list_profiles(self, collection: str | None = None) -> list[ProfileSummary]:
         names = [collection] if collection else await self.engine.list_collections()
@@ -428,7 +441,7 @@ class RFService:
         """Copy a collection and its calibration profiles to another Qdrant (a server URL or another folder)."""
         name = self._collection(collection)
         _check_destination(to, self.config.qdrant)
-        destination = factory.open_engine(to)
+        destination = self.adapters.engine(to)
         try:
             report = await migration.migrate(self.engine, destination, name, self._vector_name(vector_name),
                                              progress=progress)
@@ -441,11 +454,23 @@ class RFService:
         finally:
             await destination.close()
 
-    async def rollback(self, collection: str | None, vector_name: str | None = None,
-                       fusion: Fusion | None = None) -> CalibrationProfile:
+    async def rollback(self, collection: str | None = None, **fields: Any) -> CalibrationProfile:
+        return await self.run_rollback(parse(RollbackRequest, {"collection": collection, **fields}))
+
+    async def run_rollback(self, r: RollbackRequest) -> CalibrationProfile:
         self._writable("rolling back (it replaces the current calibration)")
-        target = await self.target(collection, vector_name, fusion=fusion)
+        target = await self.target(r.collection, r.vector_name, fusion=r.fusion)
         return await self.profiles.rollback(target.collection, target.parts.fingerprint)
+
+
+def _path(value: str | Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _paths(fields: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments as a request takes them: paths as strings, id sets as sorted lists."""
+    return {k: (str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set | frozenset) else v)
+            for k, v in fields.items()}
 
 
 def _check_destination(to: QdrantSettings, source: QdrantSettings) -> None:

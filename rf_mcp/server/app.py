@@ -8,25 +8,44 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp_types import (
+    CallToolRequestParams,
+    CallToolResult,
+    GetPromptRequestParams,
+    GetPromptResult,
+    InputRequiredResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    ReadResourceRequestParams,
+    ReadResourceResult,
+)
 
 from rf_mcp import __version__
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import Config
 from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
+from rf_mcp.ports import SampledScorer
+from rf_mcp.server import resources
 from rf_mcp.server.http import check_bind, check_token, run_http
-from rf_mcp.server.resources import register_prompts_and_resources
+from rf_mcp.server.sampling import ClientGrading
 from rf_mcp.server.stdio import protect_stdio, stdio_transport
-from rf_mcp.server.tools import register_tools
-from rf_mcp.server.validation import ArgumentCheck
+from rf_mcp.server.tools import Tools, tool_specs
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 READ_ONLY_ENV = "RF_MCP_READ_ONLY"
 AUTH_TOKEN_ENV = "RF_MCP_AUTH_TOKEN"
 log = logging.getLogger("rf_mcp.server")
+Ctx = ServerRequestContext[Any, Any]
 
 INSTRUCTIONS = """rf-mcp gives calibrated Qdrant Relevance Feedback (RF) search. Workflow: list_collections ->
 (index) -> calibrate with 50-200 real queries -> evaluate on held-out queries (with relevance judgments if
@@ -63,15 +82,43 @@ def one_thread_per_request(config: Config) -> Config:
     return config.model_copy(update=update) if update else config
 
 
-def build_server(service: RFService, *, read_only: bool = False) -> MCPServer:
-    check = ArgumentCheck({})
-    server = MCPServer("rf-mcp", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING",
-                       middleware=[check])
-    check.models.update(register_tools(server, service, read_only=read_only))
+def build_server(service: RFService, *, read_only: bool = False) -> Server[Any]:
+    """The MCP server over ``service``, on the SDK's low-level ``Server``: our own tool schemas (the request models),
+    one validation per call, the prompt and the profiles resources."""
+    grading = None
     if service.grades_through_client:  # the client's LLM grades: at most two rounds of two attempts each
-        for name in ("rf_search_precision", "rf_search_recall"):
-            check.deadlines[name] = 4 * service.config.feedback.timeout + 2
-    check.prompts.update(register_prompts_and_resources(server, service))
+        judge = service.scorer
+        assert isinstance(judge, SampledScorer)
+        grading = ClientGrading(judge, deadline=4 * judge.timeout + 2)
+    tools = Tools(tool_specs(service, read_only=read_only, grading=grading))
+
+    async def list_tools(ctx: Ctx, params: PaginatedRequestParams | None) -> ListToolsResult:
+        return ListToolsResult(tools=tools.list())
+
+    async def call_tool(ctx: Ctx, params: CallToolRequestParams) -> CallToolResult | InputRequiredResult:
+        return await tools.call(ctx, params)
+
+    async def list_prompts(ctx: Ctx, params: PaginatedRequestParams | None) -> ListPromptsResult:
+        return ListPromptsResult(prompts=[resources.PROMPT])
+
+    async def get_prompt(ctx: Ctx, params: GetPromptRequestParams) -> GetPromptResult:
+        return resources.get_prompt(params)
+
+    async def list_resources(ctx: Ctx, params: PaginatedRequestParams | None) -> ListResourcesResult:
+        return ListResourcesResult(resources=await resources.list_resources(service))
+
+    async def list_templates(ctx: Ctx, params: PaginatedRequestParams | None) -> ListResourceTemplatesResult:
+        return ListResourceTemplatesResult(resource_templates=[resources.TEMPLATE])
+
+    async def read_resource(ctx: Ctx, params: ReadResourceRequestParams) -> ReadResourceResult:
+        return await resources.read_profiles(service, str(params.uri))
+
+    server: Server[Any] = Server(
+        "rf-mcp", version=__version__, instructions=INSTRUCTIONS, on_list_tools=list_tools, on_call_tool=call_tool,
+        on_list_prompts=list_prompts, on_get_prompt=get_prompt, on_list_resources=list_resources,
+        on_list_resource_templates=list_templates, on_read_resource=read_resource)
+    # the 2026-07-28 requestState of a search waiting for the client's grades is sealed and bound to its call
+    server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
     return server
 
 
@@ -110,13 +157,12 @@ async def serve(config: Config, options: ServeOptions) -> None:
         if config.qdrant.engine_process == "auto":  # concurrent clients: engine work on another core
             config = config.model_copy(update={"qdrant": config.qdrant.model_copy(update={"engine_process": "on"})})
     protocol = protect_stdio() if options.transport == "stdio" else None  # before anything can print
-    async with RFService(config, files=data_roots(config, options.transport), read_only=read_only) as service:
+    async with open_service(config, files=data_roots(config, options.transport), read_only=read_only) as service:
         server = build_server(service, read_only=read_only)
         _banner(options, service, token)
         if protocol is not None:
-            lowlevel = server._lowlevel_server
             async with stdio_transport(*protocol) as (read_stream, write_stream):
-                await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+                await server.run(read_stream, write_stream, server.create_initialization_options())
         else:
             await run_http(server, options.transport, options.host, options.port, token=token,
                            allowed_hosts=options.allowed_hosts, settings=config.server)

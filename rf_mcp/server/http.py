@@ -26,8 +26,11 @@ from typing import Any
 
 import h11
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.lowlevel import Server
+from mcp.server.sse import SseServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -345,12 +348,30 @@ class _OneLineRejections(logging.Filter):
         return True
 
 
-def build_app(server: MCPServer, transport: str, host: str, port: int, *, token: str | None,
+def sse_app(server: Server[Any], security: TransportSecuritySettings) -> Starlette:
+    """The legacy SSE transport: a stream per session (GET /sse) and its messages (POST /messages/)."""
+    sse = SseServerTransport("/messages/", security_settings=security)
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":  # HEAD included: a stream is opened by GET only
+            await _reply(send, 405, "open the event stream with GET")
+            return
+        async with sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    class Stream:  # an ASGI app (Starlette calls a plain function with a Request)
+        __call__ = staticmethod(stream)
+
+    return Starlette(routes=[Route("/sse", Stream(), methods=["GET", "HEAD"]),
+                             Mount("/messages/", app=sse.handle_post_message)])
+
+
+def build_app(server: Server[Any], transport: str, host: str, port: int, *, token: str | None,
               allowed_hosts: Sequence[str], settings: ServerSettings) -> Any:
     security = security_settings(host, port, allowed_hosts)
     app: Any
     if transport == "sse":
-        app = SseRejections(server.sse_app(transport_security=security, host=host))
+        app = SseRejections(sse_app(server, security))
     else:
         app = server.streamable_http_app(transport_security=security, host=host,
                                          session_idle_timeout=settings.session_idle_seconds,
@@ -360,7 +381,7 @@ def build_app(server: MCPServer, transport: str, host: str, port: int, *, token:
     return BearerAuth(app, token) if token else app
 
 
-async def run_http(server: MCPServer, transport: str, host: str, port: int, *, token: str | None,
+async def run_http(server: Server[Any], transport: str, host: str, port: int, *, token: str | None,
                    allowed_hosts: Sequence[str], settings: ServerSettings) -> None:
     for name in ("mcp.server.sse", "mcp.server.transport_security", "mcp.server.streamable_http"):
         logging.getLogger(name).addFilter(_OneLineRejections())

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote, unquote
 
-from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import (
+    INVALID_PARAMS,
+    GetPromptRequestParams,
+    GetPromptResult,
+    Prompt,
+    PromptArgument,
+    PromptMessage,
+    ReadResourceResult,
+    Resource,
+    ResourceTemplate,
+    TextContent,
+    TextResourceContents,
+)
 
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import RFError
@@ -27,23 +40,49 @@ WORKFLOW = """Set up calibrated Relevance Feedback search on the collection {col
 """
 
 
-def register_prompts_and_resources(server: MCPServer, service: RFService) -> dict[str, list[str]]:
-    """Register them; returns each prompt's arguments, all required (for the argument check)."""
-    @server.prompt(name="rf_workflow", title="Relevance Feedback workflow",
-                   description="Walks through checking, calibrating, evaluating and searching one collection.")
-    def rf_workflow(collection: str) -> str:
-        return WORKFLOW.format(collection=collection[:255])
+PROMPT = Prompt(name="rf_workflow", title="Relevance Feedback workflow",
+                description="Walks through checking, calibrating, evaluating and searching one collection.",
+                arguments=[PromptArgument(name="collection", description="The collection to set up.", required=True)])
+TEMPLATE = ResourceTemplate(uri_template="rf-mcp://collections/{collection}/profiles", name="calibration profiles",
+                            description="The calibration profiles of a collection (weights, signal, evaluations), as "
+                                        "JSON.", mime_type="application/json")
+_URI = re.compile(r"rf-mcp://collections/([^/]+)/profiles")
 
-    @server.resource("rf-mcp://collections/{collection}/profiles", name="calibration profiles",
-                     description="The calibration profiles of a collection (weights, signal, evaluations), as JSON.",
-                     mime_type="application/json")
-    async def profiles(collection: str) -> str:
-        if len(collection.encode()) > 255:  # never answered for a shorter name it starts with
-            raise MCPError(INVALID_PARAMS, "invalid_input: a collection name has at most 255 bytes.")
-        try:
-            summaries = await service.list_profiles(collection)
-        except RFError as exc:  # the client asked for something that is not there: invalid params, not a crash
-            raise MCPError(INVALID_PARAMS, f"{exc.code}: {exc}") from None
-        return json.dumps([s.model_dump(mode="json") for s in summaries], indent=1)
 
-    return {"rf_workflow": ["collection"]}
+def get_prompt(params: GetPromptRequestParams) -> GetPromptResult:
+    """The workflow prompt; an unknown prompt or argument is invalid params, naming what the server has."""
+    if params.name != PROMPT.name:
+        raise MCPError(INVALID_PARAMS, f"Unknown prompt {params.name[:100]!r}: this server has [{PROMPT.name!r}].")
+    arguments = params.arguments or {}
+    unknown = sorted(str(a)[:40] for a in arguments if a != "collection")
+    if unknown:
+        raise MCPError(INVALID_PARAMS, f"Prompt {PROMPT.name!r} takes only ['collection']; unknown: {unknown[:5]}.")
+    collection = arguments.get("collection")
+    if not collection:
+        raise MCPError(INVALID_PARAMS, f"Prompt {PROMPT.name!r} needs the argument(s) ['collection'].")
+    text = WORKFLOW.format(collection=collection[:255])
+    return GetPromptResult(description=PROMPT.description,
+                           messages=[PromptMessage(role="user", content=TextContent(type="text", text=text))])
+
+
+async def list_resources(service: RFService) -> list[Resource]:
+    """One profiles resource per collection."""
+    names = await service.engine.list_collections()
+    return [Resource(uri=f"rf-mcp://collections/{quote(n, safe='')}/profiles", name=f"{n} calibration profiles",
+                     mime_type="application/json") for n in names]
+
+
+async def read_profiles(service: RFService, uri: str) -> ReadResourceResult:
+    match = _URI.fullmatch(uri)
+    collection = unquote(match.group(1)) if match else ""
+    if not collection:
+        raise MCPError(INVALID_PARAMS, "invalid_input: the resource names no collection (rf-mcp://collections/"
+                                       "{collection}/profiles).")
+    if len(collection.encode()) > 255:  # never answered for a shorter name it starts with
+        raise MCPError(INVALID_PARAMS, "invalid_input: a collection name has at most 255 bytes.")
+    try:
+        summaries = await service.list_profiles(collection)
+    except RFError as exc:  # the client asked for something that is not there: invalid params, not a crash
+        raise MCPError(INVALID_PARAMS, f"{exc.code}: {exc}") from None
+    text = json.dumps([s.model_dump(mode="json") for s in summaries], indent=1)
+    return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type="application/json", text=text)])

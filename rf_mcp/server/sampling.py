@@ -1,62 +1,58 @@
 """Search tools whose feedback model is the MCP client's own LLM (sampling).
 
-The SDK's resolvers ask the client: ``Annotated[..., Resolve(fn)]`` parameters run before the tool body
-and may return ``Sample(...)``; the SDK sends ``sampling/createMessage`` (standalone requests on the
-handshake-era protocol, ``InputRequiredResult`` rounds on 2026-07-28) and injects the reply. Each round
-grades all its documents in one listwise request, so a precision search costs one round trip and a
-recall search two (one more for each reply that has to be asked again). The grades are filed under the
-client's own key (:data:`rf_mcp.ports.grading_client`: the MCP session), and the ordinary domain search then
-runs unchanged and reads them from there: one client's grades never serve another client's search.
+A search is a plan (:func:`rf_mcp.domain.service.RFService.plan`) that stops when it needs grades. Here its grade
+requests are answered by the client: each round's documents are graded in one listwise ``sampling/createMessage``
+request, so a precision search costs one round trip and a recall search two (one more for each reply that has to
+be asked again). The plan embeds the query and chooses its seeds once, whatever the protocol era:
 
-(No ``from __future__ import annotations`` here: the SDK reads the resolvers' ``Resolve`` annotations,
-which name local functions, at registration.)
+* handshake era (up to 2025-11-25): the request goes to the client in the middle of the call and the plan waits for
+  the reply; the whole call is bounded by :attr:`ClientGrading.deadline`.
+* 2026-07-28: the call answers ``InputRequiredResult`` with the request; the client calls again with the reply. The
+  suspended plan waits here, under a random key carried in ``requestState`` (which the SDK seals and binds to the
+  call's arguments), for one request of one client: at most :data:`MAX_PENDING` plans, each for at most the deadline.
 """
 
+from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+import json
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from mcp.server.mcpserver import Context, Resolve, Sample
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CreateMessageResult, ModelHint, ModelPreferences, SamplingMessage, TextContent
+import anyio
+from mcp.server.context import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types import (
+    CallToolRequestParams,
+    CreateMessageRequest,
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    InputRequiredResult,
+    ModelHint,
+    ModelPreferences,
+    SamplingMessage,
+    TextContent,
+)
+from mcp_types.version import is_version_at_least
 
-from rf_mcp.domain.service import RFService
-from rf_mcp.errors import RFError
-from rf_mcp.ports import Filter, GradeReplyError, SampledScorer, grading_client
+from rf_mcp.domain.models import SearchResult
+from rf_mcp.domain.search import GradeRequest, Plan
+from rf_mcp.errors import InputError, ModelError
+from rf_mcp.ports import GradeReplyError, SampledScorer
+
+Context = ServerRequestContext[Any, Any]
+MODERN = "2026-07-28"
+MAX_PENDING = 256
+"""Plans waiting for a client's grades at once (the oldest is dropped first)."""
+KEY = "grades"
 
 NO_SAMPLING = ("This server's feedback model is the MCP client's own LLM (sampling), but this client does not "
-               "support sampling. Fix: use a client with sampling, or configure the HTTP judge "
-               '([feedback] type = "llm", transport = "http", base_url, model) or another feedback model.')
-
-
-def client_key(ctx: Context) -> str:
-    """Who is grading: the MCP session (its id over HTTP, the session object otherwise)."""
-    headers = ctx.headers or {}
-    session_id = headers.get("mcp-session-id")
-    return f"mcp-session:{session_id}" if session_id else f"session:{id(ctx.session)}"
-
-
-def as_client(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Run a resolver as the calling client (its grades), with RF errors turned into tool errors."""
-
-    @functools.wraps(fn)
-    async def wrapped(*args: Any, **kwargs: Any) -> Any:
-        token = grading_client.set(client_key(kwargs["ctx"]))
-        try:
-            return await fn(*args, **kwargs)
-        except RFError as exc:
-            raise ToolError(f"{exc.code}: {exc}") from None
-        finally:
-            grading_client.reset(token)
-
-    return wrapped
-
-
-def _require_sampling(ctx: Context) -> None:
-    caps = ctx.client_capabilities
-    if caps is None or caps.sampling is None:
-        raise ToolError(NO_SAMPLING)
+               "support sampling.")
+NO_SAMPLING_FIX = ('Use a client with sampling, or configure the HTTP judge ([feedback] type = "llm", transport = '
+                   '"http", base_url, model) or another feedback model.')
 
 
 def _text(result: CreateMessageResult) -> str:
@@ -66,153 +62,164 @@ def _text(result: CreateMessageResult) -> str:
     return str(getattr(content, "text", ""))
 
 
-class SamplingRounds:
-    """Builds the resolvers and the grade bookkeeping for one judge."""
+@dataclass
+class _Round:
+    """One grade request asked of the client: its attempt (a reply that cannot be used is asked again once)."""
 
-    def __init__(self, service: RFService, judge: SampledScorer) -> None:
-        self.service = service
+    request: GradeRequest
+    attempt: int = 0
+    messages: list[SamplingMessage] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    plan: Plan
+    round: _Round
+    expires: float
+    models: set[str]
+
+
+class ClientGrading:
+    """Answers plans' grade requests with the client's LLM, on either protocol era."""
+
+    def __init__(self, judge: SampledScorer, deadline: float) -> None:
         self.judge = judge
-        self._models: dict[str, set[str]] = {}  # the models each grading client's LLM reported
+        self.deadline = deadline
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
 
-    def _saw(self, model: str) -> None:
-        seen = self._models.setdefault(grading_client.get(), set())
-        if len(seen) < 8:  # a client naming a new model on every reply does not grow this (or the warnings)
-            seen.add(str(model)[:100])
+    # -- one grading round ------------------------------------------------------------------------------------
+    def _first(self, request: GradeRequest) -> _Round:
+        prompt = self.judge.prompt(request.query, list(request.texts))
+        return _Round(request, 0, [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))])
 
-    def _messages(self, query: str, texts: list[str]) -> list[SamplingMessage]:
-        return [SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.prompt(query, texts)))]
+    def _params(self, rnd: _Round) -> CreateMessageRequestParams:
+        return CreateMessageRequestParams(
+            messages=rnd.messages, max_tokens=self.judge.max_tokens(len(rnd.request.texts)),
+            system_prompt=self.judge.system_prompt, temperature=0.0,
+            model_preferences=ModelPreferences(hints=[ModelHint(name=self.judge.model)]))
 
-    def sample(self, query: str, texts: list[str], extra: list[SamplingMessage] | None = None) -> Sample:
-        return Sample(self._messages(query, texts) + (extra or []), max_tokens=self.judge.max_tokens(len(texts)),
-                      system_prompt=self.judge.system_prompt, temperature=0.0,
-                      model_preferences=ModelPreferences(hints=[ModelHint(name=self.judge.model)]))
-
-    def grades_or_retry(self, query: str, texts: list[str], reply: CreateMessageResult) -> list[float] | Sample:
-        self._saw(reply.model)
+    def _answer(self, rnd: _Round, reply: Any, models: set[str]) -> list[float] | _Round:
+        """The grades in ``reply``, or the round asked again (once) when the reply cannot be used."""
+        if not isinstance(reply, CreateMessageResult):
+            raise ModelError("No grades were received for this round.", fix="Retry the call.")
+        if len(models) < 8:  # a client naming a new model on every reply does not grow this (or the warnings)
+            models.add(str(reply.model)[:100])
+        text = _text(reply)
         try:
-            return self.judge.parse(_text(reply), len(texts))
+            return self.judge.parse(text, len(rnd.request.texts))
         except GradeReplyError as exc:
-            return self.sample(query, texts, [
-                SamplingMessage(role="assistant", content=TextContent(type="text", text=_text(reply))),
+            if rnd.attempt >= 1:
+                raise ModelError(f"The client's LLM gave unusable grades twice ({exc}).",
+                                 fix="Retry, or use a model that follows the JSON format.") from None
+            return _Round(rnd.request, rnd.attempt + 1, [
+                *rnd.messages, SamplingMessage(role="assistant", content=TextContent(type="text", text=text)),
                 SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.retry_prompt(str(exc))))])
 
-    def file(self, query: str, texts: list[str], value: Any) -> None:
-        """Put a round's grades in the cache; a second unusable reply fails the call (no invented grade)."""
-        if isinstance(value, CreateMessageResult):
-            self._saw(value.model)
-            try:
-                value = self.judge.parse(_text(value), len(texts))
-            except GradeReplyError as exc:
-                raise ToolError(f"model_error: the client's LLM gave unusable grades twice ({exc}). Fix: retry, or "
-                                "use a model that follows the JSON format.") from None
-        if not isinstance(value, list) or len(value) != len(texts):
-            raise ToolError("model_error: no grades were received for this round. Fix: retry the call.")
-        self.judge.accept(query, texts, value)
-
-    def model_warnings(self) -> list[str]:
-        other = sorted(m for m in self._models.get(grading_client.get(), set()) if m and m != self.judge.model)
+    def _warnings(self, result: SearchResult, models: set[str]) -> SearchResult:
+        other = sorted(m for m in models if m and m != self.judge.model)
         if other:
-            return [f"The client's LLM graded as {other}, but the calibration is for {self.judge.model!r}: "
-                    "weights are tied to the feedback model; calibrate for the model the client uses."]
-        return []
+            result.warnings.append(f"The client's LLM graded as {other}, but the calibration is for "
+                                   f"{self.judge.model!r}: weights are tied to the feedback model; calibrate for the "
+                                   "model the client uses.")
+        return result
 
-    # -- precision: one round -------------------------------------------------------------------------------
-    def precision_resolvers(self) -> dict[str, Callable[..., Any]]:
-        svc = self.service
+    # -- driving a plan ---------------------------------------------------------------------------------------
+    async def run_local(self, plan: Plan) -> SearchResult:
+        """A plan that asks for no grades (vanilla search)."""
+        try:
+            step = await plan.__anext__()
+            if isinstance(step, GradeRequest):
+                raise ModelError("This search needed grades where none were expected.", fix="Report this as a bug.")
+            return step
+        finally:
+            await plan.aclose()
 
-        async def seeds_of(collection: str | None, query: str, seeds: int | None, fusion: Any, filter: Filter | None,
-                           vector_name: str | None, exact: bool | None, hnsw_ef: int | None) -> list[str]:
-            return await svc.plan_precision(collection, query, seeds=seeds, fusion=fusion, filter=filter,
-                                            vector_name=vector_name, exact=exact, hnsw_ef=hnsw_ef)
+    async def run(self, ctx: Context, params: CallToolRequestParams,
+                  start: Callable[[], Plan]) -> SearchResult | InputRequiredResult:
+        caps = ctx.session.client_capabilities
+        if caps is None or caps.sampling is None:
+            raise ModelError(NO_SAMPLING, fix=NO_SAMPLING_FIX)
+        if is_version_at_least(ctx.protocol_version, MODERN):
+            return await self._modern(params, start)
+        with anyio.move_on_after(self.deadline) as scope:
+            return await self._legacy(ctx, start())
+        assert scope.cancelled_caught
+        raise ModelError(f"No grades within {self.deadline:g} s: the client's LLM did not answer the grading request.",
+                         fix="Retry, or raise [feedback].timeout.")
 
-        @as_client
-        async def seed_request(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
-                               filter: Filter | None, vector_name: str | None, exact: bool | None,
-                               hnsw_ef: int | None, ctx: Context) -> Any:
-            if vanilla:
-                return None
-            _require_sampling(ctx)
-            return self.sample(query, await seeds_of(collection, query, seeds, fusion, filter, vector_name, exact, hnsw_ef))
+    async def _legacy(self, ctx: Context, plan: Plan) -> SearchResult:
+        """Handshake era: each round is a request to the client in the middle of this call."""
+        models: set[str] = set()
+        try:
+            step = await plan.__anext__()
+            while isinstance(step, GradeRequest):
+                answer: list[float] | _Round = self._first(step)
+                while isinstance(answer, _Round):
+                    rnd = answer
+                    reply = await ctx.session.send_request(
+                        CreateMessageRequest(params=self._params(rnd)), CreateMessageResult,
+                        metadata=ServerMessageMetadata(related_request_id=ctx.request_id))
+                    answer = self._answer(rnd, reply, models)
+                step = await plan.asend(answer)
+            return self._warnings(step, models)
+        finally:
+            await plan.aclose()
 
-        @as_client
-        async def seed_grades(collection: str | None, query: str, seeds: int | None, vanilla: bool, fusion: Any,
-                              filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context,
-                              reply: Annotated[Any, Resolve(seed_request)]) -> Any:
-            if vanilla:
-                return None
-            texts = await seeds_of(collection, query, seeds, fusion, filter, vector_name, exact, hnsw_ef)
-            return self.grades_or_retry(query, texts, reply)
+    async def _modern(self, params: CallToolRequestParams, start: Callable[[], Plan]) -> SearchResult | InputRequiredResult:
+        """2026-07-28: each round is an ``InputRequiredResult``; the client calls again with the reply."""
+        self._expire()
+        state = params.request_state
+        if state is None:  # a new search
+            pending = _Pending(start(), _Round(GradeRequest("", ())), 0.0, set())
+            grades: Sequence[float] | None = None
+            try:
+                step = await pending.plan.__anext__()
+            except BaseException:
+                await pending.plan.aclose()
+                raise
+        else:
+            pending = self._take(state)
+            reply = (params.input_responses or {}).get(KEY)
+            try:
+                answer = self._answer(pending.round, reply, pending.models)
+            except BaseException:
+                await pending.plan.aclose()
+                raise
+            if isinstance(answer, _Round):  # asked again: the plan keeps waiting
+                return self._ask(pending, answer)
+            grades = answer
+            try:
+                step = await pending.plan.asend(grades)
+            except BaseException:
+                await pending.plan.aclose()
+                raise
+        if isinstance(step, GradeRequest):
+            return self._ask(pending, self._first(step))
+        await pending.plan.aclose()
+        return self._warnings(step, pending.models)
 
-        return {"seed_grades": seed_grades}
+    def _ask(self, pending: _Pending, rnd: _Round) -> InputRequiredResult:
+        key = secrets.token_urlsafe(18)
+        pending.round = rnd
+        pending.expires = time.monotonic() + self.deadline
+        self._pending[key] = pending
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)  # the dropped plan is finalized by the event loop
+        return InputRequiredResult(input_requests={KEY: CreateMessageRequest(params=self._params(rnd))},
+                                   request_state=json.dumps({"plan": key}))
 
-    async def before_precision(self, args: Any, resolved: dict[str, Any]) -> None:
-        if not args.vanilla:
-            texts = await self.service.plan_precision(args.collection, args.query, seeds=args.seeds, fusion=args.fusion,
-                                                      filter=args.filter, vector_name=args.vector_name,
-                                                      exact=args.exact, hnsw_ef=args.hnsw_ef)
-            self.file(args.query, texts, resolved["seed_grades"])
+    def _take(self, state: Any) -> _Pending:
+        try:
+            key = json.loads(state)["plan"]
+        except (ValueError, TypeError, KeyError):
+            key = None
+        pending = self._pending.pop(key, None) if isinstance(key, str) else None
+        if pending is None:
+            raise InputError("This search waited too long for its grades (or the server restarted).",
+                             fix="Call the tool again from the start.")
+        return pending
 
-    # -- recall: two rounds ---------------------------------------------------------------------------------
-    def recall_resolvers(self) -> dict[str, Callable[..., Any]]:
-        svc = self.service
-
-        async def seeds_of(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                           filter: Filter | None, vector_name: str | None, exact: bool | None,
-                           hnsw_ef: int | None) -> list[str]:
-            return await svc.plan_recall_seeds(collection, query, seeds=seeds, seed_ids=seed_ids, fusion=fusion,
-                                               filter=filter, vector_name=vector_name, exact=exact, hnsw_ef=hnsw_ef)
-
-        async def new_of(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                         fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
-                         hnsw_ef: int | None) -> list[str]:
-            return await svc.plan_recall_new(collection, query, seeds=seeds, budget=budget, seed_ids=seed_ids,
-                                             fusion=fusion, filter=filter, vector_name=vector_name, exact=exact,
-                                             hnsw_ef=hnsw_ef)
-
-        @as_client
-        async def seed_request(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                               filter: Filter | None, vector_name: str | None, exact: bool | None,
-                               hnsw_ef: int | None, ctx: Context) -> Any:
-            _require_sampling(ctx)
-            return self.sample(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef))
-
-        @as_client
-        async def seed_grades(collection: str | None, query: str, seeds: int | None, seed_ids: Any, fusion: Any,
-                              filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context,
-                              reply: Annotated[Any, Resolve(seed_request)]) -> Any:
-            texts = await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
-            return self.grades_or_retry(query, texts, reply)
-
-        @as_client
-        async def new_request(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                              fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
-                              hnsw_ef: int | None, ctx: Context,
-                              grades: Annotated[Any, Resolve(seed_grades)]) -> Any:
-            self.file(query, await seeds_of(collection, query, seeds, seed_ids, fusion, filter, vector_name, exact, hnsw_ef), grades)
-            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
-            return self.sample(query, texts) if texts else []
-
-        @as_client
-        async def new_grades(collection: str | None, query: str, seeds: int | None, budget: int | None, seed_ids: Any,
-                             fusion: Any, filter: Filter | None, vector_name: str | None, exact: bool | None,
-                             hnsw_ef: int | None, ctx: Context,
-                             reply: Annotated[Any, Resolve(new_request)]) -> Any:
-            if isinstance(reply, list):
-                return reply
-            texts = await new_of(collection, query, seeds, budget, seed_ids, fusion, filter, vector_name, exact, hnsw_ef)
-            return self.grades_or_retry(query, texts, reply)
-
-        return {"seed_grades": seed_grades, "new_grades": new_grades}
-
-    async def before_recall(self, args: Any, resolved: dict[str, Any]) -> None:
-        svc = self.service
-        seeds = await svc.plan_recall_seeds(args.collection, args.query, seeds=args.seeds, seed_ids=args.seed_ids,
-                                            fusion=args.fusion, filter=args.filter, vector_name=args.vector_name,
-                                            exact=args.exact, hnsw_ef=args.hnsw_ef)
-        self.file(args.query, seeds, resolved["seed_grades"])
-        new = await svc.plan_recall_new(args.collection, args.query, seeds=args.seeds, budget=args.budget,
-                                        seed_ids=args.seed_ids, fusion=args.fusion, filter=args.filter,
-                                        vector_name=args.vector_name, exact=args.exact, hnsw_ef=args.hnsw_ef)
-        self.file(args.query, new, resolved["new_grades"])
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, p in self._pending.items() if p.expires < now]:
+            del self._pending[key]

@@ -11,9 +11,9 @@ import pytest
 
 from rf_mcp.adapters.engines.client import ClientEngine
 from rf_mcp.adapters.engines.edge import EdgeEngine
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import QdrantSettings, load_config
 from rf_mcp.domain.models import TrainSettings
-from rf_mcp.domain.service import RFService
 from rf_mcp.errors import EngineError
 from rf_mcp.ports import CollectionSpec, PointInput
 from tests.common import MINI, make_config, mini_vectors, needs_shared, train_queries
@@ -42,7 +42,7 @@ async def test_whole_domain_on_edge(tmp_path):
     cfg_path = make_config(tmp_path, tmp_path / "data")
     cfg_path.write_text(cfg_path.read_text().replace("[qdrant]\n", '[qdrant]\nbackend = "edge"\n'))
     cfg = load_config(cfg_path, env={})
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         assert isinstance(rf.engine, EdgeEngine)
         await rf.index("mini", MINI / "corpus.jsonl", vectors_path=mini_vectors(tmp_path))
         report = await rf.calibrate("mini", train_queries(60), TrainSettings(limit=30, epochs=300))
@@ -54,7 +54,7 @@ async def test_whole_domain_on_edge(tmp_path):
         prec = await rf.search_precision("mini", "APOE4 and tau phosphorylation")
         rec = await rf.search_recall("mini", "APOE4 and tau phosphorylation", budget=10)
         assert prec.feedback_scores_used == 5 and rec.feedback_scores_used == 15
-    async with RFService(cfg) as rf:  # profiles survive a reopen (file next to the shard)
+    async with open_service(cfg) as rf:  # profiles survive a reopen (file next to the shard)
         assert (await rf.list_profiles("mini"))[0].status == "usable"
     shutil.rmtree(tmp_path / "data")
 
@@ -78,7 +78,7 @@ async def test_migrate_collection_and_profiles(mini_store, tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
     edge_cfg = cfg.model_copy(update={"qdrant": QdrantSettings(path=str(target), backend="edge")})
     query = "APOE4 expression in neurons increases tau phosphorylation"
-    async with RFService(cfg) as a, RFService(edge_cfg) as b:
+    async with open_service(cfg) as a, open_service(edge_cfg) as b:
         pa, pb = await a.search_precision("mini", query), await b.search_precision("mini", query)
         assert pa.profile.fingerprint == pb.profile.fingerprint
         assert [h.doc_id for h in pa.hits] == [h.doc_id for h in pb.hits]

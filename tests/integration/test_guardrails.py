@@ -7,9 +7,9 @@ import math
 import pytest
 
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.domain.models import Evaluation
-from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, InputError, ModelError
 from rf_mcp.ports import CollectionSpec, Nearest, QueryRequest
 from tests.common import ConstantScorer, needs_shared
@@ -20,7 +20,7 @@ Q = "APOE4 expression in neurons increases tau phosphorylation"
 
 async def test_refuses_uncalibrated_collection(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         info = await rf.target("mini")
         # drop the stored calibration: the same collection is now uncalibrated
         await rf.engine.set_metadata("mini", {info.parts.key: None})
@@ -32,7 +32,7 @@ async def test_refuses_uncalibrated_collection(mini_store):
 
 async def test_vanilla_mode_only_on_request_and_equals_ann(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         target = await rf.target("mini")
         await rf.engine.set_metadata("mini", {target.parts.key: None})
         res = await rf.search_precision("mini", Q, vanilla=True, limit=10, fusion="none")
@@ -44,7 +44,7 @@ async def test_vanilla_mode_only_on_request_and_equals_ann(mini_store):
 
 async def test_fewer_than_two_seeds_refused(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         with pytest.raises(GuardrailError, match="at least 2"):
             await rf.search_precision("mini", Q, seeds=1)
         hit = (await rf.search_precision("mini", Q)).hits[0]
@@ -56,7 +56,7 @@ async def test_seeds_without_contrast_refused(mini_store):
     cfg, _ = mini_store
     # a feedback model that gives every document the same score, calibrated identity faked as the BM25 one
     scorer = ConstantScorer(1.0, identity=BM25Scorer().identity)
-    async with RFService(cfg, scorer=scorer) as rf:
+    async with open_service(cfg, scorer=scorer) as rf:
         with pytest.raises(GuardrailError, match="same feedback score"):
             await rf.search_precision("mini", Q)
         with pytest.raises(GuardrailError, match="same feedback score"):
@@ -67,7 +67,7 @@ async def test_seeds_without_contrast_refused(mini_store):
 async def test_non_finite_scores_refused(mini_store, bad):
     cfg, _ = mini_store
     scorer = ConstantScorer(bad, identity=BM25Scorer().identity)
-    async with RFService(cfg, scorer=scorer) as rf:
+    async with open_service(cfg, scorer=scorer) as rf:
         with pytest.raises(GuardrailError, match="non-finite"):
             await rf.search_precision("mini", Q)
 
@@ -79,7 +79,7 @@ async def test_wrong_number_of_scores_is_a_model_error(mini_store):
         async def score(self, query, documents):
             return [1.0]
 
-    async with RFService(cfg, scorer=Short(1.0, identity=BM25Scorer().identity)) as rf:
+    async with open_service(cfg, scorer=Short(1.0, identity=BM25Scorer().identity)) as rf:
         with pytest.raises(ModelError, match="returned 1 scores for 5 documents"):
             await rf.search_precision("mini", Q)
 
@@ -87,14 +87,14 @@ async def test_wrong_number_of_scores_is_a_model_error(mini_store):
 async def test_different_feedback_model_refused(mini_store):
     cfg, _ = mini_store
     other = cfg.model_copy(update={"feedback": FeedbackSettings(type="bm25", k1=2.0)})
-    async with RFService(other) as rf:
+    async with open_service(other) as rf:
         with pytest.raises(GuardrailError, match=r"different setup: feedback model 'bm25\(k1=1.2,b=0.75,analyzer=en-v1"):
             await rf.search_precision("mini", Q)
 
 
 async def test_sparse_vector_refused(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         await rf.engine.create_collection("hybrid", CollectionSpec("dense", 384, sparse=("bm25",)))
         with pytest.raises(GuardrailError, match="sparse"):
             await rf.search_precision("hybrid", Q, vector_name="bm25")
@@ -104,7 +104,7 @@ async def test_sparse_vector_refused(mini_store):
 
 async def test_wrong_dimension_and_missing_collection(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         await rf.engine.create_collection("small", CollectionSpec("dense", 8))
         with pytest.raises(InputError, match="8 dimensions but the retriever makes 384"):
             await rf.search_precision("small", Q)
@@ -114,7 +114,7 @@ async def test_wrong_dimension_and_missing_collection(mini_store):
 
 async def test_unusable_calibration_refused(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         target = await rf.target("mini")
         profile = await rf.profiles.get("mini", target.parts.fingerprint)
         await rf.profiles.save(profile.model_copy(update={"usable": False, "reasons": ["test: no signal"]}))
@@ -124,7 +124,7 @@ async def test_unusable_calibration_refused(mini_store):
 
 async def test_failed_ground_truth_evaluation_refused(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         target = await rf.target("mini")
         ev = Evaluation(fusion="none", at_n=10, queries=20, queries_evaluated=20, rf_above_threshold=1,
                         vanilla_above_threshold=1, relative_gain_pct=0, dcg_rf_wins_pct=50, dcg_vanilla_wins_pct=50,
@@ -136,7 +136,7 @@ async def test_failed_ground_truth_evaluation_refused(mini_store):
 
 async def test_drift_warning(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         target = await rf.target("mini")
         profile = await rf.profiles.get("mini", target.parts.fingerprint)
         res = await rf.search_precision("mini", Q)
@@ -158,10 +158,10 @@ async def test_inverted_scores_are_flagged_at_calibration(mini_store):
             return [-s for s in await super().score(query, documents)]
 
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         ok = (await rf.list_profiles("mini"))[0].profile
         assert ok.signal.retriever_correlation > 0.1 and ok.usable
-    async with RFService(cfg, scorer=Distance()) as rf:
+    async with open_service(cfg, scorer=Distance()) as rf:
         report = await rf.calibrate("mini", train_queries(), TrainSettings(limit=30, epochs=200))
         assert report.profile.signal.retriever_correlation < -0.1
         assert not report.profile.usable and any("look like a distance" in r for r in report.profile.reasons)

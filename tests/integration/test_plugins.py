@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import FeedbackSettings, load_config
 from rf_mcp.domain.models import TrainSettings
-from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
 from rf_mcp.factory import build_scorer, scorer_types
 from tests.common import make_config, needs_shared, train_queries
@@ -45,7 +45,7 @@ async def test_plugin_end_to_end(plugin_on_path, mini_template, tmp_path):
     shutil.copytree(mini_template, tmp_path / "data")
     cfg = load_config(make_config(tmp_path, tmp_path / "data", 'type = "overlap"\n[feedback.options]\nmin_len = 4'),
                       env={})
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         report = await rf.calibrate("mini", train_queries(40), TrainSettings(limit=20, epochs=200))
         assert report.profile.feedback == "example-overlap(min_len=4)"
         assert report.profile.usable, report.message

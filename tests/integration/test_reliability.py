@@ -12,9 +12,9 @@ import anyio
 import pytest
 from mcp.client.client import Client
 
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import load_config
 from rf_mcp.domain.models import TrainSettings
-from rf_mcp.domain.service import RFService
 from rf_mcp.ports import CollectionSpec, PointInput
 from rf_mcp.server import build_server
 from tests.common import MINI, MODEL, make_config, needs_shared, train_queries
@@ -91,7 +91,7 @@ BAD_INPUTS = [
 async def test_bad_input_table(mini_store):
     assert len(BAD_INPUTS) >= 30
     cfg, _ = mini_store
-    async with RFService(cfg) as service:
+    async with open_service(cfg) as service:
         engine = service.engine
         await engine.create_collection("hybrid", CollectionSpec("dense", 384, sparse=("bm25",)))
         await engine.create_collection("small", CollectionSpec("dense", 8))
@@ -148,7 +148,7 @@ async def test_qdrant_unreachable_then_back(tmp_path):
     cfg = load_config(make_config(tmp_path, tmp_path / "unused"), env={
         "QDRANT_URL": f"http://127.0.0.1:{port}", "QDRANT_API_KEY": "sekret-api-key-123"})
     cfg = cfg.model_copy(update={"qdrant": cfg.qdrant.model_copy(update={"timeout": 2.0})})
-    async with RFService(cfg) as service, Client(build_server(service)) as client:
+    async with open_service(cfg) as service, Client(build_server(service)) as client:
         for _ in range(2):
             r = await client.call_tool("list_collections", {})
             assert r.is_error and "did not answer" in text(r) and "QDRANT_URL" in text(r)
@@ -172,7 +172,7 @@ async def test_missing_or_corrupt_model_folder(tmp_path, mini_template):
         cfg_text = make_config(tmp_path, tmp_path / "data").read_text().replace(str(MODEL), str(folder))
         (tmp_path / "c.toml").write_text(cfg_text)
         cfg = load_config(tmp_path / "c.toml", env={})
-        async with RFService(cfg) as service, Client(build_server(service)) as client:
+        async with open_service(cfg) as service, Client(build_server(service)) as client:
             r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
             assert r.is_error and needle in text(r) and "model_error" in text(r), text(r)
             ok = await client.call_tool("list_collections", {})
@@ -182,7 +182,7 @@ async def test_missing_or_corrupt_model_folder(tmp_path, mini_template):
 @needs_shared
 async def test_cancelled_calibration_leaves_the_stored_profile_alone(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         before = (await rf.list_profiles("mini"))[0]
         seen: list[float] = []
 
@@ -206,7 +206,7 @@ async def test_cancelled_calibration_leaves_the_stored_profile_alone(mini_store)
 @needs_shared
 async def test_killed_server_mid_calibration_loses_nothing(mini_store, tmp_path):
     cfg, cfg_path = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         before = (await rf.list_profiles("mini"))[0].profile
     queries = tmp_path / "q.txt"
     queries.write_text("\n".join(train_queries(200)))
@@ -220,7 +220,7 @@ async def test_killed_server_mid_calibration_loses_nothing(mini_store, tmp_path)
     proc.kill()
     proc.wait(timeout=30)
     proc.stderr.close()
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         summary = (await rf.list_profiles("mini"))[0]
         assert summary.status == "usable" and summary.profile == before
 
@@ -228,7 +228,7 @@ async def test_killed_server_mid_calibration_loses_nothing(mini_store, tmp_path)
 @needs_shared
 async def test_concurrent_calibrations_are_serialised(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         async def run(limit: int):
             await rf.calibrate("mini", train_queries(40), TrainSettings(limit=limit, epochs=200))
 

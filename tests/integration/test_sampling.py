@@ -9,9 +9,9 @@ import pytest
 from mcp.client.client import Client
 from mcp_types import CreateMessageResult, TextContent
 
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.domain.models import TrainSettings
-from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError
 from rf_mcp.server import build_server
 from tests.common import needs_shared, train_queries
@@ -44,7 +44,7 @@ async def _calibrate_with_http_judge(cfg) -> None:
     with Served(FakeLLM()) as served:
         http_cfg = cfg.model_copy(update={"feedback": FeedbackSettings(
             type="llm", model="rule-judge", transport="http", base_url=served.base_url)})
-        async with RFService(http_cfg) as rf:
+        async with open_service(http_cfg) as rf:
             report = await rf.calibrate("mini", train_queries(60), TrainSettings(limit=20, epochs=300))
             assert report.profile.usable, report.message
             assert report.feedback_scores_used == report.profile.query_count * 20
@@ -54,7 +54,7 @@ async def _calibrate_with_http_judge(cfg) -> None:
 async def test_searches_graded_by_the_clients_llm(mini_store, mode):
     cfg, _ = mini_store
     await _calibrate_with_http_judge(cfg)
-    async with RFService(sampling_config(cfg)) as service:
+    async with open_service(sampling_config(cfg)) as service:
         server = build_server(service)
         grader = Grader()
         async with Client(server, sampling_callback=grader, mode=mode) as client:
@@ -82,7 +82,7 @@ async def test_searches_graded_by_the_clients_llm(mini_store, mode):
 async def test_clients_without_sampling_get_a_clear_refusal(mini_store, mode):
     cfg, _ = mini_store
     await _calibrate_with_http_judge(cfg)
-    async with RFService(sampling_config(cfg)) as service, Client(build_server(service), mode=mode) as client:
+    async with open_service(sampling_config(cfg)) as service, Client(build_server(service), mode=mode) as client:
         r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
         assert r.is_error and "does not support sampling" in r.content[0].text
         assert 'transport = "http"' in r.content[0].text
@@ -92,7 +92,7 @@ async def test_clients_without_sampling_get_a_clear_refusal(mini_store, mode):
 
 async def test_uncalibrated_judge_is_refused_before_asking_the_client(mini_store):
     cfg, _ = mini_store
-    async with RFService(sampling_config(cfg)) as service:
+    async with open_service(sampling_config(cfg)) as service:
         grader = Grader()
         async with Client(build_server(service), sampling_callback=grader) as client:
             r = await client.call_tool("rf_search_precision", {"collection": "mini", "query": Q})
@@ -118,7 +118,7 @@ async def test_each_client_is_graded_by_its_own_llm_only(mini_store):
     await _calibrate_with_http_judge(cfg)
     queries = [Q, Q + " in mice", "tau phosphorylation in neurons"]
     seen: dict[str, dict[str, set[float]]] = {"plain": {}, "inverted": {}}
-    async with RFService(sampling_config(cfg)) as service:
+    async with open_service(sampling_config(cfg)) as service:
         server = build_server(service)
 
         async def client(name: str, grader: Grader) -> None:
@@ -161,7 +161,7 @@ async def test_a_grading_request_never_answered_is_bounded(mini_store):
         await release.wait()  # (released at the end, so the client can close)
         return CreateMessageResult(role="assistant", content=TextContent(type="text", text="late"), model="x")
 
-    async with RFService(slow) as service:
+    async with open_service(slow) as service:
         server = build_server(service)
         async with Client(server, sampling_callback=never, mode="legacy") as client:
             t0 = time.monotonic()

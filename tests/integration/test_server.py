@@ -14,7 +14,7 @@ from mcp.client.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 
-from rf_mcp.domain.service import RFService
+from rf_mcp.bootstrap import open_service
 from rf_mcp.server import build_server
 from tests.common import MINI, make_config, mini_vectors, needs_shared, train_queries
 from tests.integration.serving import ServedMCP
@@ -31,7 +31,7 @@ def text(result) -> str:
 
 async def test_tools_schemas_and_annotations(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as service, Client(build_server(service)) as client:
+    async with open_service(cfg) as service, Client(build_server(service)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == TOOLS
         for t in tools.values():
@@ -48,7 +48,7 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert tools["calibrate"].annotations.destructive_hint and not tools["calibrate"].annotations.idempotent_hint
         assert tools["rollback_calibration"].annotations.destructive_hint
         assert not tools["rollback_calibration"].annotations.idempotent_hint  # a second call undoes the first
-    async with RFService(cfg, read_only=True) as service, Client(build_server(service, read_only=True)) as client:
+    async with open_service(cfg, read_only=True) as service, Client(build_server(service, read_only=True)) as client:
         read_only = {t.name: t for t in (await client.list_tools()).tools}
         assert set(read_only) == {"list_collections", "evaluate", "rf_search_precision", "rf_search_recall"}
         assert all(t.annotations.read_only_hint for t in read_only.values())
@@ -56,7 +56,7 @@ async def test_tools_schemas_and_annotations(mini_store):
 
 async def test_guardrail_refusals_arrive_as_tool_errors(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as service, Client(build_server(service)) as client:
+    async with open_service(cfg) as service, Client(build_server(service)) as client:
         cases = [
             ("rf_search_precision", {"collection": "mini", "query": Q, "seeds": 1}, "seeds"),
             ("rf_search_recall", {"collection": "mini", "query": Q, "seed_ids": [1]}, "seed_ids"),
@@ -91,7 +91,7 @@ async def test_index_tool_embeds_documents(tmp_path):
     async def on_progress(done, total, message):
         progress.append(done)
 
-    async with RFService(cfg) as service, Client(build_server(service)) as client:
+    async with open_service(cfg) as service, Client(build_server(service)) as client:
         r = await client.call_tool("index", {"collection": "docs", "input_path": str(corpus)},
                                    progress_callback=on_progress)
         assert not r.is_error, text(r)

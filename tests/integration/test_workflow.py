@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+from rf_mcp.bootstrap import open_service
 from rf_mcp.config import load_config
 from rf_mcp.domain.datasets import read_qrels, read_queries
 from rf_mcp.domain.models import TrainSettings
-from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, InputError
 from tests.common import MINI, SCIFACT, CachedDenseScorer, make_config, needs_shared, train_queries
 
@@ -24,7 +24,7 @@ async def test_index_embeds_with_the_model_and_is_idempotent(tmp_path):
     lines = (MINI / "corpus.jsonl").read_text().splitlines()[:12]
     corpus.write_text("\n".join(lines) + "\n")
     cfg = load_config(make_config(tmp_path, tmp_path / "data"), env={})
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         first = await rf.index("docs", corpus)
         again = await rf.index("docs", corpus)
         assert first.created and not again.created
@@ -48,7 +48,7 @@ async def test_index_rejects_bad_input(tmp_path):
     np.save(vectors, np.random.default_rng(0).normal(size=(1, 384)).astype(np.float32))
     good = tmp_path / "good.jsonl"
     good.write_text('{"_id": "1", "title": "Cells", "text": "Stem cells divide."}\n')
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         with pytest.raises(InputError, match=r"Line 2 of the corpus file is not valid JSON"):
             await rf.index("x", bad)
         with pytest.raises(InputError, match="no usable id in field '_id'"):
@@ -65,7 +65,7 @@ async def test_calibration_profile_signal_and_restart(mini_template, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(mini_template, data)
     cfg = load_config(make_config(tmp_path, data), env={})
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         summaries = await rf.list_profiles("mini")
     assert len(summaries) == 1
     s = summaries[0]
@@ -78,16 +78,16 @@ async def test_calibration_profile_signal_and_restart(mini_template, tmp_path):
     # the percentage the library printed (captured) agrees with the one recomputed from its training data
     assert p.signal.library_reported == pytest.approx(p.signal.disagreement, abs=1e-4)
     # a second process-like reopen sees the same profile and can search with it
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         res = await rf.search_precision("mini", Q)
     assert res.profile.fingerprint == p.fingerprint and res.feedback_scores_used == 5
 
 
 async def test_recalibration_keeps_previous_and_other_profiles(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         before = (await rf.list_profiles("mini"))[0].profile
-        other = RFService(cfg, engine=rf.engine, scorer=BM25Scorer(k1=2.0))
+        other = open_service(cfg, engine=rf.engine, scorer=BM25Scorer(k1=2.0))
         other_report = await other.calibrate("mini", train_queries(), TrainSettings(limit=20, epochs=200))
         report = await rf.calibrate("mini", train_queries(), TrainSettings(limit=30, epochs=300))
         listing = {s.key: s for s in await rf.list_profiles("mini")}
@@ -103,8 +103,8 @@ async def test_recalibration_keeps_previous_and_other_profiles(mini_store):
 async def test_no_signal_is_stored_as_unusable_and_refused(mini_store):
     """A feedback model that agrees with the retriever (its own cached vectors) has nothing to teach."""
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
-        agree = RFService(cfg, engine=rf.engine, retriever=rf.retriever, scorer=CachedDenseScorer(rf.retriever))
+    async with open_service(cfg) as rf:
+        agree = open_service(cfg, engine=rf.engine, retriever=rf.retriever, scorer=CachedDenseScorer(rf.retriever))
         report = await agree.calibrate("mini", train_queries(30), TrainSettings(limit=20, epochs=100))
         assert not report.profile.usable
         assert "UNUSABLE" in report.message
@@ -116,7 +116,7 @@ async def test_no_signal_is_stored_as_unusable_and_refused(mini_store):
 
 async def test_calibration_input_checks(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         with pytest.raises(InputError, match="too few"):
             await rf.calibrate("mini", ["one query", "two"])
         with pytest.raises(InputError, match="context_limit=6 must be smaller than limit=6"):
@@ -127,7 +127,7 @@ async def test_calibration_input_checks(mini_store):
 
 async def test_searches_follow_the_guide(mini_store):
     cfg, _ = mini_store
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         prec = await rf.search_precision("mini", Q, limit=10)
         assert prec.feedback_scores_used == 5 and prec.scoring_rounds == 1 and len(prec.hits) == 10
         assert any("not been evaluated" in w for w in prec.warnings)
@@ -150,7 +150,7 @@ async def test_evaluate_reports_library_and_ground_truth(mini_store):
     cfg, _ = mini_store
     queries = read_queries(MINI / "queries.jsonl")
     qrels = read_qrels(MINI / "qrels" / "test.tsv")
-    async with RFService(cfg) as rf:
+    async with open_service(cfg) as rf:
         with pytest.raises(InputError, match="training queries"):
             from rf_mcp.domain.datasets import Query
             await rf.evaluate("mini", [Query(text=t) for t in train_queries()[:5]])

@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "rf_mcp"
 
 PUBLIC_API = [
-    "CalibrationProfile", "CalibrationReport", "CollectionsOverview", "Config", "ConfigError", "Engine", "EngineError",
-    "EvaluationReport", "Filter", "GuardrailError", "IndexReport", "InputError", "ModelError", "Query", "RFError",
-    "RFService", "Retriever", "Scorer", "SearchResult", "SparseEncoder", "TrainSettings", "Trainer", "Weights",
-    "__version__", "document_text", "load_config", "ranking_metrics", "read_qrels", "read_queries",
+    "CalibrateRequest", "CalibrationProfile", "CalibrationReport", "CollectionsOverview", "Config", "ConfigError",
+    "Engine", "EngineError", "EvaluateRequest", "EvaluationReport", "Filter", "GuardrailError", "IndexReport",
+    "IndexRequest", "InputError", "ModelError", "PrecisionRequest", "Query", "RFError", "RFService", "RecallRequest",
+    "Retriever", "Scorer", "SearchResult", "SparseEncoder", "TrainSettings", "Trainer", "Weights", "__version__",
+    "document_text", "load_config", "open_service", "ranking_metrics", "read_qrels", "read_queries",
 ]
 
 
@@ -91,16 +92,29 @@ def test_dependencies_point_inward():
     for mod, deps in g.items():
         if mod == "rf_mcp.ports":
             assert deps <= {"rf_mcp.errors"}, deps
-        if mod.startswith("rf_mcp.domain"):
-            allowed = ("rf_mcp.domain", "rf_mcp.ports", "rf_mcp.errors", "rf_mcp.config", "rf_mcp.factory")
+        if mod.startswith("rf_mcp.domain"):  # the domain builds nothing: the composition root passes its adapters
+            allowed = ("rf_mcp.domain", "rf_mcp.ports", "rf_mcp.errors", "rf_mcp.config")
             assert all(d.startswith(allowed) for d in deps), (mod, deps)
-            if "rf_mcp.factory" in deps:  # the composition root: only the service builds default adapters
-                assert mod == "rf_mcp.domain.service", mod
         if mod.startswith("rf_mcp.adapters"):
-            assert not any(d.startswith(("rf_mcp.domain", "rf_mcp.server", "rf_mcp.cli", "rf_mcp.factory"))
-                           for d in deps), (mod, deps)
+            assert not any(d.startswith(("rf_mcp.domain", "rf_mcp.server", "rf_mcp.cli", "rf_mcp.factory",
+                                         "rf_mcp.bootstrap")) for d in deps), (mod, deps)
         if not mod.startswith(("rf_mcp.adapters", "rf_mcp.factory")):
             assert not any(d.startswith("rf_mcp.adapters") for d in deps), (mod, deps)
+        if "rf_mcp.factory" in deps:  # only the composition root chooses adapters
+            assert mod == "rf_mcp.bootstrap", mod
+
+
+def test_the_server_uses_the_sdk_public_api_only():
+    """No private SDK attribute (``_tool_manager``, ``_lowlevel_server``...) and no private SDK module."""
+    for path in (PACKAGE / "server").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("mcp.", "mcp_types")):
+                assert not any(part.startswith("_") for part in node.module.split(".")), (path.name, node.module)
+                assert not any(a.name.startswith("_") for a in node.names), (path.name, node.module)
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                assert not (isinstance(node.value, ast.Name) and node.value.id in ("server", "ctx", "session")), \
+                    (path.name, node.attr)
 
 
 def test_lazy_exports_match_all():

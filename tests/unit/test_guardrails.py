@@ -49,12 +49,13 @@ async def test_plain_hybrid_mode_is_one_fused_query_without_feedback(indexed):
 
 
 async def test_fewer_than_two_seeds_refused(calibrated):
-    with pytest.raises(GuardrailError, match="at least 2"):
+    """The request model refuses them before any work, with the same words on every surface (MCP, CLI, Python)."""
+    with pytest.raises(InputError, match="seeds: Input should be greater than or equal to 2"):
         await calibrated.search_precision("docs", Q, seeds=1)
     hit = (await calibrated.search_precision("docs", Q)).hits[0]
-    with pytest.raises(GuardrailError, match="at least 2"):
+    with pytest.raises(InputError, match="seed_ids: List should have at least 2 items"):
         await calibrated.search_recall("docs", Q, seed_ids=[hit.id])
-    with pytest.raises(InputError, match="too many"):
+    with pytest.raises(InputError, match="seeds: Input should be less than or equal to 20"):
         await calibrated.search_precision("docs", Q, seeds=21)
 
 

@@ -100,7 +100,7 @@ async def test_calibration_input_checks(indexed):
         await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN.model_copy(update={"limit": 301}))
     with pytest.raises(InputError, match="over the cap of 100"):
         await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN, max_feedback_scores=100)
-    with pytest.raises(InputError, match="exactly one way"):
+    with pytest.raises(InputError, match="exactly one of queries"):
         await indexed.calibrate("docs")
 
 
@@ -225,11 +225,11 @@ async def test_judgments_that_match_no_retrieved_id_name_the_id_field(calibrated
     from rf_mcp import Query
 
     queries = [Query(id=f"q{i}", text=t) for i, t in enumerate(doubles.queries(12, seed=7))]
-    before = await calibrated.list_profiles("docs")
+    before = await calibrated.engine.get_metadata("docs")
     with pytest.raises(InputError, match="matched an id in the relevance judgments") as err:
         await calibrated.evaluate("docs", queries, qrels={q.id: {f"elsewhere-{q.id}": 1} for q in queries})
     assert "id_field" in err.value.fix
-    assert await calibrated.list_profiles("docs") == before  # nothing stored
+    assert await calibrated.engine.get_metadata("docs") == before  # nothing stored (the stored state, not its age)
 
 
 async def test_index_creates_a_payload_index_per_filterable_field(tmp_path):

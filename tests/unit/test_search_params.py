@@ -4,6 +4,7 @@ with the feedback's pull, explicit parameters win, and every result says how the
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -108,9 +109,8 @@ async def test_parameters_reach_the_engine_and_results_say_so(templates):
     assert set(engine.seen) == {SearchParams(hnsw_ef=128)}
     assert res.search_params == "exact"
     target = await doubles.service(cfg, engine=engine).target("docs")
-    target.info = target.info.model_copy(update={"indexed_vectors": target.info.points_count})
-    target.used_params = target.params
-    assert search.describe_params(target) == "hnsw, hnsw_ef=128"  # with an index, the result names the breadth
+    target = dataclasses.replace(target, info=target.info.model_copy(update={"indexed_vectors": target.info.points_count}))
+    assert search.describe_params(target, target.params) == "hnsw, hnsw_ef=128"  # with an index, the result names the breadth
 
 
 async def test_recall_seeds_carry_their_vectors_for_the_policy(templates, monkeypatch):

@@ -43,7 +43,7 @@ async def test_paths_outside_the_data_roots_get_one_uniform_refusal(templates, t
     root.mkdir()
     (root / "escape").symlink_to(tmp_path / "outside")
     service = confined(templates, [root])
-    before = await service.list_profiles("docs")
+    before = await service.engine.get_metadata("docs")
     attempts = [
         ("index", {"collection": "exfil", "input_path": str(secret)}),
         ("index", {"collection": "exfil", "input_path": str(tmp_path / "outside" / "missing.jsonl")}),
@@ -67,7 +67,7 @@ async def test_paths_outside_the_data_roots_get_one_uniform_refusal(templates, t
             refusals.add(msg.split(" file is not available")[1] if " file is not available" in msg else msg)
         assert len(refusals) == 1, refusals  # the same words whether the file exists, is readable or is a device
         assert not await service.engine.exists("exfil")
-    assert await service.list_profiles("docs") == before  # nothing was calibrated on /etc/passwd
+    assert await service.engine.get_metadata("docs") == before  # nothing was calibrated on /etc/passwd (stored state)
 
 
 async def test_inline_data_and_files_inside_the_roots_still_work(templates, tmp_path):
@@ -322,7 +322,7 @@ async def test_new_collection_names_are_plain(tmp_path):
     path.write_text("\n".join(json.dumps(d) for d in doubles.corpus(20)) + "\n")
     rf = doubles.service()
     for bad in ("a\nb", "\u202eevil", " ", "a:b", "a\u2215b", "\uff0e\uff0e", "*", "-rf", "_x", "\u00e9" * 200, ""):
-        with pytest.raises(InputError, match=r"not a name rf-mcp creates|No collection given"):
+        with pytest.raises(InputError, match=r"not a name rf-mcp creates|collection: String should have at least 1"):
             await rf.index(bad, path)
     assert await rf.engine.list_collections() == []
     for good in ("docs", "scifact-mini", "x_1", "\u00e9t\u00e9"):

@@ -42,12 +42,13 @@ async def test_calibrate_defaults_are_train_settings(templates):
     async with Client(build_server(service)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         props = tools["calibrate"].input_schema["properties"]
-        assert "Default 50." in props["limit"]["description"] and "Default 1000." in props["epochs"]["description"]
-        r = await client.call_tool("calibrate", {"collection": "docs", "queries": doubles.queries(), "limit": 30,
-                                                 "epochs": 300})
+        assert props["limit"]["minimum"] == 6 and props["epochs"]["maximum"] == 100_000  # TrainSettings' bounds
+        assert "lr" not in props  # a CLI / Python argument only
+        r = await client.call_tool("calibrate", {"collection": "docs", "queries": doubles.queries(), "limit": 20,
+                                                 "epochs": 7})
         assert not r.is_error, text(r)
         train = r.structured_content["profile"]["train"]
-        assert train["limit"] == 30 and train["epochs"] == 300 and train["context_limit"] == 5  # the rest: defaults
+        assert train["limit"] == 20 and train["epochs"] == 7 and train["context_limit"] == 5  # the rest: defaults
         r = await client.call_tool("calibrate", {"collection": "docs", "queries": doubles.queries(), "limit": 3})
         assert r.is_error and "limit" in text(r) and "greater than or equal to 6" in text(r)
 

@@ -4,14 +4,15 @@ All documents of one round are graded in one request: they are numbered and wrap
 (``<doc id=N>...</doc>``, with every ``<`` inside a document escaped so a document cannot close its block or
 open another), and the system prompt says they are untrusted data. The reply must be exactly one JSON object
 (bare, or as the only fenced block) with one integer id and one numeric grade per document, each within the
-scale; a reply that is not is asked again once, then the call fails: a grade is never invented. Grades are
-cached per (grading client, query, document).
+scale; a reply that is not is asked again once, then the call fails: a grade is never invented. The HTTP judge
+caches its grades per (query, document).
 
 Two transports share the prompt and the identity (so a calibration made through one serves the other with the
 same model):
 * ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap);
-* ``sampling``: the MCP client's own LLM. The protocol layer asks the client and files the grades here under
-  the client's key (:data:`rf_mcp.ports.grading_client`); the search then reads them from the cache.
+* ``sampling``: the MCP client's own LLM. The protocol layer asks the client with :meth:`SamplingJudge.prompt` and
+  checks the reply with :meth:`SamplingJudge.parse` (:mod:`rf_mcp.server.sampling`); a search's plan receives the
+  grades directly, so nothing is cached between clients.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import httpx
 
 from rf_mcp.config import FeedbackSettings
 from rf_mcp.errors import ConfigError, ModelError
-from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer, grading_client
+from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer
 
 PROMPT_VERSION = "v1"
 SCALE = (0, 10)
@@ -116,7 +117,7 @@ def parse(reply: str, n: int) -> list[float]:
 
 
 class GradeCache:
-    """Grades per (grading client, query, document), least recently used evicted first."""
+    """Grades per (query, document) of the server's own judge, least recently used evicted first."""
 
     def __init__(self, size: int = 20_000) -> None:
         self._data: OrderedDict[tuple[str, str, str], float] = OrderedDict()
@@ -124,7 +125,7 @@ class GradeCache:
 
     @staticmethod
     def key(query: str, doc: str) -> tuple[str, str, str]:
-        return grading_client.get(), query, hashlib.sha256(doc.encode()).hexdigest()
+        return "", query, hashlib.sha256(doc.encode()).hexdigest()
 
     def get(self, query: str, doc: str) -> float | None:
         k = self.key(query, doc)
@@ -153,6 +154,7 @@ class _Judge:
         self.model = settings.model
         self.identity = identity(settings.model)
         self.system_prompt = SYSTEM_PROMPT
+        self.timeout = settings.timeout
         self.cache = GradeCache()
 
     def batches(self, docs: Sequence[str]) -> list[list[str]]:
@@ -171,7 +173,7 @@ class _Judge:
     def max_tokens(self, n: int) -> int:
         return 64 + 24 * n
 
-    def accept(self, query: str, documents: Sequence[str], grades: Sequence[float]) -> None:
+    def _keep(self, query: str, documents: Sequence[str], grades: Sequence[float]) -> None:
         for d, g in zip(documents, grades, strict=True):
             self.cache.put(query, d, g)
 
@@ -260,7 +262,7 @@ class HttpJudge(_Judge, Scorer):
 
         async def run(batch: list[str]) -> None:
             try:
-                self.accept(query, batch, await self._grade(query, batch))
+                self._keep(query, batch, await self._grade(query, batch))
             except ModelError as exc:  # reported after the other batches finish, as one clear error
                 errors.append(exc)
 
@@ -273,19 +275,17 @@ class HttpJudge(_Judge, Scorer):
 
 
 class SamplingJudge(_Judge, SampledScorer):
-    """Grades come from the MCP client's LLM, requested by the protocol layer and filed with ``accept``."""
+    """Grades come from the MCP client's LLM: the protocol layer asks for them (a search plan's grade requests)."""
 
     def __init__(self, settings: FeedbackSettings) -> None:
         self._setup(settings)
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
-        if self.cache.missing(query, documents):
-            raise ModelError(
-                "This feedback model is the MCP client's own LLM (sampling): it can only grade inside the MCP "
-                "search tools, called by a client that supports sampling.",
-                fix='Search through rf_search_precision / rf_search_recall, or set [feedback] transport = "http" '
-                    "with an OpenAI-compatible endpoint (needed for calibrate and evaluate).")
-        return self.cached(query, documents)
+        raise ModelError(
+            "This feedback model is the MCP client's own LLM (sampling): it can only grade inside the MCP search "
+            "tools, called by a client that supports sampling.",
+            fix='Search through rf_search_precision / rf_search_recall, or set [feedback] transport = "http" with an '
+                "OpenAI-compatible endpoint (needed for calibrate and evaluate).")
 
 
 def build(settings: FeedbackSettings) -> Scorer:
