@@ -43,7 +43,9 @@ class QdrantSettings(_Section):
     path: str | None = Field(None, description="Folder of the embedded engine (default: the per-user data folder).")
     url: str | None = Field(None, description="URL of a Qdrant server, e.g. http://localhost:6333.")
     api_key: SecretStr | None = Field(None, description="API key for the server (prefer QDRANT_API_KEY); never shown.")
-    timeout: float = Field(30.0, gt=0, description="Seconds before a server call fails.")
+    timeout: float = Field(30.0, gt=0, description="Seconds before a call to the server, or to the engine process "
+                                                   "(engine_process), fails; an engine process that answers "
+                                                   "nothing in that time is restarted.")
     backend: Literal["auto", "local", "edge", "memory"] = Field(
         "auto", description="Embedded engine: edge (qdrant-edge-py, Qdrant's Rust engine) or local (qdrant-client); "
                             "auto = the engine that wrote the folder (edge for a new one), or the server when url is "

@@ -221,12 +221,7 @@ class ClientEngine(Engine):
         with self._lock:
             return guarded(fn, self._map_error, client)
 
-    run_inline = False
-    """True in a process that does nothing else (the engine process): calls run on the caller's thread, no hop."""
-
     async def _run(self, fn: Callable[[QdrantClient], T]) -> T:
-        if self.run_inline:
-            return self._call(fn)
         return await anyio.to_thread.run_sync(partial(self._call, fn))
 
     async def close(self) -> None:

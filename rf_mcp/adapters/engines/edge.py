@@ -220,12 +220,7 @@ class EdgeEngine(Engine):
                 return guarded(fn, self._describe_error, *args)
         return guarded(fn, self._describe_error, *args)
 
-    run_inline = False
-    """True in a process that does nothing else (the engine process): calls run on the caller's thread, no hop."""
-
     async def _run(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-        if self.run_inline:
-            return self._call(fn, *args, write=write)
         return await anyio.to_thread.run_sync(partial(self._call, fn, *args, write=write))
 
     async def close(self) -> None:
