@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks._report import OUT, write_section
 from rf_mcp import Config
-from rf_mcp.config import FeedbackSettings, QdrantSettings, RetrieverSettings
+from rf_mcp.config import Bm25Feedback, QdrantSettings, RetrieverSettings
 from rf_mcp.domain import search
 from rf_mcp.domain.models import Weights
 from rf_mcp.factory import open_engine
@@ -188,7 +188,7 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
                      retriever=RetrieverSettings(model="local/all-MiniLM-L6-v2",
                                                  model_path=str(shared / "models" / "all-MiniLM-L6-v2-int8"),
                                                  dim=384, pooling="mean"),
-                     feedback=FeedbackSettings(type="bm25"))
+                     feedback=Bm25Feedback())
         try:
             async with open_service(cfg) as rf:
                 await rf.index("scifact", sf / "corpus.jsonl", vectors_path=sf / "embeddings" / "minilm_corpus.npy",

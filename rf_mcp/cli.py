@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import types
 from collections.abc import Sequence
@@ -191,13 +190,10 @@ async def _command(rf: RFService, args: argparse.Namespace) -> Any:
     if c == "rollback":
         return await rf.run_rollback(request_of(r.RollbackRequest, args))
     if c == "migrate":
-        from pydantic import SecretStr
-
-        from rf_mcp.config import QdrantSettings
+        from rf_mcp.config import QdrantSettings, env_secret
 
         if args.to.startswith(("http://", "https://")):
-            key = os.environ.get(args.to_api_key_env)
-            to = QdrantSettings(url=args.to, api_key=SecretStr(key) if key else None)
+            to = QdrantSettings(url=args.to, api_key=env_secret(args.to_api_key_env))
         else:
             to = QdrantSettings(path=args.to, backend=args.to_backend)
         return await rf.migrate(args.collection, to, vector_name=args.vector_name, progress=_progress)

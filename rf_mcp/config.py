@@ -1,10 +1,19 @@
 """Configuration: a TOML file (``--config`` or ``RF_MCP_CONFIG``) plus environment variables (pydantic-settings).
 
-Precedence, highest first: ``RF_MCP_<SECTION>__<KEY>`` variables (e.g. ``RF_MCP_SEARCH__LIMIT=5``); the names Qdrant's
-own MCP server uses where the meaning is the same (``QDRANT_URL``, ``QDRANT_API_KEY``, ``QDRANT_LOCAL_PATH``,
-``COLLECTION_NAME``, ``EMBEDDING_MODEL``); the TOML file; the defaults. Relative paths in the file resolve against the
-file's folder, not the working directory. Without any location, data lives in the per-user data folder (the
-platform's convention). Every invalid value becomes one :class:`ConfigError` naming the key and the fix.
+Precedence, highest first: ``RF_MCP_<SECTION>__<KEY>`` variables (e.g. ``RF_MCP_SEARCH__LIMIT=5``); variables with
+names of their own: those Qdrant's own MCP server uses where the meaning is the same (``QDRANT_URL``,
+``QDRANT_API_KEY``, ``QDRANT_LOCAL_PATH``, ``COLLECTION_NAME``, ``EMBEDDING_MODEL``) and ``RF_MCP_READ_ONLY``; the
+TOML file; the defaults (pydantic-settings sources, composed in :meth:`Config.settings_customise_sources`). A server
+or a folder named by a higher source replaces the other kind named by a lower one. Relative paths in the file
+resolve against the file's folder, not the working directory. Without any location, data lives in the per-user data
+folder (the platform's convention). Every invalid value becomes one :class:`ConfigError` naming the key and the fix.
+
+``[feedback]`` is one model per ``type`` (a discriminated union): fastembed (the default), bm25, llm, or any other
+name for a plug-in (its options in ``[feedback.options]``); each type takes only its own keys.
+
+This module is the only one that reads the environment: the file's overrides, the LLM judge's API key (the variable
+``[feedback] api_key_env`` names, held by :class:`LlmFeedback`), the HTTP bearer token (:func:`auth_token`) and
+other secrets named by a variable (:func:`env_secret`).
 """
 
 from __future__ import annotations
@@ -12,19 +21,41 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings.sources.utils import parse_env_vars
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from rf_mcp.domain.requests import Budget, HnswEf, Limit, Seeds
 from rf_mcp.errors import ConfigError
 
 CONFIG_ENV = "RF_MCP_CONFIG"
+READ_ONLY_ENV = "RF_MCP_READ_ONLY"
+AUTH_TOKEN_ENV = "RF_MCP_AUTH_TOKEN"
 APP = "rf-mcp"
 
 
@@ -83,46 +114,147 @@ class QdrantSettings(_Section):
 
 
 class ModelSettings(_Section):
-    """A fastembed model, by name or from a local ONNX folder."""
+    """A fastembed model, by name or from a local ONNX model (``[retriever]``, and ``[feedback]`` type fastembed)."""
 
-    model: str = Field(description="fastembed model name (or your own name for a local folder).")
-    model_path: str | None = Field(None, description="Local folder with model.onnx + tokenizer.")
-    model_file: str = Field("model.onnx", description="ONNX file inside model_path.")
+    model: str = Field(description="fastembed model name (or your own name for a local model).")
+    model_path: str | None = Field(None, description="Local model: its folder (holding model.onnx and tokenizer.json), "
+                                                     "or the ONNX file itself, e.g. /models/m/onnx/model_quantized.onnx "
+                                                     "(tokenizer.json beside it or one folder up).")
     dim: int | None = Field(None, gt=0, description="Vector size; needed for unknown names.")
     pooling: Literal["mean", "cls"] | None = Field(None, description="Pooling for unknown names.")
-    normalize: bool = Field(True, description="L2-normalise embeddings (local folders).")
     threads: int | None = Field(None, gt=0, description="ONNX runtime threads per model call (unset: every core for the "
                                                         "CLI and stdio; 1 for the HTTP transports, where concurrent "
                                                         "requests each take a core).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_file(cls, data: Any) -> Any:
+        """Deprecated ``model_file`` (the ONNX file inside model_path): folded into model_path, which names it now."""
+        if isinstance(data, dict) and "model_file" in data:
+            data = dict(data)
+            name = data.pop("model_file")
+            if isinstance(name, str) and name != "model.onnx" and isinstance(data.get("model_path"), str):
+                data["model_path"] = str(Path(data["model_path"]) / name)
+        return data
+
 
 class RetrieverSettings(ModelSettings):
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    normalize: bool = Field(True, description="L2-normalise the embeddings of a local model.")
 
 
 FeedbackKind = Literal["auto", "cross-encoder", "dense", "late-interaction"]
+BUILT_IN_FEEDBACK = ("bm25", "fastembed", "llm")
+PLUGIN_TAG = "plug-in"  # the union's tag for every other type name
 
 
-class FeedbackSettings(ModelSettings):
-    type: str = Field(
-        "fastembed", min_length=1,
-        description="fastembed (a model), bm25 (lexical), llm (an LLM judge), or a plug-in's type name.",
-    )
+class _FeedbackType(_Section):
+    """What every ``[feedback]`` type has: its name, and only its own keys (another type's key is an error naming it)."""
+
+    type: str
+
+    @property
+    def grades_through_client(self) -> bool:
+        """Whether the MCP client's own LLM grades (sampling): the protocol layer asks it for a search's grades."""
+        return False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields) | ({"model_file"} if "model_path" in cls.model_fields else set())
+            unknown = [str(k) for k in data if k not in known]
+            if unknown:
+                raise PydanticCustomError("feedback_key", "unknown key {key} for type {type}",
+                                          {"key": unknown[0], "type": str(data.get("type", "fastembed")),
+                                           "keys": ", ".join(cls.model_fields)})
+        return data
+
+
+class FastembedFeedback(ModelSettings, _FeedbackType):
+    """A fastembed cross-encoder, dense or late-interaction model (the default)."""
+
+    type: Literal["fastembed"] = Field("fastembed", description='fastembed (a model), bm25 (lexical), llm (an LLM '
+                                                                "judge), or a plug-in's type name.")
     model: str = "Xenova/ms-marco-MiniLM-L-6-v2"
     kind: FeedbackKind = Field("auto", description="Kind of fastembed model; auto detects it.")
-    k1: float = Field(1.2, gt=0, description="BM25 term saturation (type = bm25).")
-    b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (type = bm25).")
+
+
+class Bm25Feedback(_FeedbackType):
+    """Lexical BM25 with the collection's own term statistics."""
+
+    type: Literal["bm25"] = "bm25"
+    k1: float = Field(1.2, gt=0, description="BM25 term saturation.")
+    b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+
+
+class LlmFeedback(_FeedbackType):
+    """An LLM judge: the MCP client's own LLM (sampling) or an OpenAI-compatible API (http)."""
+
+    type: Literal["llm"] = "llm"
+    model: str = Field(min_length=1, description="The LLM's name (with sampling: a name for the client's LLM, part "
+                                                 "of the calibration's identity).")
     transport: Literal["sampling", "http"] = Field(
-        "sampling", description="llm: grade with the MCP client's own LLM (sampling) or an OpenAI-compatible API."
+        "sampling", description="Grade with the MCP client's own LLM (sampling) or an OpenAI-compatible API (http)."
     )
-    base_url: str | None = Field(None, description="llm + http: the API base URL, e.g. https://api.openai.com/v1.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="llm + http: environment variable holding the API key.")
-    timeout: float = Field(60.0, gt=0, description="llm + http: seconds per request.")
-    max_retries: int = Field(2, ge=0, le=10, description="llm + http: retries after a failed request (backoff).")
-    concurrency: int = Field(4, ge=1, le=64, description="llm + http: requests in flight at once.")
-    batch_size: int = Field(20, ge=1, le=100, description="llm: documents graded per request (listwise).")
-    max_doc_chars: int = Field(2000, ge=100, description="llm: each document is cut to this many characters.")
+    base_url: str | None = Field(None, description="http: the API base URL, e.g. https://api.openai.com/v1.")
+    api_key_env: str = Field("OPENAI_API_KEY", min_length=1, description="http: environment variable holding the API key.")
+    timeout: float = Field(60.0, gt=0, description="http: seconds per request.")
+    max_retries: int = Field(2, ge=0, le=10, description="http: retries after a failed request (backoff).")
+    concurrency: int = Field(4, ge=1, le=64, description="http: requests in flight at once.")
+    batch_size: int = Field(20, ge=1, le=100, description="Documents graded per request (listwise).")
+    max_doc_chars: int = Field(2000, ge=100, description="Each document is cut to this many characters.")
+    _api_key: SecretStr | None = PrivateAttr(None)
+
+    @property
+    def grades_through_client(self) -> bool:
+        return self.transport == "sampling"
+
+    @property
+    def api_key(self) -> SecretStr | None:
+        """The key held by the variable ``api_key_env`` names, as :func:`load_config` read it (never from the file)."""
+        return self._api_key
+
+    def with_api_key_from(self, env: Mapping[str, str] | None = None) -> LlmFeedback:
+        """These settings holding the key of the variable ``api_key_env`` names (``os.environ`` unless ``env``)."""
+        copy = self.model_copy()
+        copy._api_key = env_secret(self.api_key_env, env)
+        return copy
+
+
+class PluginFeedback(_FeedbackType):
+    """A plug-in scorer: any other type name, published under the ``rf_mcp.scorers`` entry-point group."""
+
+    type: str = Field(min_length=1, description="The plug-in's entry-point name.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options for a plug-in scorer.")
+
+    @field_validator("type")
+    @classmethod
+    def _not_built_in(cls, value: str) -> str:
+        if value in BUILT_IN_FEEDBACK:
+            raise ValueError(f'"{value}" is a built-in type, not a plug-in')
+        return value
+
+
+FeedbackSettings = PluginFeedback
+"""What a plug-in's factory receives (``[feedback] type = "<its name>"``, ``[feedback.options]`` as ``.options``)."""
+
+FEEDBACK_TYPES: dict[str, type[_FeedbackType]] = {"fastembed": FastembedFeedback, "bm25": Bm25Feedback,
+                                                   "llm": LlmFeedback, PLUGIN_TAG: PluginFeedback}
+
+
+def _feedback_tag(data: Any) -> str:
+    """The union member for a ``[feedback]`` table: a built-in type, else the plug-in model (no type: fastembed)."""
+    name = data.get("type", "fastembed") if isinstance(data, dict) else getattr(data, "type", "fastembed")
+    return name if name in BUILT_IN_FEEDBACK else PLUGIN_TAG
+
+
+Feedback = Annotated[
+    Annotated[FastembedFeedback, Tag("fastembed")] | Annotated[Bm25Feedback, Tag("bm25")]
+    | Annotated[LlmFeedback, Tag("llm")] | Annotated[PluginFeedback, Tag(PLUGIN_TAG)],
+    Discriminator(_feedback_tag),
+]
+"""The ``[feedback]`` section: one model per ``type``, each with only its own keys."""
 
 
 LAYOUTS: dict[str, dict[str, Any]] = {
@@ -201,27 +333,67 @@ class ServerSettings(_Section):
     max_connections_per_client: int = Field(32, ge=1, description="HTTP: open connections per client address.")
     request_timeout: float = Field(15.0, gt=0, description="HTTP: seconds to receive a request's headers and body.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="HTTP: the largest request body accepted.")
+    read_only: bool = Field(False, description="Nothing a client calls changes stored data (also --read-only, or "
+                                               "RF_MCP_READ_ONLY=on).")
 
 
-class _GivenEnv(EnvSettingsSource):
-    """``RF_MCP_<SECTION>__<KEY>`` variables from a given environment mapping (tests pass their own)."""
+ON = ("1", "true", "yes", "on")
+OFF = ("0", "false", "no", "off")
+
+
+def _on_off(variable: str, value: str) -> bool | None:
+    """An on/off variable: 1/true/yes/on or 0/false/no/off (any case); empty = unset; anything else is an error."""
+    flag = value.strip().lower()
+    if flag in ON or flag in OFF:
+        return flag in ON
+    if not flag:
+        return None
+    raise ConfigError(f"{variable}={flag[:20]!r} is neither on nor off.",
+                      fix=f"Set {variable} to 1/true/yes/on or 0/false/no/off, or pass --read-only.")
+
+
+def _one_location(data: dict[str, Any]) -> dict[str, Any]:
+    """A server (url) or a folder (path) named by a source replaces the other kind named by the sources below it."""
+    qdrant = data.get("qdrant")
+    if isinstance(qdrant, dict):
+        if qdrant.get("url") and "path" not in qdrant:
+            data["qdrant"] = {**qdrant, "path": None}
+        elif qdrant.get("path") and "url" not in qdrant:
+            data["qdrant"] = {**qdrant, "url": None}
+    return data
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """The TOML file, with its relative paths resolved against its folder (``init_kwargs`` is the parsed file)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls, toml_file=path)
+        self.init_kwargs = _resolve_paths(self.init_kwargs, path.parent)
+
+
+class _PrefixedVariables(EnvSettingsSource):
+    """``RF_MCP_<SECTION>__<KEY>`` variables of the environment :func:`load_config` was given (tests pass their own).
+
+    EnvSettingsSource reads ``os.environ`` into its public ``env_vars`` when built: they are replaced by the given
+    mapping, keyed as it keys them (lower case, as the settings are case-insensitive)."""
 
     def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
-        self._given = env
         super().__init__(settings_cls)
+        self.env_vars = {k if self.case_sensitive else k.lower(): v for k, v in env.items()
+                         if not (self.env_ignore_empty and v == "")}
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._given, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+    def __call__(self) -> dict[str, Any]:
+        return _one_location(super().__call__())
 
 
-class _McpServerQdrantEnv(PydanticBaseSettingsSource):
-    """The environment variables of Qdrant's own MCP server, where they mean the same here."""
+class _NamedVariables(PydanticBaseSettingsSource):
+    """Variables with names of their own: Qdrant's MCP server's (where they mean the same here) and RF_MCP_READ_ONLY."""
 
     def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
         self.env = env
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -240,20 +412,40 @@ class _McpServerQdrantEnv(PydanticBaseSettingsSource):
             out["collection"] = {"default_collection": e["COLLECTION_NAME"]}
         if e.get("EMBEDDING_MODEL"):
             out["retriever"] = {"model": e["EMBEDDING_MODEL"]}
-        return out
+        read_only = _on_off(READ_ONLY_ENV, e.get(READ_ONLY_ENV, ""))
+        if read_only is not None:
+            out["server"] = {"read_only": read_only}
+        return _one_location(out)
+
+
+@dataclass(frozen=True)
+class _Loading:
+    file: Path | None
+    env: Mapping[str, str]
+
+
+_LOADING: ContextVar[_Loading | None] = ContextVar("rf_mcp_config_loading", default=None)
 
 
 class Config(BaseSettings):
+    """The whole configuration. ``Config(...)`` takes its arguments and the defaults only; :func:`load_config` adds
+    the file and the environment."""
+
     model_config = SettingsConfigDict(extra="forbid", frozen=True, env_prefix="RF_MCP_", env_nested_delimiter="__")
 
     qdrant: QdrantSettings = QdrantSettings()
     retriever: RetrieverSettings = RetrieverSettings()
-    feedback: FeedbackSettings = FeedbackSettings()
+    feedback: Feedback = FastembedFeedback()
     collection: CollectionSettings = CollectionSettings()
     search: SearchSettings = SearchSettings()
     calibration: CalibrationSettings = CalibrationSettings()
     server: ServerSettings = ServerSettings()
-    source: str | None = Field(None, description="The config file this was read from (set by load_config).")
+    _source: str | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str | None:
+        """The config file this was read from (set by load_config)."""
+        return self._source
 
     @property
     def shown_source(self) -> str:
@@ -279,12 +471,35 @@ class Config(BaseSettings):
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
                                    env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)  # load_config composes the sources itself, with the environment it is given
+        """Highest first: arguments, RF_MCP_<SECTION>__<KEY>, the named variables, the file (then the defaults).
+
+        Outside :func:`load_config` only the arguments: building a ``Config`` reads neither a file nor the environment."""
+        loading = _LOADING.get()
+        if loading is None:
+            return (init_settings,)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _PrefixedVariables(settings_cls, loading.env),
+                                                     _NamedVariables(settings_cls, loading.env)]
+        if loading.file is not None:
+            sources.append(_ConfigFile(settings_cls, loading.file))
+        return tuple(sources)
 
 
 def _describe(err: ValidationError) -> ConfigError:
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"]]
+    if first["type"] == "feedback_key":
+        ctx = first.get("ctx") or {}
+        key, name = ctx.get("key"), ctx.get("type")
+        if name in BUILT_IN_FEEDBACK:
+            owners = [f'type = "{t}"' for t in BUILT_IN_FEEDBACK if t != name and key in FEEDBACK_TYPES[t].model_fields]
+            fix = f'type = "{name}" takes only: {ctx.get("keys")}.'
+            fix += f" {key} belongs to {' or '.join(owners)}." if owners else ""
+        else:
+            fix = "A plug-in type takes only type; its own settings go in the [feedback.options] table."
+        return ConfigError(f'Unknown config key [feedback].{key} for type = "{name}".',
+                           fix=fix + " Remove the key or correct its spelling; config.example.toml shows each type's keys.")
+    if len(loc) > 1 and loc[0] == "feedback" and loc[1] in FEEDBACK_TYPES:
+        del loc[1]  # the union's tag: the key is [feedback].<key>
     key = f"[{loc[0]}].{'.'.join(loc[1:])}" if len(loc) > 1 else f"[{loc[0]}]" if loc else "(root)"
     if first["type"] == "extra_forbidden":
         return ConfigError(f"Unknown config key {key}.",
@@ -310,38 +525,46 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
-def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
-    out = dict(low)
-    for k, v in high.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read the config file (if any) and apply the environment (``os.environ`` unless ``env`` is given)."""
     env = dict(os.environ) if env is None else dict(env)
     path = path or env.get(CONFIG_ENV) or None
-    data: dict[str, Any] = {}
-    source = None
+    file = None
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"Config file {p} does not exist.",
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise ConfigError(f"Config file {file} does not exist.",
                               fix=f"Pass an existing file with --config or {CONFIG_ENV}, or copy config.example.toml.")
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Config file {p} is not valid TOML: {exc}.", fix="Correct its syntax.") from None
-        source = str(p.resolve())
-        data = _resolve_paths(data, p.resolve().parent)
+        file = file.resolve()
+    token = _LOADING.set(_Loading(file, env))
     try:
-        mcp_env = _McpServerQdrantEnv(Config, env)()
-        rf_env = _GivenEnv(Config, env)()
-        merged = _deep_merge(_deep_merge(data, mcp_env), rf_env)
-        if "url" in mcp_env.get("qdrant", {}) or "url" in rf_env.get("qdrant", {}):
-            merged["qdrant"].pop("path", None)  # a server named in the environment wins over a folder in the file
-        elif "path" in mcp_env.get("qdrant", {}) or "path" in rf_env.get("qdrant", {}):
-            merged["qdrant"].pop("url", None)
-        return Config(**merged, source=source)
+        config = Config()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {file} is not valid TOML: {exc}.", fix="Correct its syntax.") from None
     except ValidationError as exc:
         raise _describe(exc) from None
+    finally:
+        _LOADING.reset(token)
+    config._source = str(file) if file else None
+    if isinstance(config.feedback, LlmFeedback):
+        config = config.model_copy(update={"feedback": config.feedback.with_api_key_from(env)})
+    return config
+
+
+def env_secret(variable: str, env: Mapping[str, str] | None = None) -> SecretStr | None:
+    """The secret an environment variable holds (``os.environ`` unless ``env``); None when it is unset or empty.
+
+    For the LLM judge's key (``[feedback] api_key_env``) and ``rf-mcp migrate --to-api-key-env``."""
+    value = (os.environ if env is None else env).get(variable)
+    return SecretStr(value) if value else None
+
+
+def auth_token(variable: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
+    """The bearer token HTTP clients must send: the variable ``--auth-token-env`` names (an error when it is unset),
+    else RF_MCP_AUTH_TOKEN (None when unset). An empty value is returned as is: the HTTP layer refuses it."""
+    name = variable or AUTH_TOKEN_ENV
+    token = (os.environ if env is None else env).get(name)
+    if variable and token is None:
+        raise ConfigError(f"--auth-token-env names {name}, but that environment variable is not set.",
+                          fix=f"Export {name}=<a long random token>, or drop --auth-token-env.")
+    return token

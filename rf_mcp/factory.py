@@ -11,13 +11,21 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from rf_mcp.config import FeedbackSettings, QdrantSettings, RetrieverSettings
+from rf_mcp.config import (
+    BUILT_IN_FEEDBACK,
+    Bm25Feedback,
+    FastembedFeedback,
+    Feedback,
+    LlmFeedback,
+    QdrantSettings,
+    RetrieverSettings,
+)
 from rf_mcp.errors import ConfigError
 from rf_mcp.ports import Engine, Retriever, Scorer, SparseEncoder, Trainer
 
 ENTRY_POINT_GROUP = "rf_mcp.scorers"
 log = logging.getLogger("rf_mcp")
-BUILT_IN_SCORERS = ("bm25", "fastembed", "llm")
+BUILT_IN_SCORERS = BUILT_IN_FEEDBACK
 
 
 def open_engine(settings: QdrantSettings) -> Engine:
@@ -77,21 +85,22 @@ def scorer_types() -> list[str]:
     return sorted(set(BUILT_IN_SCORERS) | set(_plugins()))
 
 
-def build_scorer(settings: FeedbackSettings) -> Scorer:
-    """The built-in scorer for ``[feedback].type``, or the plug-in registered under that name."""
-    kind = settings.type
-    if kind == "bm25":
+def build_scorer(settings: Feedback) -> Scorer:
+    """The built-in scorer for ``[feedback].type``, or the plug-in registered under that name (its factory receives
+    the :class:`rf_mcp.config.FeedbackSettings` of the plug-in type, with ``options``)."""
+    if isinstance(settings, Bm25Feedback):
         from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 
         return BM25Scorer(k1=settings.k1, b=settings.b)
-    if kind == "fastembed":
+    if isinstance(settings, FastembedFeedback):
         from rf_mcp.adapters.scorers.fastembed import FastembedScorer
 
         return FastembedScorer(settings)
-    if kind == "llm":
+    if isinstance(settings, LlmFeedback):
         from rf_mcp.adapters.scorers import llm_judge
 
         return llm_judge.build(settings)
+    kind = settings.type
     plugins = _plugins()
     if kind not in plugins:
         raise ConfigError(

@@ -31,8 +31,8 @@ class FastembedRetriever(Retriever):
             if self._model is None:
                 from fastembed import TextEmbedding
 
-                fastembed_models.check_folder(self.settings, "retriever")
-                self._model = fastembed_models.load(TextEmbedding, self.settings, "retriever", embedding=True)
+                self._model = fastembed_models.load(TextEmbedding, self.settings, "retriever", embedding=True,
+                                                    normalize=self.settings.normalize)
             return self._model
 
     async def load(self) -> None:
@@ -43,8 +43,8 @@ class FastembedRetriever(Retriever):
     def identity(self) -> str:
         """The model's name (and the digest of a local model file): known without loading the model."""
         if self._identity is None:
-            folder = fastembed_models.check_folder(self.settings, "retriever")
-            self._identity = fastembed_models.identity(self.settings, folder)
+            local = fastembed_models.local_model(self.settings, "retriever")
+            self._identity = fastembed_models.identity(self.settings, local)
         return self._identity
 
     @property

@@ -1,7 +1,8 @@
-"""Loading fastembed models by name (downloaded by fastembed) or from a local ONNX folder.
+"""Loading fastembed models by name (downloaded by fastembed) or from a local ONNX model.
 
-A local folder is registered with fastembed's ``add_custom_model`` and opened with
-``specific_model_path``, so the same code serves users with internet and offline machines.
+A local model (``model_path``: its folder, or the ONNX file itself) is registered with fastembed's
+``add_custom_model`` and opened with ``specific_model_path``, so the same code serves users with internet
+and offline machines.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rf_mcp.config import ModelSettings
 from rf_mcp.errors import ConfigError, ModelError
@@ -32,31 +33,43 @@ def file_digest(path: Path, limit: int = 64 * 1024 * 1024) -> str:
     return h.hexdigest()[:12]
 
 
-def check_folder(settings: ModelSettings, section: str) -> Path | None:
+class LocalModel(NamedTuple):
+    """A local model: the folder fastembed opens (it holds tokenizer.json) and the ONNX file, relative to it."""
+
+    folder: Path
+    file: str
+
+
+def local_model(settings: ModelSettings, section: str) -> LocalModel | None:
+    """The local model ``model_path`` names: a folder (its model.onnx), or the ONNX file itself, whose folder is the
+    one beside it or one up holding tokenizer.json (a Hugging Face repository's onnx/ folder). None: load by name."""
     if settings.model_path is None:
         return None
-    folder = Path(settings.model_path).expanduser()
-    if not folder.is_dir():
-        raise ModelError(
-            f"[{section}].model_path {folder} is not a folder.",
-            fix="Point model_path at a folder holding the ONNX file and tokenizer.json, or remove it to load by name.",
-        )
-    for name in (settings.model_file, "tokenizer.json"):
-        if not (folder / name).is_file():
-            raise ModelError(
-                f"[{section}].model_path {folder} has no {name}.",
-                fix="Copy the model's ONNX file and tokenizer files there (see config.example.toml).",
-            )
-    return folder
+    path = Path(settings.model_path).expanduser()
+    fix = "Point model_path at a folder holding model.onnx and tokenizer.json, or at the ONNX file itself."
+    if path.is_dir():
+        found = LocalModel(path, "model.onnx")
+    elif path.is_file():
+        folder = next((f for f in (path.parent, path.parent.parent) if (f / "tokenizer.json").is_file()), path.parent)
+        found = LocalModel(folder, path.relative_to(folder).as_posix())
+    else:
+        raise ModelError(f"[{section}].model_path {path} is not a folder or a file.",
+                         fix=fix + " Remove it to load the model by name.")
+    for name in (found.file, "tokenizer.json"):
+        if not (found.folder / name).is_file():
+            raise ModelError(f"[{section}].model_path {found.folder} has no {name}.",
+                             fix=f"{fix} Copy the model's ONNX file and tokenizer files there (see config.example.toml).")
+    return found
 
 
-def identity(settings: ModelSettings, folder: Path | None) -> str:
-    if folder is None:
+def identity(settings: ModelSettings, local: LocalModel | None) -> str:
+    if local is None:
         return settings.model
-    return f"{settings.model}@sha256:{file_digest(folder / settings.model_file)}"
+    return f"{settings.model}@sha256:{file_digest(local.folder / local.file)}"
 
 
-def register_custom(cls: Any, settings: ModelSettings, section: str, *, embedding: bool) -> None:
+def register_custom(cls: Any, settings: ModelSettings, local: LocalModel, section: str, *, embedding: bool,
+                    normalize: bool = True) -> None:
     """Register a local model under its configured name unless fastembed knows it already."""
     from fastembed.common.model_description import ModelSource, PoolingType
 
@@ -64,7 +77,7 @@ def register_custom(cls: Any, settings: ModelSettings, section: str, *, embeddin
         if settings.model.lower() in known_models(cls):
             return
         kwargs: dict[str, Any] = {"model": settings.model, "sources": ModelSource(hf=settings.model),
-                                  "model_file": settings.model_file}
+                                  "model_file": local.file}
         if embedding:
             if settings.dim is None:
                 raise ConfigError(
@@ -74,18 +87,20 @@ def register_custom(cls: Any, settings: ModelSettings, section: str, *, embeddin
             kwargs["dim"] = settings.dim
             if cls.__name__ == "TextEmbedding":
                 kwargs["pooling"] = PoolingType.CLS if settings.pooling == "cls" else PoolingType.MEAN
-                kwargs["normalization"] = settings.normalize
+                kwargs["normalization"] = normalize
         cls.add_custom_model(**kwargs)
 
 
-def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool) -> Any:
-    folder = check_folder(settings, section)
-    if folder is not None:
-        register_custom(cls, settings, section, embedding=embedding)
+def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool, normalize: bool = True) -> Any:
+    """The model, loaded (``normalize``: L2-normalise the embeddings of a local dense model)."""
+    local = local_model(settings, section)
+    folder = local.folder if local else None
+    if local is not None:
+        register_custom(cls, settings, local, section, embedding=embedding, normalize=normalize)
     elif settings.model.lower() not in known_models(cls):
         raise ConfigError(
             f"[{section}].model {settings.model!r} is not a model fastembed can download.",
-            fix=f"Use a name from fastembed's list, or set [{section}].model_path to a local ONNX folder.",
+            fix=f"Use a name from fastembed's list, or set [{section}].model_path to a local ONNX model.",
         )
     kwargs: dict[str, Any] = {}
     if folder is not None:
@@ -100,5 +115,5 @@ def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool) ->
         where = f"from {folder}" if folder else "by name (needs internet the first time)"
         raise ModelError(
             f"Could not load [{section}] model {settings.model!r} {where}: {type(exc).__name__}: {exc}",
-            fix=f"Check [{section}].model / model_path; offline, point model_path at a local ONNX folder.",
+            fix=f"Check [{section}].model / model_path; offline, point model_path at a local ONNX model.",
         ) from None

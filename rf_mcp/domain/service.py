@@ -127,8 +127,7 @@ class RFService:
         listing the tools loads no model runtime)."""
         if self._scorer is not None:
             return self._scorer.out_of_band
-        fb = self.config.feedback
-        return fb.type == "llm" and fb.transport == "sampling"
+        return self.config.feedback.grades_through_client
 
     @property
     def trainer(self) -> Trainer:

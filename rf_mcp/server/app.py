@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,10 +29,9 @@ from mcp_types import (
 
 from rf_mcp import __version__
 from rf_mcp.bootstrap import open_service
-from rf_mcp.config import Config
+from rf_mcp.config import AUTH_TOKEN_ENV, Config, FastembedFeedback, auth_token
 from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
-from rf_mcp.errors import ConfigError
 from rf_mcp.ports import SampledScorer
 from rf_mcp.server import resources
 from rf_mcp.server.http import check_bind, check_token, run_http
@@ -42,8 +40,6 @@ from rf_mcp.server.stdio import protect_stdio, stdio_transport
 from rf_mcp.server.tools import Tools, tool_specs
 
 Transport = Literal["stdio", "sse", "streamable-http"]
-READ_ONLY_ENV = "RF_MCP_READ_ONLY"
-AUTH_TOKEN_ENV = "RF_MCP_AUTH_TOKEN"
 log = logging.getLogger("rf_mcp.server")
 Ctx = ServerRequestContext[Any, Any]
 
@@ -77,8 +73,9 @@ def data_roots(config: Config, transport: Transport) -> PathPolicy:
 def one_thread_per_request(config: Config) -> Config:
     """Models run one ONNX thread per call unless configured: over HTTP concurrent requests each take a core, and more
     threads per call only spin (measured: twice the CPU per query embedding for the same latency under load)."""
-    update = {name: section.model_copy(update={"threads": 1}) for name, section in
-              (("retriever", config.retriever), ("feedback", config.feedback)) if section.threads is None}
+    models = [("retriever", config.retriever)] + ([("feedback", config.feedback)]
+                                                   if isinstance(config.feedback, FastembedFeedback) else [])
+    update = {name: section.model_copy(update={"threads": 1}) for name, section in models if section.threads is None}
     return config.model_copy(update=update) if update else config
 
 
@@ -137,18 +134,11 @@ def _banner(options: ServeOptions, service: RFService, token: str | None) -> Non
 
 async def serve(config: Config, options: ServeOptions) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    flag = os.environ.get(READ_ONLY_ENV, "").strip().lower()
-    if flag not in ("", "0", "false", "no", "off", "1", "true", "yes", "on"):
-        raise ConfigError(f"{READ_ONLY_ENV}={flag[:20]!r} is neither on nor off.",
-                          fix=f"Set {READ_ONLY_ENV} to 1/true/yes/on or 0/false/no/off, or pass --read-only.")
-    read_only = options.read_only or flag in ("1", "true", "yes", "on")
+    read_only = options.read_only or config.server.read_only  # [server] read_only, or RF_MCP_READ_ONLY
     token = None
     if options.transport != "stdio":
         variable = options.auth_token_env or AUTH_TOKEN_ENV
-        token = os.environ.get(variable)
-        if options.auth_token_env and token is None:
-            raise ConfigError(f"--auth-token-env names {variable}, but that environment variable is not set.",
-                              fix=f"Export {variable}=<a long random token>, or drop --auth-token-env.")
+        token = auth_token(options.auth_token_env)
         check_token(token, variable)
         check_bind(options.host, allow_remote=options.allow_remote, token=token,
                    insecure_no_auth=options.insecure_no_auth, allowed_hosts=options.allowed_hosts)

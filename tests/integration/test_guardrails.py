@@ -8,7 +8,7 @@ import pytest
 
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.bootstrap import open_service
-from rf_mcp.config import FeedbackSettings
+from rf_mcp.config import Bm25Feedback
 from rf_mcp.domain.models import Evaluation
 from rf_mcp.errors import GuardrailError, InputError, ModelError
 from rf_mcp.ports import CollectionSpec, Nearest, QueryRequest
@@ -86,7 +86,7 @@ async def test_wrong_number_of_scores_is_a_model_error(mini_store):
 
 async def test_different_feedback_model_refused(mini_store):
     cfg, _ = mini_store
-    other = cfg.model_copy(update={"feedback": FeedbackSettings(type="bm25", k1=2.0)})
+    other = cfg.model_copy(update={"feedback": Bm25Feedback(k1=2.0)})
     async with open_service(other) as rf:
         with pytest.raises(GuardrailError, match=r"different setup: feedback model 'bm25\(k1=1.2,b=0.75,analyzer=en-v1"):
             await rf.search_precision("mini", Q)

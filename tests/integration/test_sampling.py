@@ -10,7 +10,7 @@ from mcp.client.client import Client
 from mcp_types import CreateMessageResult, TextContent
 
 from rf_mcp.bootstrap import open_service
-from rf_mcp.config import FeedbackSettings
+from rf_mcp.config import LlmFeedback
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.errors import GuardrailError
 from rf_mcp.server import build_server
@@ -23,7 +23,7 @@ MODES = ["legacy", "2026-07-28"]
 
 
 def sampling_config(cfg):
-    return cfg.model_copy(update={"feedback": FeedbackSettings(type="llm", model="rule-judge", transport="sampling")})
+    return cfg.model_copy(update={"feedback": LlmFeedback(model="rule-judge", transport="sampling")})
 
 
 class Grader:
@@ -42,8 +42,8 @@ class Grader:
 
 async def _calibrate_with_http_judge(cfg) -> None:
     with Served(FakeLLM()) as served:
-        http_cfg = cfg.model_copy(update={"feedback": FeedbackSettings(
-            type="llm", model="rule-judge", transport="http", base_url=served.base_url)})
+        http_cfg = cfg.model_copy(update={"feedback": LlmFeedback(
+            model="rule-judge", transport="http", base_url=served.base_url)})
         async with open_service(http_cfg) as rf:
             report = await rf.calibrate("mini", train_queries(60), TrainSettings(limit=20, epochs=300))
             assert report.profile.usable, report.message
@@ -153,8 +153,7 @@ async def test_a_grading_request_never_answered_is_bounded(mini_store):
 
     cfg, _ = mini_store
     await _calibrate_with_http_judge(cfg)
-    slow = cfg.model_copy(update={"feedback": FeedbackSettings(type="llm", model="rule-judge", transport="sampling",
-                                                               timeout=0.5)})
+    slow = cfg.model_copy(update={"feedback": LlmFeedback(model="rule-judge", transport="sampling", timeout=0.5)})
     release = anyio.Event()
 
     async def never(context, params) -> CreateMessageResult:

@@ -9,7 +9,7 @@ import pytest
 
 from rf_mcp.adapters.analyzer import CorpusStats
 from rf_mcp.adapters.scorers.bm25 import BM25Scorer
-from rf_mcp.config import FeedbackSettings
+from rf_mcp.config import FastembedFeedback
 from rf_mcp.errors import ConfigError, ModelError
 from rf_mcp.factory import build_scorer
 from tests.common import MODEL, needs_shared
@@ -27,21 +27,39 @@ def test_bm25_prefers_matching_documents():
 
 def test_unknown_model_names_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="kind"):
-        build_scorer(FeedbackSettings(type="fastembed", model="no/such-model"))
+        build_scorer(FastembedFeedback(model="no/such-model"))
     with pytest.raises(ModelError, match="is not a folder"):
-        build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "missing")))
+        build_scorer(FastembedFeedback(model="x", model_path=str(tmp_path / "missing")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"has no model\.onnx"):
-        build_scorer(FeedbackSettings(type="fastembed", model="x", model_path=str(tmp_path / "empty")))
+        build_scorer(FastembedFeedback(model="x", model_path=str(tmp_path / "empty")))
 
 
 @needs_shared
 def test_fastembed_dense_feedback_from_a_local_folder():
-    s = build_scorer(FeedbackSettings(type="fastembed", model="local/all-MiniLM-L6-v2", model_path=str(MODEL),
-                                      kind="dense", dim=384, pooling="mean"))
+    s = build_scorer(FastembedFeedback(model="local/all-MiniLM-L6-v2", model_path=str(MODEL),
+                                       kind="dense", dim=384, pooling="mean"))
     assert s.kind == "dense" and s.identity.startswith("fastembed-dense:local/all-MiniLM-L6-v2@sha256:")
     scores = s.score_sync("stem cells becoming neurons", DOCS)
     assert scores[1] < min(scores[0], scores[2]) and all(-1.0 <= x <= 1.0 for x in scores)
+
+
+@needs_shared
+def test_model_path_may_name_the_onnx_file_itself(tmp_path):
+    """A folder means its model.onnx; a file is the ONNX file, its folder the one beside it or one up with tokenizer.json."""
+    def identity(model_path: Path) -> str:
+        return build_scorer(FastembedFeedback(model="local/m", model_path=str(model_path), kind="dense", dim=384)).identity
+
+    repo = tmp_path / "repo"  # a Hugging Face layout: tokenizer files at the top, ONNX files in onnx/
+    (repo / "onnx").mkdir(parents=True)
+    shutil.copy(MODEL / "tokenizer.json", repo / "tokenizer.json")
+    shutil.copy(MODEL / "model.onnx", repo / "onnx" / "model_quantized.onnx")
+    assert identity(MODEL) == identity(MODEL / "model.onnx") == identity(repo / "onnx" / "model_quantized.onnx")
+    (repo / "onnx" / "other.onnx").write_bytes(b"not the same model")
+    assert identity(repo / "onnx" / "other.onnx") != identity(MODEL)  # the file named is the one hashed and loaded
+    (repo / "tokenizer.json").unlink()
+    with pytest.raises(ModelError, match=r"has no tokenizer\.json"):
+        identity(repo / "onnx" / "model_quantized.onnx")
 
 
 def export_tiny_cross_encoder(folder: Path) -> Path:
@@ -77,7 +95,7 @@ def export_tiny_cross_encoder(folder: Path) -> Path:
                             "ignore:The feature will be removed:DeprecationWarning")  # inside torch's own exporter
 def test_cross_encoder_path_detected_from_the_onnx_outputs(tmp_path):
     folder = export_tiny_cross_encoder(tmp_path / "tiny-ce")
-    s = build_scorer(FeedbackSettings(type="fastembed", model="test/tiny-ce", model_path=str(folder)))
+    s = build_scorer(FastembedFeedback(model="test/tiny-ce", model_path=str(folder)))
     assert s.kind == "cross-encoder"  # kind = "auto": found the `logits` output
     assert s.identity.startswith("fastembed-cross-encoder:test/tiny-ce@sha256:")
     a = s.score_sync("stem cells", DOCS)

@@ -49,6 +49,9 @@ from rf_mcp.ports import (
 )
 
 log = logging.getLogger(__name__)
+BUILD_DEADLINE = 3600.0
+"""The deadline of ``optimize`` (building the HNSW index: 169 s at 1M points in benchmarks/LATENCY.md), which the
+interactive ``[qdrant] timeout`` would cut short, killing the child in the middle of its writes."""
 Opener = Callable[[QdrantSettings], Engine]
 Reply = tuple[Any, ...]  # ("ok", value) or ("rf", class name, problem, fix): plain data, always picklable
 START_TIMEOUT = 120.0  # seconds for a child to start and open its engine
@@ -231,15 +234,14 @@ class ProcessEngine(Engine):
         if not future.cancelled() and future.exception() is None:
             self._answered = time.monotonic()
 
-    def _late(self, sent: float) -> tuple[EngineError, bool]:
+    def _late(self, sent: float, deadline: float) -> tuple[EngineError, bool]:
         """The error for a call past its deadline, and whether the child is stuck (nothing answered since it was
         sent: one call has run for the whole deadline) rather than busy with calls sent before it."""
-        took = f"The engine did not answer within {self.settings.timeout:g} s ([qdrant] timeout)"
+        took = f"The engine did not answer within {deadline:g} s ([qdrant] timeout)"
         if self._answered >= sent:
             return EngineError(f"{took}: it is busy with earlier calls.",
                                fix="Retry; raise [qdrant] timeout if the load is expected."), False
-        log.error("the engine process did not answer within %g s; it is stopped and started again",
-                  self.settings.timeout)
+        log.error("the engine process did not answer within %g s; it is stopped and started again", deadline)
         return EngineError(f"{took}; its process was stopped and starts again on the next call.",
                            fix="Retry; if a call needs longer (e.g. building a large index), raise [qdrant] "
                                "timeout."), True
@@ -256,10 +258,11 @@ class ProcessEngine(Engine):
             future = pool.submit(_call, method, args, kwargs)
         sent = time.monotonic()
         future.add_done_callback(self._answer)
+        deadline = max(self.settings.timeout, BUILD_DEADLINE) if method == "optimize" else self.settings.timeout
         try:  # cancelling the caller cancels a call not yet sent to the child; a sent one runs, its answer dropped
-            reply = await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
+            reply = await asyncio.wait_for(asyncio.wrap_future(future), deadline)
         except TimeoutError:
-            error, stuck = self._late(sent)
+            error, stuck = self._late(sent, deadline)
             if stuck:
                 await asyncio.to_thread(self._replace, pool, kill=True)
             raise error from None

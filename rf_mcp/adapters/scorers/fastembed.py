@@ -10,7 +10,7 @@ import anyio
 import numpy as np
 
 from rf_mcp.adapters import fastembed_models
-from rf_mcp.config import FeedbackSettings
+from rf_mcp.config import FastembedFeedback
 from rf_mcp.errors import ConfigError, ModelError
 from rf_mcp.ports import Scorer
 
@@ -23,7 +23,7 @@ def _classes() -> dict[str, Any]:
             "dense": TextEmbedding}
 
 
-def detect_kind(settings: FeedbackSettings) -> str:
+def detect_kind(settings: FastembedFeedback) -> str:
     """The configured kind, else the kind fastembed lists the name under, else the ONNX outputs."""
     if settings.kind != "auto":
         return settings.kind
@@ -31,14 +31,14 @@ def detect_kind(settings: FeedbackSettings) -> str:
         if settings.model.lower() in fastembed_models.known_models(cls):
             return kind
     if settings.model_path:
-        folder = fastembed_models.check_folder(settings, "feedback")
-        assert folder is not None
+        local = fastembed_models.local_model(settings, "feedback")
+        assert local is not None
         try:
             import onnxruntime as ort
 
-            outputs = [o.name for o in ort.InferenceSession(str(folder / settings.model_file)).get_outputs()]
+            outputs = [o.name for o in ort.InferenceSession(str(local.folder / local.file)).get_outputs()]
         except Exception as exc:
-            raise ModelError(f"[feedback] model file in {folder} cannot be read by onnxruntime: {exc}",
+            raise ModelError(f"[feedback] model file {local.file} in {local.folder} cannot be read by onnxruntime: {exc}",
                              fix="Re-export the ONNX model, or point model_path at a valid folder.") from None
         if "logits" in outputs:
             return "cross-encoder"
@@ -55,11 +55,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 class FastembedScorer(Scorer):
-    def __init__(self, settings: FeedbackSettings) -> None:
+    def __init__(self, settings: FastembedFeedback) -> None:
         self.settings = settings
         self.kind = detect_kind(settings)
-        folder = fastembed_models.check_folder(settings, "feedback")
-        self.identity = f"fastembed-{self.kind}:{fastembed_models.identity(settings, folder)}"
+        local = fastembed_models.local_model(settings, "feedback")
+        self.identity = f"fastembed-{self.kind}:{fastembed_models.identity(settings, local)}"
         self._model: Any = None
         self._lock = threading.Lock()
 

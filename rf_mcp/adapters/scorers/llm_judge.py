@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from typing import Any
 import anyio
 import httpx
 
-from rf_mcp.config import FeedbackSettings
+from rf_mcp.config import LlmFeedback
 from rf_mcp.errors import ConfigError, ModelError
 from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer
 
@@ -146,10 +145,10 @@ class GradeCache:
 class _Judge:
     """Prompt, batching and cache shared by both transports."""
 
-    settings: FeedbackSettings
+    settings: LlmFeedback
     cache: GradeCache
 
-    def _setup(self, settings: FeedbackSettings) -> None:
+    def _setup(self, settings: LlmFeedback) -> None:
         self.settings = settings
         self.model = settings.model
         self.identity = identity(settings.model)
@@ -185,7 +184,7 @@ class _Judge:
 class HttpJudge(_Judge, Scorer):
     """An OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, settings: FeedbackSettings) -> None:
+    def __init__(self, settings: LlmFeedback) -> None:
         self._setup(settings)
         if not settings.base_url:
             raise ConfigError("[feedback].base_url is missing for the HTTP LLM judge.",
@@ -205,8 +204,8 @@ class HttpJudge(_Judge, Scorer):
         self._client: httpx.AsyncClient | None = None
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.settings.api_key_env)
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        key = self.settings.api_key  # read by the configuration from the variable api_key_env names
+        return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -277,7 +276,7 @@ class HttpJudge(_Judge, Scorer):
 class SamplingJudge(_Judge, SampledScorer):
     """Grades come from the MCP client's LLM: the protocol layer asks for them (a search plan's grade requests)."""
 
-    def __init__(self, settings: FeedbackSettings) -> None:
+    def __init__(self, settings: LlmFeedback) -> None:
         self._setup(settings)
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
@@ -288,5 +287,5 @@ class SamplingJudge(_Judge, SampledScorer):
                 "OpenAI-compatible endpoint (needed for calibrate and evaluate).")
 
 
-def build(settings: FeedbackSettings) -> Scorer:
+def build(settings: LlmFeedback) -> Scorer:
     return HttpJudge(settings) if settings.transport == "http" else SamplingJudge(settings)
