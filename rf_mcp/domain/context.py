@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import DENSE_SEEDS, FingerprintParts, hybrid_seeds
+from rf_mcp.domain.indexing import read_term_stats  # h-bm25
 from rf_mcp.domain.payload import DOC_ID, payload_keys, payload_text
 from rf_mcp.errors import InputError
 from rf_mcp.ports import (
@@ -19,6 +20,7 @@ from rf_mcp.ports import (
     Scorer,
     SearchParams,
     SparseEncoder,
+    TermStatistics,  # h-bm25
     VectorInfo,
 )
 
@@ -99,14 +101,8 @@ class Target:
         self.scored += len(texts)
         return guardrails.finite_scores(raw, len(texts), self.scorer.identity)
 
-    async def corpus_texts(self) -> list[str]:
-        out: list[str] = []
-        offset = None
-        while True:
-            page, offset = await self.engine.scroll(self.collection, offset=offset, limit=1024)
-            out.extend(self.text(p.payload) for p in page)
-            if offset is None:
-                return out
+    async def term_stats(self) -> TermStatistics | None:  # h-bm25: the stored statistics, no scan (was corpus_texts)
+        return await read_term_stats(self.engine, self.collection, self.text_fields)
 
 
 async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, collection: str,
@@ -130,5 +126,5 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
     target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
                     hybrid_seeds and sparse is not None)
     if bind:
-        await scorer.bind(collection, target.corpus_texts, info.points_count)
+        await scorer.bind(collection, target.term_stats, info.points_count)  # h-bm25
     return target

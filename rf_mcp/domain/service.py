@@ -219,10 +219,7 @@ class RFService:
         name = self._collection(collection)
         c = self.config.collection
         sparse_name = c.sparse_vector or None
-        if sparse_only:
-            if not sparse_name:
-                raise InputError("sparse_only needs a sparse vector name, and [collection].sparse_vector is empty.",
-                                 fix='Set [collection].sparse_vector (default "bm25").')
+        if sparse_only:  # h-bm25: without a sparse vector, only the BM25 term statistics are counted
             return await indexing.backfill_sparse(self.engine, name, c.text_fields, sparse_name, self.sparse_encoder,
                                                   progress=progress)
         if path is None:
@@ -235,7 +232,7 @@ class RFService:
             self.engine, self.retriever, name, self._vector_name(vector_name), corpus,
             input_id_field=c.input_id_field, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
             progress=progress, sparse=(sparse_name, self.sparse_encoder) if sparse_name else None,
-            filterable=c.filterable_fields)
+            filterable=c.filterable_fields, terms=self.sparse_encoder)  # h-bm25: terms=
         if build_index and report.points_count >= self.config.qdrant.hnsw_threshold:
             if progress is not None:
                 await progress(0.0, 1.0, f"building the HNSW index of {report.points_count} points")
@@ -277,6 +274,8 @@ class RFService:
         self._writable("calibrating (it replaces the current calibration)")
         name = self._collection(collection)
         qs = await self._queries(name, queries, queries_path, max_queries, query_ids, "train" if from_query_log else None)
+        if self.scorer.needs_term_stats:  # h-bm25: counted once, offline (a collection written by another tool)
+            await indexing.ensure_term_stats(self.engine, name, self.config.collection.text_fields, self.sparse_encoder)
         target = await self.target(name, vector_name, fusion=fusion)
         return await calibration.calibrate(target, self.trainer, [q.text for q in qs], settings or TrainSettings(),
                                            self.profiles, progress, max_feedback_scores,
