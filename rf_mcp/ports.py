@@ -31,7 +31,6 @@ __all__ = [
     "RRF_K",
     "CollectionInfo",
     "CollectionSpec",
-    "CorpusTexts",
     "Distance",
     "Engine",
     "FeedbackItem",
@@ -59,6 +58,8 @@ __all__ = [
     "SparseEncoder",
     "SparseNearest",
     "SparseVector",
+    "TermStatistics",
+    "TermStats",
     "TrainSettings",
     "Trainer",
     "TrainingJob",
@@ -77,8 +78,25 @@ Weights3 = tuple[float, float, float]
 Progress = Callable[[float, float, str], Awaitable[None]]
 """``progress(done, total, message)``: reports long operations (MCP progress notifications, CLI lines)."""
 
-CorpusTexts = Callable[[], Awaitable[list[str]]]
-"""Returns every document text of a collection (for scorers that need corpus statistics)."""
+
+# -- BM25 term statistics, maintained by the index path ------------------------
+@dataclass(frozen=True)
+class TermStatistics:
+    """A collection's term statistics over a sparse encoder's term ids, kept current by the index path."""
+
+    revision: str
+    """Changes with every write of the statistics: anything derived under another revision is stale."""
+    encoder: str
+    """The identity of the sparse encoder (so of the analyzer) whose term ids these are."""
+    documents: int
+    total_length: int
+    """Terms in all documents together (the average document length is ``total_length / documents``)."""
+    frequencies: Callable[[], tuple[np.ndarray, np.ndarray]]
+    """Decodes (sorted term ids, their document frequencies): O(terms), so call it for a new revision only."""
+
+
+TermStats = Callable[[], Awaitable[TermStatistics | None]]
+"""Reads a collection's stored term statistics (one metadata read; None when the collection has none)."""
 
 RRF_K = 2
 """Qdrant's reciprocal-rank-fusion constant: score = sum over prefetches of 1 / (rank + RRF_K), rank from 0."""
@@ -441,15 +459,17 @@ class Scorer(ABC):
     out_of_band: bool = False
     """True when grades arrive out of band (the MCP client's LLM): it cannot score on demand, so calibration and
     evaluation refuse it."""
+    needs_term_stats: bool = False
+    """True when ``bind`` reads the collection's stored term statistics: calibration counts them first if missing."""
 
     @abstractmethod
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         """Relevance of each document to the query, in order."""
 
-    async def bind(self, collection: str, corpus_texts: CorpusTexts, version: int = 0) -> None:  # noqa: B027
+    async def bind(self, collection: str, term_stats: TermStats, version: int = 0) -> None:  # noqa: B027
         """Optional hook, called before scoring documents of ``collection`` (corpus statistics and the like).
-        ``version`` changes when the collection's content does (its point count): statistics read for another
-        version are stale."""
+        ``term_stats()`` reads the collection's stored term statistics (their ``revision`` says when they changed);
+        ``version`` is the collection's point count."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, model sessions)."""

@@ -14,8 +14,10 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import mmh3
+import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 from py_rust_stemmers import SnowballStemmer
 
@@ -63,6 +65,17 @@ def idf(df: int, n: int) -> float:
     return math.log((n - df + 0.5) / (df + 0.5) + 1)
 
 
+class TermFrequencies(Protocol):
+    """What BM25 needs of a corpus: its size, its average document length, and the document frequency of terms."""
+
+    n: int
+    avgdl: float
+
+    def df_of(self, terms: Iterable[int]) -> dict[int, int]:
+        """The document frequency of each term (0 for a term no document holds)."""
+        ...
+
+
 class CorpusStats:
     """Document frequencies and average length of a corpus, over the analyzer's term ids."""
 
@@ -75,14 +88,48 @@ class CorpusStats:
             n += 1
             self.df.update(set(terms))
         self.n = n
-        self.avgdl = total / n if n else 1.0
+        self.total = total
+        self.avgdl = average_length(total, n)
+
+    def df_of(self, terms: Iterable[int]) -> dict[int, int]:
+        return {t: self.df.get(t, 0) for t in terms}
 
 
-def bm25_scores(analyzer: Analyzer, query: str, documents: Sequence[str], stats: CorpusStats,
+class StoredStats:
+    """Term statistics as the index path stores them: sorted term ids and their document frequencies (arrays, so a
+    million terms stay compact and a query's few terms are found by binary search)."""
+
+    def __init__(self, revision: str, documents: int, total_length: int, ids: np.ndarray, dfs: np.ndarray) -> None:
+        if ids.shape != dfs.shape or ids.ndim != 1:
+            raise ValueError("term ids and document frequencies differ in shape")
+        self.revision = revision
+        self.n = documents
+        self.avgdl = average_length(total_length, documents)
+        self.ids, self.dfs = ids, dfs
+
+    def df_of(self, terms: Iterable[int]) -> dict[int, int]:
+        wanted = list(terms)
+        if not wanted or not len(self.ids):
+            return dict.fromkeys(wanted, 0)
+        pos = np.searchsorted(self.ids, np.asarray(wanted, dtype=np.uint32))
+        pos = np.minimum(pos, len(self.ids) - 1)
+        return {t: int(self.dfs[p]) if int(self.ids[p]) == t else 0 for t, p in zip(wanted, pos.tolist(), strict=True)}
+
+
+def average_length(total: int, n: int) -> float:
+    return total / n if n else 1.0
+
+
+def same_terms(encoder_identity: str, analyzer: Analyzer) -> bool:
+    """Whether a sparse encoder (named by its identity) makes the term ids of ``analyzer``."""
+    return encoder_identity.endswith(f"analyzer={analyzer.identity})")
+
+
+def bm25_scores(analyzer: Analyzer, query: str, documents: Sequence[str], stats: TermFrequencies,
                 k1: float = K1, b: float = B) -> list[float]:
     """Sum over the query's distinct terms of idf x term weight: the engine's sparse score with IDF."""
     q_terms = set(analyzer.terms(query))
-    weights = {t: idf(stats.df.get(t, 0), stats.n) for t in q_terms}
+    weights = {t: idf(df, stats.n) for t, df in stats.df_of(q_terms).items()}
     out = []
     for doc in documents:
         terms = analyzer.terms(doc)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import DENSE_SEEDS, FingerprintParts, hybrid_seeds
+from rf_mcp.domain.indexing import read_term_stats
 from rf_mcp.domain.payload import DOC_ID, payload_keys, payload_text
 from rf_mcp.errors import InputError
 from rf_mcp.ports import (
@@ -19,6 +20,7 @@ from rf_mcp.ports import (
     Scorer,
     SearchParams,
     SparseEncoder,
+    TermStatistics,
     VectorInfo,
 )
 
@@ -97,14 +99,8 @@ class Target:
             return []
         return guardrails.finite_scores(await self.scorer.score(query, list(texts)), len(texts), self.scorer.identity)
 
-    async def corpus_texts(self) -> list[str]:
-        out: list[str] = []
-        offset = None
-        while True:
-            page, offset = await self.engine.scroll(self.collection, offset=offset, limit=1024)
-            out.extend(self.text(p.payload) for p in page)
-            if offset is None:
-                return out
+    async def term_stats(self) -> TermStatistics | None:  # the stored statistics, no scan
+        return await read_term_stats(self.engine, self.collection, self.text_fields)
 
 
 class Meter:
@@ -142,5 +138,5 @@ async def resolve_target(engine: Engine, retriever: Retriever, scorer: Scorer, c
     target = Target(engine, retriever, scorer, info, vec, list(text_fields), id_field, sparse, filter,
                     hybrid_seeds and sparse is not None, text_limit, params)
     if bind:
-        await scorer.bind(collection, target.corpus_texts, info.points_count)
+        await scorer.bind(collection, target.term_stats, info.points_count)
     return target

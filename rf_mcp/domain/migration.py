@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX
+from rf_mcp.domain.indexing import TERM_STATS_KEY
 from rf_mcp.errors import InputError
 from rf_mcp.ports import CollectionSpec, Engine, PointId, PointInput, Progress
 
@@ -45,7 +46,7 @@ async def migrate(source: Engine, destination: Engine, collection: str, vector_n
         if offset is None:
             break
     meta: dict[str, Any] = await source.get_metadata(collection)
-    profiles = {k: v for k, v in meta.items() if k.startswith(PROFILE_KEY_PREFIX)}
+    profiles = {k: v for k, v in meta.items() if k.startswith(PROFILE_KEY_PREFIX) or k == TERM_STATS_KEY}
     if profiles:
         await destination.set_metadata(collection, profiles)
     count = await destination.count(collection)

@@ -193,8 +193,8 @@ class IndexRequest(TargetArgs):
     vectors_path: Path | None = Field(
         None, description="Server-side .npy of precomputed vectors from the same retriever, one row per corpus line: "
                           "skips embedding.")
-    sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors from the points' payload text "
-                                                 "(for a collection built by another tool).")
+    sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors and term statistics from the "
+                                                 "points' payload text (for a collection built by another tool).")
     build_index: Annotated[bool, Surfaces(mcp=False, cli=False)] = Field(
         False, description="Build the HNSW index once the collection reaches [qdrant] hnsw_threshold points.")
 

@@ -244,10 +244,7 @@ class RFService:
         name = self._collection(r.collection)
         c = self.config.collection
         sparse_name = c.sparse_vector or None
-        if r.sparse_only:
-            if not sparse_name:
-                raise InputError("sparse_only needs a sparse vector name, and [collection].sparse_vector is empty.",
-                                 fix='Set [collection].sparse_vector (default "bm25").')
+        if r.sparse_only:  # without a sparse vector, only the BM25 term statistics are counted
             return await indexing.backfill_sparse(self.engine, name, c.text_fields, sparse_name, self.sparse_encoder,
                                                   progress=progress)
         if r.input_path is None:
@@ -260,7 +257,7 @@ class RFService:
             self.engine, self.retriever, name, self._vector_name(r.vector_name), corpus,
             input_id_field=c.input_id_field, id_field=c.id_field, text_fields=c.text_fields, vectors=vectors,
             progress=progress, sparse=(sparse_name, self.sparse_encoder) if sparse_name else None,
-            filterable=c.filterable_fields)
+            filterable=c.filterable_fields, terms=self.sparse_encoder)
         threshold = self.config.qdrant.hnsw_threshold
         if r.build_index and report.points_count >= threshold:
             if progress is not None:
@@ -303,6 +300,8 @@ class RFService:
         inline = None if r.queries is None else [Query(text=q) for q in r.queries]
         qs = await self._queries(name, inline, r.queries_path, r.max_queries, r.query_ids,
                                  "train" if r.from_query_log else None)
+        if self.scorer.needs_term_stats:  # counted once, offline (a collection written by another tool)
+            await indexing.ensure_term_stats(self.engine, name, self.config.collection.text_fields, self.sparse_encoder)
         target = await self.target(name, r.vector_name, fusion=r.fusion)
         return await calibration.calibrate(target, self.trainer, [q.text for q in qs], train_settings(r),
                                            self.profiles, progress, r.max_feedback_scores,

@@ -190,14 +190,17 @@ async def test_bm25_statistics_stay_with_each_requests_collection():
     import anyio
 
     from rf_mcp.adapters.scorers.bm25 import BM25Scorer
+    from tests.unit.test_bm25_stats import stats_of
 
     scorer = BM25Scorer()
     corpora = {"rare": ["tau tau tau protein", "other words here", "more text"] * 3,
                "common": ["tau protein"] * 9 + ["unrelated"]}
 
     async def texts_of(name: str):
-        async def read() -> list[str]:
-            return corpora[name]
+        stats = stats_of(corpora[name], revision=name)
+
+        async def read():
+            return stats
         return read
 
     docs = ["tau protein in neurons", "nothing relevant"]
