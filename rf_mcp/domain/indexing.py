@@ -35,7 +35,7 @@ import numpy as np
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.datasets import read_jsonl
 from rf_mcp.domain.models import IndexReport
-from rf_mcp.domain.payload import DOC_ID, is_decimal, payload_text, set_path
+from rf_mcp.domain.payload import DOC_ID, is_decimal, payload_keys, payload_text, set_path
 from rf_mcp.errors import InputError
 from rf_mcp.ports import (
     CollectionSpec,
@@ -446,17 +446,22 @@ async def backfill_sparse(engine: Engine, collection: str, text_fields: Sequence
         raise InputError(f"Vector {name!r} of {collection!r} is not sparse.", fix="Name a sparse vector.")
     ids: list[PointId] = []
     texts: list[str] = []
+    keys: set[str] = set()
     offset: PointId | None = None
     while True:
         page, offset = await engine.scroll(collection, offset=offset, limit=1024)
         ids += [p.id for p in page]
         texts += [payload_text(p.payload, text_fields) for p in page]
+        if len(keys) < 100:
+            keys.update(k for p in page[:20] for k in payload_keys(p.payload))
         if offset is None:
             break
     empty = sum(1 for t in texts if not t.strip())
     if texts and empty == len(texts):
-        raise InputError(f"No point of {collection!r} has text in the fields {list(text_fields)}.",
-                         fix="Set [collection].text_fields to the payload fields that hold the document text.")
+        raise InputError(f"No point of {collection!r} has text in the configured text_fields {list(text_fields)} "
+                         f"(payload keys seen: {sorted(keys)[:20] or 'none'}).",
+                         fix="Set [collection].text_fields to the payload keys holding the document text (dotted paths "
+                             'are fine, e.g. "document" or "metadata.body").')
     index = None if name is None else SparseIndex(engine, collection, name, encoder)
     if index is not None:
         await index.prepare(texts, rebuild=True)
