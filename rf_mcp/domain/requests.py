@@ -20,17 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.fields import FieldInfo
 
 from rf_mcp.errors import InputError
-from rf_mcp.ports import (
-    ConfidenceMargin,
-    ContextLimit,
-    Epochs,
-    Filter,
-    LearningRate,
-    MinDelta,
-    Patience,
-    TrainLimit,
-    TrainSettings,
-)
+from rf_mcp.ports import Filter, TrainSettings
+from rf_mcp.ports.training import ConfidenceMargin, ContextLimit, Epochs, LearningRate, MinDelta, Patience, TrainLimit
 
 __all__ = [
     "CalibrateRequest", "CollectionsRequest", "ConfigDefault", "EvalQuery", "EvaluateRequest", "IndexRequest",
