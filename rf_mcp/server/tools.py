@@ -151,15 +151,11 @@ def internal_error(name: str, exc: BaseException) -> CallToolResult:
                       "details; the request can be retried or reported with the reference.")
 
 
-def progress_of(ctx: Context) -> Progress | None:
-    """Progress notifications for the request, when the client asked for them (a progress token)."""
-    token = ctx.meta.get("progress_token") if isinstance(ctx.meta, dict) else getattr(ctx.meta, "progress_token", None)
-    if token is None:
-        return None
+def progress_of(ctx: Context) -> Progress:
+    """Progress notifications for the request (the session sends them only when the client asked for them)."""
 
     async def report(done: float, total: float, message: str) -> None:
-        await ctx.session.send_progress_notification(token, done, total, message,
-                                                     related_request_id=str(ctx.request_id))
+        await ctx.session.report_progress(done, total, message)
 
     return report
 

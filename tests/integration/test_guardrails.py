@@ -44,11 +44,11 @@ async def test_vanilla_mode_only_on_request_and_equals_ann(mini_store):
 
 async def test_fewer_than_two_seeds_refused(mini_store):
     cfg, _ = mini_store
-    async with open_service(cfg) as rf:
-        with pytest.raises(GuardrailError, match="at least 2"):
+    async with open_service(cfg) as rf:  # refused by the request model before any work, as on MCP and the CLI
+        with pytest.raises(InputError, match="seeds: Input should be greater than or equal to 2"):
             await rf.search_precision("mini", Q, seeds=1)
         hit = (await rf.search_precision("mini", Q)).hits[0]
-        with pytest.raises(GuardrailError, match="at least 2"):
+        with pytest.raises(InputError, match="seed_ids: List should have at least 2 items"):
             await rf.search_recall("mini", Q, seed_ids=[hit.id])
 
 

@@ -33,7 +33,7 @@ def test_serving_tools_list_loads_no_torch_and_no_model(tmp_path):
         "import sys, anyio\n"
         "from rf_mcp.cli import main\n"
         "from rf_mcp.config import load_config\n"
-        "from rf_mcp.domain.service import RFService\n"
+        "from rf_mcp.bootstrap import open_service\n"
         "from rf_mcp.server import build_server\n"
         "from mcp.client.client import Client\n"
         "HEAVY = ('torch', 'qdrant_relevance_feedback', 'pandas', 'fastembed', 'onnxruntime')\n"
