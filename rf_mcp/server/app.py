@@ -17,7 +17,7 @@ from rf_mcp.config import Config
 from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import ConfigError
-from rf_mcp.server.http import check_bind, check_token, run_http
+from rf_mcp.server.http import check_bind, check_token, run_http, stateless_http
 from rf_mcp.server.resources import register_prompts_and_resources
 from rf_mcp.server.stdio import protect_stdio, stdio_transport
 from rf_mcp.server.tools import register_tools
@@ -105,6 +105,7 @@ async def serve(config: Config, options: ServeOptions) -> None:
         check_token(token, variable)
         check_bind(options.host, allow_remote=options.allow_remote, token=token,
                    insecure_no_auth=options.insecure_no_auth, allowed_hosts=options.allowed_hosts)
+        stateless = stateless_http(config)  # a setting that cannot work fails before anything starts
     if options.transport != "stdio":
         config = one_thread_per_request(config)
         if config.qdrant.engine_process == "auto":  # concurrent clients: engine work on another core
@@ -119,4 +120,4 @@ async def serve(config: Config, options: ServeOptions) -> None:
                 await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         else:
             await run_http(server, options.transport, options.host, options.port, token=token,
-                           allowed_hosts=options.allowed_hosts, settings=config.server)
+                           allowed_hosts=options.allowed_hosts, settings=config.server, stateless=stateless)
