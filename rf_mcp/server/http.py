@@ -42,6 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import anyio
 import h11
 import uvicorn
 from mcp.server.mcpserver import MCPServer
@@ -346,7 +347,8 @@ def stateless_http(config: Config) -> bool:
 class SseRejections:
     """The SDK's SSE endpoint answers a refused Host/Origin (421/403) and then raises, so uvicorn logs a whole
     traceback per refused request; the SDK's own warning line already says what was refused. Swallow exactly that
-    exception, once the refusal has been sent; anything else propagates."""
+    exception, once the refusal has been sent. Likewise a message answered (202, or 400 if malformed) and then passed
+    to a session whose stream the client closed meanwhile: one line. Anything else propagates."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -361,6 +363,10 @@ class SseRejections:
         except ValueError as exc:
             if watched.status not in (400, 403, 421) or str(exc) != "Request validation failed":
                 raise
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if watched.status is None:
+                raise
+            log.info("an SSE session ended before the message it was sent could be passed on")
 
 
 class _OneLineRejections(logging.Filter):

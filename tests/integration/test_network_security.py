@@ -24,7 +24,7 @@ from mcp.server.mcpserver import MCPServer
 
 from rf_mcp.config import ServerSettings
 from rf_mcp.errors import ConfigError
-from rf_mcp.server.http import BearerAuth, build_app, security_settings, stateless_http
+from rf_mcp.server.http import BearerAuth, SseRejections, build_app, security_settings, stateless_http
 from tests.integration.serving import free_port
 
 pytestmark = pytest.mark.anyio
@@ -419,6 +419,27 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
     log = (tmp_path / f"live-{live.port}.err").read_text()
     assert "Traceback" not in log and sum(" header: " in line for line in log.splitlines()) == 8, log
     assert sum("Failed to parse message (ValidationError" in line for line in log.splitlines()) == 1, log
+
+
+async def test_sse_message_answered_after_its_session_ended_is_one_line():
+    """The SDK answers a message, then passes it to its session: if the client closed the stream in between, that
+    raises (a traceback per message); refused before any answer, it still propagates."""
+    import anyio
+
+    async def answered_then_gone(scope, receive, send):
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        raise anyio.ClosedResourceError
+
+    async def gone(scope, receive, send):
+        raise anyio.ClosedResourceError
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=SseRejections(answered_then_gone)),
+                                 base_url="http://t") as http:
+        assert (await http.post("/messages/", content=b"{}")).status_code == 202
+    with pytest.raises(anyio.ClosedResourceError):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=SseRejections(gone)), base_url="http://t") as h:
+            await h.post("/messages/", content=b"{}")
 
 
 @pytest.mark.parametrize(("value", "shown"), [("on", "read-only: on"), ("TRUE", "read-only: on"), ("off", "read-only: off"),
