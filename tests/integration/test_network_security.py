@@ -321,13 +321,13 @@ async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
 
 def test_connections_are_capped_in_total(tmp_path):
     """uvicorn's limit: past max_connections open connections (any clients), a request is answered 503."""
-    live = Live(tmp_path, server="max_connections = 4\nmax_connections_per_client = 3")
+    live = Live(tmp_path, server="max_connections = 4\nmax_connections_per_client = 2")
     try:
-        with ExitStack() as held:
-            for source in ("127.0.0.1",) * 3 + ("127.0.0.2",):  # 4 connections from two client addresses
+        with ExitStack() as held:  # 4 connections from 127.0.0.2 and .3 (not .1: the start-up probe's may linger)
+            for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"):
                 held.enter_context(socket.create_connection(("127.0.0.1", live.port), timeout=10,
                                                             source_address=(source, 0)))
-            with socket.create_connection(("127.0.0.1", live.port), timeout=10, source_address=("127.0.0.3", 0)) as s:
+            with socket.create_connection(("127.0.0.1", live.port), timeout=10, source_address=("127.0.0.4", 0)) as s:
                 s.sendall(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % live.port)
                 assert s.recv(1024).startswith(b"HTTP/1.1 503")
                 assert _closed(s, within=5)
