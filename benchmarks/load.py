@@ -71,13 +71,15 @@ class LeanClient:
     async def __aenter__(self) -> LeanClient:
         reply = await self._post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}})
-        self.headers |= {"mcp-session-id": reply.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        sid = reply.headers.get("mcp-session-id")  # none from a stateless server
+        self.headers |= {"mcp-protocol-version": "2025-06-18", **({"mcp-session-id": sid} if sid else {})}
         await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self.http.delete(self.url, headers=self.headers)
+            if "mcp-session-id" in self.headers:
+                await self.http.delete(self.url, headers=self.headers)
         finally:
             await self.http.aclose()
 

@@ -326,6 +326,8 @@ class ServerSettings(_Section):
     query_log: bool = Field(False, description="Keep the distinct queries searched per collection (stored in the "
                                                "collection, query text included) for calibrate/evaluate from_query_log.")
     query_log_size: int = Field(2000, ge=10, le=100_000, description="Distinct queries kept per collection.")
+    stateless: bool | None = Field(None, description="Streamable HTTP without sessions (any process serves any "
+                                   "request); unset: stateless unless [feedback] grades through the client (sampling).")
     max_sessions: int = Field(100, ge=1, description="HTTP: open MCP sessions at most, all clients together.")
     max_sessions_per_client: int = Field(8, ge=1, description="HTTP: open MCP sessions per client address.")
     session_idle_seconds: float = Field(300.0, gt=0, description="HTTP: a session idle this long is closed.")

@@ -34,7 +34,7 @@ from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
 from rf_mcp.ports import SampledScorer
 from rf_mcp.server import resources
-from rf_mcp.server.http import check_bind, check_token, run_http
+from rf_mcp.server.http import check_bind, check_token, run_http, stateless_http
 from rf_mcp.server.sampling import ClientGrading
 from rf_mcp.server.stdio import protect_stdio, stdio_transport
 from rf_mcp.server.tools import Tools, tool_specs
@@ -142,6 +142,7 @@ async def serve(config: Config, options: ServeOptions) -> None:
         check_token(token, variable)
         check_bind(options.host, allow_remote=options.allow_remote, token=token,
                    insecure_no_auth=options.insecure_no_auth, allowed_hosts=options.allowed_hosts)
+        stateless = stateless_http(config)  # a setting that cannot work fails before anything starts
     if options.transport != "stdio":
         config = one_thread_per_request(config)
         if config.qdrant.engine_process == "auto":  # concurrent clients: engine work on another core
@@ -155,4 +156,4 @@ async def serve(config: Config, options: ServeOptions) -> None:
                 await server.run(read_stream, write_stream, server.create_initialization_options())
         else:
             await run_http(server, options.transport, options.host, options.port, token=token,
-                           allowed_hosts=options.allowed_hosts, settings=config.server)
+                           allowed_hosts=options.allowed_hosts, settings=config.server, stateless=stateless)

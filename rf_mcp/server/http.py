@@ -5,9 +5,29 @@
 * Auth: ``Authorization: Bearer <token>`` (scheme case-insensitive, compared in constant time, exactly one header);
   an empty or short token is a start-up error.
 * Host / Origin: DNS-rebinding protection accepts loopback names, the bound address and ``--allowed-host``.
-* One client cannot deny service to all: sessions per client address are capped and idle sessions expire; a
-  request's headers and body must arrive within ``request_timeout`` (slow senders are cut off); connections are
-  capped in total and per client address; bodies are capped in size.
+* Sessions: streamable HTTP is stateless unless the feedback model grades through the client (``[feedback] type =
+  "llm"``, ``transport = "sampling"``: its round trips need a session), see :func:`stateless_http`. Stateless, any
+  process serves any request (no session affinity behind a load balancer) and there are no sessions to cap.
+* One client cannot deny service to all: connections are capped in total and per client address; a request's headers
+  and body must arrive within ``request_timeout``; bodies are capped in size; with sessions, the SDK caps them in total
+  and closes idle ones, and on a non-loopback bind each client address may hold ``max_sessions_per_client``.
+
+What libraries do: uvicorn caps connections in total (``limit_concurrency``: 503), closes idle keep-alive connections
+(``timeout_keep_alive``) and bounds the header size (``h11_max_incomplete_event_size``); the SDK bounds body sizes
+(``RequestBodyLimitMiddleware``: 413), caps sessions in total (``max_sessions``: 503) and expires idle ones, and checks
+Host/Origin. What is written here, because no maintained library offers it:
+
+* ``BearerAuth``: a static bearer token (the SDK's auth is OAuth: a token verifier and metadata endpoints).
+* ``BodyDeadline``: a request body must arrive whole in time (uvicorn has no request-read timeout; Starlette's and the
+  SDK's body limits count bytes, not seconds); an answer sent before the body was read ends the connection.
+* ``ConnectionGuard``: connections per client address, and a deadline for a request's headers. uvicorn's keep-alive
+  timer starts only after a response and is reset by every byte, so a client sending headers byte by byte (or nothing
+  at all on a new connection) is never cut off; that needs the connection's parser state, which only the protocol
+  has. It wraps uvicorn's h11 protocol (delegation, not a subclass) and reads one thing of it: ``conn``, the public
+  ``h11.Connection``.
+* ``SessionLimits``: sessions per client address (the SDK's cap counts all clients together). The SDK keeps the
+  sessions; this remembers which client opened which and asks the SDK's session table (a private attribute, checked
+  at start-up) which are still open, so it never keeps a second copy of their lifetimes.
 """
 
 from __future__ import annotations
@@ -18,23 +38,22 @@ import ipaddress
 import json
 import logging
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import h11
 import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.sse import SseServerTransport
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from rf_mcp.config import ServerSettings
+from rf_mcp.config import Config, ServerSettings
 from rf_mcp.errors import ConfigError
 
 log = logging.getLogger("rf_mcp.server")
@@ -140,40 +159,33 @@ class _Watched:
         await self.send(message)
 
 
-@dataclass
-class _Session:
-    client: str
-    last_seen: float
-    busy: int = 0  # requests of this session in progress (a GET stream keeps the SDK's session alive)
+def _client(scope: Scope) -> str:
+    return str((scope.get("client") or ("?", 0))[0])
 
 
-@dataclass
 class SessionLimits:
-    """Caps open MCP sessions per client address and forgets idle ones (the SDK closes them at the same age)."""
+    """At most ``per_client`` open sessions per client address (stateful transports on a non-loopback bind).
 
-    app: ASGIApp
-    per_client: int
-    idle_seconds: float
-    sessions: dict[str, _Session] = field(default_factory=dict)
-    streams: Counter[str] = field(default_factory=Counter)  # open SSE streams per client (the SSE transport)
+    Streamable HTTP: a session is counted from the SDK's answer that opened it for as long as ``is_open(session id)``
+    (the SDK's own table: it ends sessions on DELETE and when idle). SSE: a session is its event stream, counted while
+    the stream is open.
+    """
 
-    def _expire(self, now: float) -> None:
-        for sid in [s for s, v in self.sessions.items() if not v.busy and now - v.last_seen > self.idle_seconds]:
-            del self.sessions[sid]
+    def __init__(self, app: ASGIApp, per_client: int, is_open: Callable[[str], bool]) -> None:
+        self.app, self.per_client, self.is_open = app, per_client, is_open
+        self.opened_by: dict[str, str] = {}  # streamable HTTP: session id -> the client address that opened it
+        self.streams: Counter[str] = Counter()  # SSE: open streams per client address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client = (scope.get("client") or ("?", 0))[0]
         named = [v for k, v in scope.get("headers") or [] if k.lower() == b"mcp-session-id"]
         if len(named) > 1:  # the SDK reads the first, a proxy may read the last: one session per request
             await _reply(send, 400, "send exactly one mcp-session-id header")
             return
-        sid = named[0].decode("latin-1") if named else ""
-        now = time.monotonic()
-        self._expire(now)
-        if scope["method"] in ("GET", "HEAD") and scope["path"].endswith("/sse"):  # SSE: a session is one stream
+        client = _client(scope)
+        if scope["method"] == "GET" and scope["path"].endswith("/sse"):
             if self.streams[client] >= self.per_client:
                 await _reply(send, 429, f"too many open sessions from {client} (at most {self.per_client})")
                 return
@@ -183,141 +195,162 @@ class SessionLimits:
             finally:
                 self.streams[client] -= 1
             return
-        if sid:
-            known = self.sessions.get(sid)
-            session = known or _Session(client, now)
-
-            def adopt(start: Message) -> None:  # unknown here, but the SDK still holds it (it answers): it counts again
-                if known is None and 200 <= start["status"] < 300 and scope["method"] != "DELETE":
-                    self.sessions[sid] = session
-
-            watched = _Watched(send, adopt)
-            session.busy += 1
-            try:
-                await self.app(scope, receive, watched)
-            finally:
-                session.busy -= 1
-                session.last_seen = time.monotonic()
-                # forgotten when the SDK ended it (a DELETE it answered with success, not any request naming it) or
-                # when it expires idle, as the SDK's does
-                if scope["method"] == "DELETE" and watched.status is not None and 200 <= watched.status < 300:
-                    self.sessions.pop(sid, None)
+        if scope["method"] != "POST" or named:  # only a POST without a session id opens one
+            await self.app(scope, receive, send)
             return
-        if scope["method"] == "POST" and sum(1 for s in self.sessions.values() if s.client == client) >= self.per_client:
+        self.opened_by = {sid: c for sid, c in self.opened_by.items() if self.is_open(sid)}
+        if sum(c == client for c in self.opened_by.values()) >= self.per_client:
             await _reply(send, 429, f"too many open MCP sessions from {client} (at most {self.per_client}): close "
                                     "sessions you no longer use (DELETE), or wait for idle ones to expire")
             return
 
-        def record(start: Message) -> None:
-            # a session exists once the SDK accepted the request that opened it (its error replies carry ids too)
-            if scope["method"] == "POST" and start["status"] < 300:
-                for k, v in start.get("headers", []):
-                    if k.lower() == b"mcp-session-id":
-                        self.sessions[v.decode("latin-1")] = _Session(client, time.monotonic())
+        def record(start: Message) -> None:  # the SDK names a session on its refusals too: only accepted ones count
+            sid = next((v for k, v in start.get("headers", []) if k.lower() == b"mcp-session-id"), None)
+            if sid is not None and start["status"] < 300:
+                self.opened_by[sid.decode("latin-1")] = client
 
         await self.app(scope, receive, _Watched(send, record))
 
 
-class BodyLimits:
-    """A request body must arrive whole within ``timeout`` seconds and be at most ``max_bytes``."""
+class _TooSlow(Exception):
+    """The request body did not arrive in time."""
 
-    def __init__(self, app: ASGIApp, timeout: float, max_bytes: int) -> None:
-        self.app, self.timeout, self.max_bytes = app, timeout, max_bytes
+
+class BodyDeadline:
+    """A request's body must arrive whole within ``timeout`` seconds of its headers (else 408). An answer that starts
+    before the body was read whole (a refusal) ends the connection, so the rest of the body is never waited for."""
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app, self.timeout = app, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
-        announced = headers.get(b"content-length", b"0").strip() not in (b"", b"0") or b"transfer-encoding" in headers
-        if scope["type"] != "http" or not (announced or scope["method"] in ("POST", "PUT", "PATCH")):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
+        headers = dict(scope.get("headers") or [])
+        arrived = headers.get(b"content-length", b"0").strip() in (b"", b"0") and b"transfer-encoding" not in headers
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        started = False
+
+        async def timed() -> Message:
+            nonlocal arrived
+            if arrived:
+                return await receive()  # afterwards: the client's disconnect, whenever it comes
+            try:
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        await _reply(send, 413, f"request body larger than {self.max_bytes} bytes", CLOSE)
-                        return
-                    chunks.append(chunk)
-                    if not message.get("more_body"):
-                        break
-        except TimeoutError:
+            except TimeoutError:
+                raise _TooSlow from None
+            arrived = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def closing(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if not arrived:
+                    message = {**message, "headers": [*message.get("headers", []), *CLOSE]}
+            await send(message)
+
+        try:
+            await self.app(scope, timed, closing)
+        except _TooSlow:
+            if started:
+                raise
             await _reply(send, 408, f"request body not received within {self.timeout:g} s", CLOSE)
-            return
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # afterwards: the client's disconnect, as the app expects
-
-        await self.app(scope, replay, send)
 
 
-def guarded_protocol(settings: ServerSettings) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline for each request's headers and connection caps (total, per client)."""
-    per_client: Counter[str] = Counter()
+def guarded_connections(settings: ServerSettings) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, wrapped: connections per client address, and a deadline for each request's headers."""
+    open_per_client: Counter[str] = Counter()
 
-    class Guarded(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _counted = False
+    class ConnectionGuard(asyncio.Protocol):
+        def __init__(self, **uvicorn_arguments: Any) -> None:
+            self.inner = H11Protocol(**uvicorn_arguments)
+            self.transport: asyncio.Transport | None = None  # set once the connection is admitted
+            self.client = "?"
+            self.deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)  # type: ignore[arg-type]
-            ip = self.client[0] if self.client else "?"
-            if len(self.connections) > settings.max_connections or per_client[ip] >= settings.max_connections_per_client:
-                self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                self.transport.close()
+            assert isinstance(transport, asyncio.Transport)
+            peer = transport.get_extra_info("peername")
+            self.client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            if open_per_client[self.client] >= settings.max_connections_per_client:
+                transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                transport.close()
                 return
-            per_client[ip] += 1
-            self._counted = True
-            self._arm()
+            open_per_client[self.client] += 1
+            self.transport = transport
+            self.inner.connection_made(transport)
+            self._watch()
 
-        def _arm(self) -> None:
-            if self._deadline is None:
-                self._deadline = self.loop.call_later(settings.request_timeout, self._too_slow)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+        def _watch(self) -> None:
+            """While a request's headers are awaited (h11: the client is IDLE), they have ``request_timeout``: counted
+            from the connection's opening or the request's first byte (idle keep-alive connections: uvicorn's timer)."""
+            closing = self.transport is None or self.transport.is_closing()
+            waiting = self.inner.conn.their_state is h11.IDLE and not closing
+            if waiting and self.deadline is None:
+                self.deadline = asyncio.get_running_loop().call_later(settings.request_timeout, self._too_slow)
+            elif not waiting and self.deadline is not None:
+                self.deadline.cancel()
+                self.deadline = None
 
         def _too_slow(self) -> None:
-            self._deadline = None
-            if not self.transport.is_closing() and self.conn.their_state == h11.IDLE:
-                self.logger.info("closing a connection whose request headers did not arrive in time")
+            self.deadline = None
+            if self.transport is not None and self.inner.conn.their_state is h11.IDLE:
+                log.info("closing a connection from %s: its request headers did not arrive in time", self.client)
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state == h11.IDLE and not self.transport.is_closing():
-                self._arm()  # a request is starting: its headers must arrive in time
-            else:
-                self._disarm()
+            self.inner.data_received(data)
+            self._watch()
+
+        def eof_received(self) -> None:
+            if self.transport is not None:
+                self.inner.eof_received()
+
+        def pause_writing(self) -> None:
+            if self.transport is not None:
+                self.inner.pause_writing()
+
+        def resume_writing(self) -> None:
+            if self.transport is not None:
+                self.inner.resume_writing()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            if self._counted:
-                ip = self.client[0] if self.client else "?"
-                per_client[ip] -= 1
-                self._counted = False
-            super().connection_lost(exc)
+            if self.transport is None:  # refused: uvicorn never saw it
+                return
+            if self.deadline is not None:
+                self.deadline.cancel()
+            open_per_client[self.client] -= 1
+            if not open_per_client[self.client]:
+                del open_per_client[self.client]
+            self.inner.connection_lost(exc)
 
-    return Guarded
+    return ConnectionGuard
+
+
+def needs_sessions(config: Config) -> bool:
+    """The feedback model grades through the MCP client's own LLM (sampling): its round trips need a session."""
+    return config.feedback.grades_through_client
+
+
+def stateless_http(config: Config) -> bool:
+    """``[server] stateless``: unset (auto) means stateless unless the feedback model needs sessions."""
+    chosen = config.server.stateless
+    if chosen and needs_sessions(config):
+        raise ConfigError(
+            "[server] stateless = true, but the llm feedback model grades through the client (sampling), whose round "
+            "trips need a session.",
+            fix='Remove [server] stateless (auto), or grade through an API: [feedback] transport = "http".')
+    return not needs_sessions(config) if chosen is None else chosen
 
 
 class SseRejections:
     """The SDK's SSE endpoint answers a refused Host/Origin (421/403) and then raises, so uvicorn logs a whole
     traceback per refused request; the SDK's own warning line already says what was refused. Swallow exactly that
-    exception, once the refusal has been sent; anything else propagates."""
+    exception, once the refusal has been sent. Likewise a message answered (202, or 400 if malformed) and then passed
+    to a session whose stream the client closed meanwhile: one line. Anything else propagates."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -332,6 +365,10 @@ class SseRejections:
         except ValueError as exc:
             if watched.status not in (400, 403, 421) or str(exc) != "Request validation failed":
                 raise
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if watched.status is None:
+                raise
+            log.info("an SSE session ended before the message it was sent could be passed on")
 
 
 class _OneLineRejections(logging.Filter):
@@ -366,27 +403,42 @@ def sse_app(server: Server[Any], security: TransportSecuritySettings) -> Starlet
                              Mount("/messages/", app=sse.handle_post_message)])
 
 
+def _sdk_sessions(server: Server[Any]) -> Callable[[str], bool]:
+    """Whether the SDK still holds a streamable-HTTP session: its session table (private; checked here, at start)."""
+    table = getattr(server.session_manager, "_server_instances", None)
+    if not isinstance(table, dict):
+        raise RuntimeError("the MCP SDK's session manager has no session table: per-client session caps cannot work")
+    return table.__contains__
+
+
 def build_app(server: Server[Any], transport: str, host: str, port: int, *, token: str | None,
-              allowed_hosts: Sequence[str], settings: ServerSettings) -> Any:
+              allowed_hosts: Sequence[str], settings: ServerSettings, stateless: bool = False) -> Any:
     security = security_settings(host, port, allowed_hosts)
     app: Any
     if transport == "sse":
         app = SseRejections(sse_app(server, security))
+        is_open: Callable[[str], bool] | None = frozenset[str]().__contains__  # SSE: a session is its stream
     else:
-        app = server.streamable_http_app(transport_security=security, host=host,
+        app = server.streamable_http_app(transport_security=security, host=host, stateless_http=stateless,
                                          session_idle_timeout=settings.session_idle_seconds,
-                                         max_sessions=settings.max_sessions)
-    app = SessionLimits(app, settings.max_sessions_per_client, settings.session_idle_seconds)
-    app = BodyLimits(app, settings.request_timeout, settings.max_body_bytes)
-    return BearerAuth(app, token) if token else app
+                                         max_sessions=settings.max_sessions,
+                                         max_request_body_size=settings.max_body_bytes)
+        is_open = None if stateless else _sdk_sessions(server)
+    if is_open is not None and not is_loopback(host):  # on loopback, local tools may open a session per call
+        app = SessionLimits(app, settings.max_sessions_per_client, is_open)
+    app = RequestBodyLimitMiddleware(app, settings.max_body_bytes)  # for SSE too (reads the body before the app)
+    app = BearerAuth(app, token) if token else app
+    return BodyDeadline(app, settings.request_timeout)
 
 
 async def run_http(server: Server[Any], transport: str, host: str, port: int, *, token: str | None,
-                   allowed_hosts: Sequence[str], settings: ServerSettings) -> None:
+                   allowed_hosts: Sequence[str], settings: ServerSettings, stateless: bool = False) -> None:
     for name in ("mcp.server.sse", "mcp.server.transport_security", "mcp.server.streamable_http"):
         logging.getLogger(name).addFilter(_OneLineRejections())
-    app = build_app(server, transport, host, port, token=token, allowed_hosts=allowed_hosts, settings=settings)
+    app = build_app(server, transport, host, port, token=token, allowed_hosts=allowed_hosts, settings=settings,
+                    stateless=stateless)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5,
-                            http=guarded_protocol(settings), timeout_keep_alive=5,
+                            http=guarded_connections(settings), ws="none", timeout_keep_alive=5,
+                            limit_concurrency=settings.max_connections + 1,  # uvicorn counts the new one too
                             h11_max_incomplete_event_size=64 * 1024)
     await uvicorn.Server(config).serve()

@@ -12,15 +12,19 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.server.mcpserver import MCPServer
 
 from rf_mcp.config import ServerSettings
-from rf_mcp.server.http import BearerAuth, SessionLimits, security_settings
+from rf_mcp.errors import ConfigError
+from rf_mcp.server.http import BearerAuth, SseRejections, build_app, security_settings, stateless_http
 from tests.integration.serving import free_port
 
 pytestmark = pytest.mark.anyio
@@ -137,80 +141,118 @@ def test_version():
 
 
 # -- 3. one client must not deny service to all -------------------------------------------------------------------
-async def test_sessions_per_client_are_capped_and_freed():
-    counter = {"n": 0}
-
-    async def mcp_app(scope, receive, send):
-        counter["n"] += 1
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"mcp-session-id", b"s%d" % counter["n"])]})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    limits = SessionLimits(mcp_app, per_client=2, idle_seconds=0.5)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limits), base_url="http://t") as http:
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-        third = await http.post("/mcp", json=INIT)
-        assert third.status_code == 429 and "at most 2" in third.text
-        assert (await http.delete("/mcp", headers={"mcp-session-id": "s1"})).status_code == 200
-        assert (await http.post("/mcp", json=INIT)).status_code == 200  # a closed session frees its place
-        time.sleep(0.6)
-        assert (await http.post("/mcp", json=INIT)).status_code == 200  # idle sessions expire
+def _mcp(server: str = "127.0.0.1", settings: ServerSettings | None = None, stateless: bool = False):
+    """The real SDK's streamable-HTTP app behind this module's guards, in process (a bind address is only a name)."""
+    mcp = MCPServer("t")
+    app = build_app(mcp, "streamable-http", server, 8000, token=None, allowed_hosts=["t:8000"],
+                    settings=settings or ServerSettings(max_sessions_per_client=2), stateless=stateless)
+    return mcp, app
 
 
-async def test_sessions_are_forgotten_only_when_the_server_ends_them():
-    """A session stops counting against its client when the MCP server ended it (a DELETE it accepted), not when any
-    request names it (a DELETE to another path), and never while one of its requests (a GET stream) is open."""
+def _http(app, client: str = "10.0.0.1") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(client, 1234)),
+                             base_url="http://127.0.0.1:8000", headers=HEADERS)
+
+
+async def _opened(http: httpx.AsyncClient) -> str | int:
+    """Open a session: its id, or the refusal's status."""
+    r = await http.post("/mcp", json=INIT)
+    return r.headers["mcp-session-id"] if r.status_code == 200 else r.status_code
+
+
+async def test_sessions_per_client_are_capped_as_long_as_the_sdk_holds_them():
+    """A non-loopback bind: each client address may hold 2 sessions; they count while the SDK holds them (until a
+    DELETE it accepted, or idle expiry), refused openings never count, and other addresses have their own 2."""
     import anyio
 
-    ids = iter(range(1, 100))
-    live: set[bytes] = set()
-
-    async def mcp_app(scope, receive, send):
-        sid = dict(scope["headers"]).get(b"mcp-session-id")
-        status, headers = 200, []
-        if scope["path"] != "/mcp":
-            status = 404
-        elif sid is None:
-            sid = b"s%d" % next(ids)
-            headers = [(b"mcp-session-id", sid)]  # the SDK names a session on its error replies too
-            body = (await receive()).get("body", b"")
-            if scope["method"] != "POST" or body == b"broken":
-                status = 400
-            else:
-                live.add(sid)
-        elif sid not in live:
-            status = 404
-        elif scope["method"] == "DELETE":
-            live.discard(sid)
-        elif scope["method"] == "GET":
-            await anyio.sleep(1.0)  # a server-sent event stream held open
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    limits = SessionLimits(mcp_app, per_client=2, idle_seconds=0.3)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limits), base_url="http://t") as http:
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-        assert (await http.delete("/elsewhere", headers={"mcp-session-id": "s1"})).status_code == 404
-        assert (await http.post("/mcp", json=INIT)).status_code == 429  # s1 still open: still counted
-        two = httpx.Headers([("mcp-session-id", "s1"), ("mcp-session-id", "s2")])
+    mcp, app = _mcp("0.0.0.0", ServerSettings(max_sessions_per_client=2, session_idle_seconds=0.5))
+    async with mcp.session_manager.run(), _http(app) as http, _http(app, "10.0.0.2") as other:
+        first, second = await _opened(http), await _opened(http)
+        assert isinstance(first, str) and isinstance(second, str)
+        third = await http.post("/mcp", json=INIT)
+        assert third.status_code == 429 and "at most 2" in third.text
+        assert isinstance(await _opened(other), str)  # another client address
+        assert (await http.delete("/elsewhere", headers={"mcp-session-id": first})).status_code == 404
+        assert await _opened(http) == 429  # a request naming a session does not end it
+        two = httpx.Headers([("mcp-session-id", first), ("mcp-session-id", second)])
         assert (await http.delete("/mcp", headers=two)).status_code == 400  # which one? neither: refused
-        assert (await http.post("/mcp", json=INIT)).status_code == 429
-        async with anyio.create_task_group() as tg:
-            for sid in ("s1", "s2"):
-                tg.start_soon(lambda sid=sid: http.get("/mcp", headers={"mcp-session-id": sid}))
-            await anyio.sleep(0.6)  # longer than the idle time, but both sessions have a stream open
-            assert (await http.post("/mcp", json=INIT)).status_code == 429
-        await anyio.sleep(0.4)  # streams closed, then idle: the limiter forgot s1 and s2 (the SDK may not have)
-        assert (await http.get("/mcp", headers={"mcp-session-id": "s1"})).status_code == 200  # it had not: counted
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-        assert (await http.post("/mcp", json=INIT)).status_code == 429  # s1 (adopted again) and the new one
-        await anyio.sleep(0.4)
-        for _ in range(3):  # failed openings never count: the SDK discards those sessions
+        assert (await http.delete("/mcp", headers={"mcp-session-id": first})).status_code == 200
+        assert isinstance(await _opened(http), str)  # a closed session frees its place
+        assert await _opened(http) == 429
+        await anyio.sleep(1.0)  # the SDK closed the idle ones
+        for _ in range(3):  # refused openings never count: the SDK discards those sessions
             assert (await http.post("/mcp", content=b"broken")).status_code == 400
-            assert (await http.get("/mcp")).status_code == 400
-        assert (await http.post("/mcp", json=INIT)).status_code == 200
-    assert live >= {b"s1", b"s2"}
+        assert isinstance(await _opened(http), str) and isinstance(await _opened(http), str)
+
+
+async def test_on_loopback_only_the_total_bounds_sessions():
+    """Local tools (MCP Inspector opens a session per call and never closes it) are not refused after a few calls;
+    the SDK's total still applies."""
+    mcp, app = _mcp("127.0.0.1", ServerSettings(max_sessions_per_client=2, max_sessions=5))
+    async with mcp.session_manager.run(), _http(app, "127.0.0.1") as http:
+        assert all([isinstance(await _opened(http), str) for _ in range(5)])
+        assert await _opened(http) == 503  # the SDK's total
+
+
+async def test_stateless_has_no_sessions_to_cap():
+    mcp, app = _mcp("0.0.0.0", ServerSettings(max_sessions_per_client=1, max_sessions=1), stateless=True)
+    async with mcp.session_manager.run(), _http(app) as http:
+        for _ in range(5):
+            r = await http.post("/mcp", json=INIT)
+            assert r.status_code == 200 and "mcp-session-id" not in r.headers
+
+
+def test_stateless_unless_the_feedback_model_needs_the_client():
+    def config(stateless, type_="bm25", transport="sampling"):
+        return SimpleNamespace(server=SimpleNamespace(stateless=stateless),
+                               feedback=SimpleNamespace(type=type_, transport=transport))
+
+    assert stateless_http(config(None)) and stateless_http(config(None, "llm", "http"))
+    assert not stateless_http(config(None, "llm")) and not stateless_http(config(False))
+    assert stateless_http(config(True, "fastembed"))
+    with pytest.raises(ConfigError, match="sampling"):  # set, but it cannot work: a start-up error
+        stateless_http(config(True, "llm"))
+    without = SimpleNamespace(server=SimpleNamespace(stateless=None), feedback=SimpleNamespace(type="llm"))
+    assert stateless_http(without)  # a feedback section without a transport: nothing asks the client
+
+
+def _rpc(http: httpx.Client, method: str, sid: str | None = None, rid: int = 2) -> tuple[httpx.Response, dict]:
+    body = INIT if method == "initialize" else {"jsonrpc": "2.0", "id": rid, "method": method}
+    r = http.post("/mcp", json=body, headers={"mcp-session-id": sid} if sid else {})
+    data = [line[5:] for line in r.text.splitlines() if line.startswith("data:")]
+    return r, json.loads(data[-1] if data else r.text)
+
+
+@pytest.mark.parametrize("stateless", ["", "stateless = false"])
+def test_30_loopback_clients_that_never_close_their_sessions_are_served(tmp_path, stateless):
+    """Default (stateless: there are no sessions) and with sessions: on loopback no per-client cap refuses them."""
+    live = Live(tmp_path, server=stateless)
+    try:
+        for _ in range(30):  # each a new client (a new connection) that opens a session and leaves it open
+            with httpx.Client(base_url=f"http://127.0.0.1:{live.port}", headers=HEADERS, timeout=10) as http:
+                r, _ = _rpc(http, "initialize")
+                assert r.status_code == 200, r.text
+                sid = r.headers.get("mcp-session-id")
+                assert (sid is None) == (stateless == "")
+                http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                          headers={"mcp-session-id": sid} if sid else {})
+                r, reply = _rpc(http, "tools/list", sid)
+                assert r.status_code == 200 and reply["result"]["tools"], r.text
+    finally:
+        live.stop()
+
+
+def test_stateless_serves_requests_with_no_session_or_another_processes(tmp_path):
+    """Behind a load balancer any process serves any request: no session id, or one another process issued."""
+    live = Live(tmp_path)  # [server] stateless unset, bm25 feedback: stateless
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{live.port}", headers=HEADERS, timeout=10) as http:
+            for sid in (None, "0123456789abcdef0123456789abcdef"):  # no initialize first, either
+                r, reply = _rpc(http, "tools/list", sid)
+                assert r.status_code == 200 and {t["name"] for t in reply["result"]["tools"]} >= {
+                    "rf_search_precision"}, r.text
+    finally:
+        live.stop()
 
 
 def _half_request(host: str, port: int) -> socket.socket:
@@ -220,12 +262,16 @@ def _half_request(host: str, port: int) -> socket.socket:
 
 
 def _closed(s: socket.socket, within: float) -> bool:
-    s.settimeout(within)
+    """The server ends the connection within ``within`` seconds (after whatever it answered first)."""
+    deadline = time.monotonic() + within
     try:
-        return s.recv(1024) in (b"",) or True
+        while True:
+            s.settimeout(max(deadline - time.monotonic(), 0.01))
+            if not s.recv(1024):
+                return True
     except TimeoutError:
         return False
-    except OSError:
+    except OSError:  # reset: closed too
         return True
 
 
@@ -240,6 +286,13 @@ async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
         assert time.perf_counter() - t0 < 8
         for s in slow:
             s.close()
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as s:  # headers byte by byte
+            t0 = time.perf_counter()
+            with pytest.raises(OSError):  # each byte would restart uvicorn's keep-alive timer: not this deadline
+                for byte in b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"x" * 100:
+                    s.send(bytes([byte]))
+                    time.sleep(0.1)
+            assert time.perf_counter() - t0 < 5
         body = json.dumps(INIT).encode()
         s = socket.create_connection(("127.0.0.1", live.port), timeout=10)
         s.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\ncontent-type: application/json\r\n"
@@ -262,6 +315,25 @@ async def test_slow_senders_are_cut_off_and_connections_capped(tmp_path):
         assert many[-1].recv(1024).startswith(b"HTTP/1.1 503")  # the 7th connection of one client is refused
         for c in many:
             c.close()
+    finally:
+        live.stop()
+
+
+def test_connections_are_capped_in_total(tmp_path):
+    """uvicorn's limit: past max_connections open connections (any clients), a request is answered 503."""
+    live = Live(tmp_path, server="max_connections = 4\nmax_connections_per_client = 2")
+    try:
+        with ExitStack() as held:  # 4 connections from 127.0.0.2 and .3 (not .1: the start-up probe's may linger)
+            for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"):
+                held.enter_context(socket.create_connection(("127.0.0.1", live.port), timeout=10,
+                                                            source_address=(source, 0)))
+            with socket.create_connection(("127.0.0.1", live.port), timeout=10, source_address=("127.0.0.4", 0)) as s:
+                s.sendall(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % live.port)
+                assert s.recv(1024).startswith(b"HTTP/1.1 503")
+                assert _closed(s, within=5)
+        time.sleep(0.3)
+        with httpx.Client(base_url=f"http://127.0.0.1:{live.port}", headers=HEADERS, timeout=10) as http:
+            assert _rpc(http, "tools/list")[0].status_code == 200  # room again
     finally:
         live.stop()
 
@@ -347,6 +419,27 @@ async def test_sse_logs_one_line_per_refused_host(tmp_path):
     log = (tmp_path / f"live-{live.port}.err").read_text()
     assert "Traceback" not in log and sum(" header: " in line for line in log.splitlines()) == 8, log
     assert sum("Failed to parse message (ValidationError" in line for line in log.splitlines()) == 1, log
+
+
+async def test_sse_message_answered_after_its_session_ended_is_one_line():
+    """The SDK answers a message, then passes it to its session: if the client closed the stream in between, that
+    raises (a traceback per message); refused before any answer, it still propagates."""
+    import anyio
+
+    async def answered_then_gone(scope, receive, send):
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        raise anyio.ClosedResourceError
+
+    async def gone(scope, receive, send):
+        raise anyio.ClosedResourceError
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=SseRejections(answered_then_gone)),
+                                 base_url="http://t") as http:
+        assert (await http.post("/messages/", content=b"{}")).status_code == 202
+    with pytest.raises(anyio.ClosedResourceError):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=SseRejections(gone)), base_url="http://t") as h:
+            await h.post("/messages/", content=b"{}")
 
 
 @pytest.mark.parametrize(("value", "shown"), [("on", "read-only: on"), ("TRUE", "read-only: on"), ("off", "read-only: off"),
