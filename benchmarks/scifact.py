@@ -83,9 +83,9 @@ class FusedScorer(Scorer):
         self.spreads = spreads
         self.identity = "fused(" + "+".join(f"{s.identity}/{w:.4g}" for s, w in zip(self.parts, spreads, strict=True)) + ")"
 
-    async def bind(self, collection: str, corpus_texts: Any, version: int = 0) -> None:
+    async def bind(self, collection: str, term_stats: Any, version: int = 0) -> None:
         for s in self.parts:
-            await s.bind(collection, corpus_texts, version)
+            await s.bind(collection, term_stats, version)
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         total = np.zeros(len(documents))
