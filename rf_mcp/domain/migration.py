@@ -46,9 +46,10 @@ async def migrate(source: Engine, destination: Engine, collection: str, vector_n
         if offset is None:
             break
     meta: dict[str, Any] = await source.get_metadata(collection)
-    profiles = {k: v for k, v in meta.items() if k.startswith(PROFILE_KEY_PREFIX) or k == TERM_STATS_KEY}
-    if profiles:
-        await destination.set_metadata(collection, profiles)
+    profiles = {k: v for k, v in meta.items() if k.startswith(PROFILE_KEY_PREFIX)}
+    kept = {**profiles, **{k: v for k, v in meta.items() if k == TERM_STATS_KEY}}  # and the BM25 term statistics
+    if kept:
+        await destination.set_metadata(collection, kept)
     count = await destination.count(collection)
     if count != info.points_count:
         raise InputError(f"The destination holds {count} points after the copy, the source {info.points_count}.",

@@ -14,7 +14,6 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
-from rf_mcp.config import ServerSettings
+from rf_mcp.config import ServerSettings, load_config
 from rf_mcp.errors import ConfigError
 from rf_mcp.server.http import BearerAuth, SseRejections, build_app, security_settings, stateless_http
 from tests.integration.serving import free_port
@@ -204,16 +203,18 @@ async def test_stateless_has_no_sessions_to_cap():
 
 def test_stateless_unless_the_feedback_model_needs_the_client():
     def config(stateless, type_="bm25", transport="sampling"):
-        return SimpleNamespace(server=SimpleNamespace(stateless=stateless),
-                               feedback=SimpleNamespace(type=type_, transport=transport))
+        env = {"RF_MCP_FEEDBACK__TYPE": type_}
+        if type_ == "llm":
+            env |= {"RF_MCP_FEEDBACK__MODEL": "judge", "RF_MCP_FEEDBACK__TRANSPORT": transport}
+        if stateless is not None:
+            env["RF_MCP_SERVER__STATELESS"] = str(stateless).lower()
+        return load_config(env=env)
 
     assert stateless_http(config(None)) and stateless_http(config(None, "llm", "http"))
     assert not stateless_http(config(None, "llm")) and not stateless_http(config(False))
     assert stateless_http(config(True, "fastembed"))
     with pytest.raises(ConfigError, match="sampling"):  # set, but it cannot work: a start-up error
         stateless_http(config(True, "llm"))
-    without = SimpleNamespace(server=SimpleNamespace(stateless=None), feedback=SimpleNamespace(type="llm"))
-    assert stateless_http(without)  # a feedback section without a transport: nothing asks the client
 
 
 def _rpc(http: httpx.Client, method: str, sid: str | None = None, rid: int = 2) -> tuple[httpx.Response, dict]:

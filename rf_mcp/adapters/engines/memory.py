@@ -10,6 +10,7 @@ congruence tests hold it, qdrant-client's engine and qdrant-edge to the same res
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,13 +90,19 @@ def _field_matches(cond: FieldCondition, payload: dict[str, Any]) -> bool:
     return not any(_same(v, x) for v in values for x in m.except_)
 
 
+@functools.lru_cache(maxsize=64)
+def _id_set(ids: tuple[PointId, ...]) -> frozenset[PointId]:
+    """A has_id condition's ids, normalised once (not once per point it is checked against)."""
+    return frozenset(point_id(i) for i in ids)
+
+
 def matches(flt: Filter | None, pid: PointId, payload: dict[str, Any]) -> bool:
     if flt is None:
         return True
 
     def one(cond: Any) -> bool:
         if isinstance(cond, HasId):
-            return pid in {point_id(i) for i in cond.has_id}
+            return pid in _id_set(tuple(cond.has_id))
         if isinstance(cond, Filter):
             return matches(cond, pid, payload)
         return _field_matches(cond, payload)
