@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -43,9 +44,13 @@ TRAIN = TrainSettings(limit=20, epochs=150)  # a short training run for the unit
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+@functools.lru_cache(maxsize=65536)
 def word_vector(word: str, dim: int = DIM) -> np.ndarray:
+    """A fixed pseudo-random vector per word (cached, read-only: the corpus has a few dozen words)."""
     seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed).normal(size=dim)
+    v = np.random.default_rng(seed).normal(size=dim)
+    v.setflags(write=False)
+    return v
 
 
 class HashRetriever(Retriever):
