@@ -1,10 +1,15 @@
-"""Unit-test fixtures: the synthetic corpus indexed into the in-memory engine (no model, no ../shared)."""
+"""Unit-test fixtures: the synthetic corpus indexed into the in-memory engine (no model, no ../shared, no torch).
+
+Calibrations use :class:`tests.doubles.NumpyTrainer`, the numpy double of the trainer port; the training library
+itself (torch) is tested in ``tests/integration``. Each unit module is checked not to have imported it.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,22 @@ import pytest
 from rf_mcp.adapters.engines.memory import MemoryEngine
 from rf_mcp.domain.service import RFService
 from tests import doubles
+
+HEAVY = ("torch", "qdrant_relevance_feedback")  # the training library: tests/integration only
+UNIT = Path(__file__).resolve().parent
+_LOADED_FIRST = {m for m in HEAVY if m in sys.modules}  # before any unit test module is collected
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_training_library(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a unit module that imports the training library. In a run of tests/unit alone, an import at collection
+    time counts too; with other tests in the run (which may import it), only what each unit module runs counts."""
+    only_unit = all(Path(item.path).resolve().is_relative_to(UNIT) for item in request.session.items)
+    before = _LOADED_FIRST if only_unit else {m for m in HEAVY if m in sys.modules}
+    yield
+    loaded = {m for m in HEAVY if m in sys.modules} - before
+    assert not loaded, (f"{sorted(loaded)} imported by the time {request.module.__name__} ran: unit tests run on "
+                        "the ports' doubles (tests.doubles.NumpyTrainer), the training library in tests/integration")
 
 
 @pytest.fixture(scope="session")
