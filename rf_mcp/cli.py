@@ -213,7 +213,10 @@ async def _run(args: argparse.Namespace) -> Any:
                                          allowed_hosts=tuple(args.allowed_host)))
         return None
     from rf_mcp.bootstrap import open_service
+    from rf_mcp.config import one_thread_per_request
 
+    if args.command in ("calibrate", "evaluate", "search"):  # one query embedding per call: one thread per call
+        config = one_thread_per_request(config)
     async with open_service(config) as rf:
         return await _command(rf, args)
 

@@ -69,8 +69,12 @@ def build_sparse_encoder() -> SparseEncoder:
     return Bm25Encoder()
 
 
-def build_trainer(kind: str = "library") -> Trainer:
-    """The training library's trainer, or the all-pairs objective (the same data, loss and loop)."""
+def build_trainer(kind: str = "numpy") -> Trainer:
+    """The library's fit in numpy (no torch), the training library's trainer, or the all-pairs objective."""
+    if kind == "numpy":
+        from rf_mcp.adapters.fit import VectorizedTrainer
+
+        return VectorizedTrainer()
     from rf_mcp.adapters.rf_library import AllPairsTrainer, LibraryTrainer
 
     return AllPairsTrainer() if kind == "all-pairs" else LibraryTrainer()

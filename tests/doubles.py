@@ -13,30 +13,25 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from rf_mcp.adapters.engines.memory import MemoryEngine
+from rf_mcp.adapters.fit import VectorizedTrainer
 from rf_mcp.bootstrap import open_service
 from rf_mcp.config import Config
 from rf_mcp.domain.files import UNRESTRICTED, PathPolicy
 from rf_mcp.domain.service import RFService
-from rf_mcp.errors import GuardrailError
 from rf_mcp.ports import (
     Engine,
-    FeedbackItem,
-    LibraryEvaluation,
-    Point,
     Retriever,
     Scorer,
     Trainer,
     TrainingJob,
     TrainingOutcome,
     TrainSettings,
-    Weights3,
 )
 
 DIM = 32
@@ -152,209 +147,16 @@ def queries(n: int = 60, seed: int = 1) -> list[str]:
     return out
 
 
-def similarity(distance: str, u: np.ndarray, v: np.ndarray) -> float:
-    """The score the engine reports for query ``u`` against stored ``v`` (``rf_library.similarity``, without torch)."""
-    q = np.asarray(u, dtype=np.float64)
-    s = np.asarray(v, dtype=np.float32)
-    if distance == "Cosine":
-        ns = np.linalg.norm(s)
-        s = s / (ns if ns else np.float32(1e-12))
-        nq = np.linalg.norm(q)
-        return float(np.dot(s, q / (nq if nq else 1e-12)))
-    if distance == "Dot":
-        return float(np.dot(s, q))
-    if distance == "Euclid":
-        return float(np.linalg.norm(s - q))
-    if distance == "Manhattan":
-        return float(np.sum(np.abs(s - q)))
-    raise ValueError(f"unknown distance {distance}")
-
-
-def context_pair(scores: Sequence[float], margin: float) -> tuple[int, int, float] | None:
-    """The library's ``get_context_pairs(...)[0]``: the most confident (negative, positive, confidence) pair."""
-    pairs = [(neg, pos, scores[pos] - scores[neg]) for neg in range(len(scores)) for pos in range(len(scores))
-             if pos != neg and scores[pos] - scores[neg] > margin]
-    return sorted(pairs, key=lambda p: p[2], reverse=True)[0] if pairs else None
-
-
-def average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank (pandas' ``rank()``)."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman correlation; None where pandas gives NaN (fewer than two values, or a constant column)."""
-    if len(x) < 2:
-        return None
-    rx, ry = average_ranks(x), average_ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-MARGIN = 0.01  # the library's ranking_loss margin
-
-
-def _loss_and_grad(w: np.ndarray, data: tuple[np.ndarray, ...], want_grad: bool) -> tuple[float, np.ndarray]:
-    """The library's ranking loss (hinge, summed over pairs a query's targets order) and its gradient in (a, b, c)."""
-    score, conf, delta, q, neg, pos = data
-    a, b, c = w
-    powered = conf ** b
-    f = a * score + powered * delta * c
-    margins = f[q, neg] - f[q, pos] + MARGIN
-    loss = float(np.clip(margins, 0, None).sum())
-    if not want_grad:
-        return loss, np.zeros(3)
-    grads = np.stack([score, c * powered * np.log(conf) * delta, powered * delta])  # df/da, df/db, df/dc
-    active = margins >= 0
-    qa, na, pa = q[active], neg[active], pos[active]
-    return loss, (grads[:, qa, na] - grads[:, qa, pa]).sum(axis=1)
-
-
-def _pairs(target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query, less relevant response, more relevant response) for every pair whose targets differ."""
-    q, neg, pos = np.nonzero(target[:, None, :] - target[:, :, None] > 0)
-    return q, neg, pos
-
-
-def fit(score: np.ndarray, conf: np.ndarray, delta: np.ndarray, target: np.ndarray,
-        settings: TrainSettings) -> Weights3:
-    """The library's ``split_train_val`` + ``train_formula``: Adam (torch's defaults) on the naive formula from
-    a=b=c=1, the first half of the queries training and the rest validating, early stopping on validation loss."""
-    half = len(score) // 2
-    train = (score[:half], conf[:half], delta[:half], *_pairs(target[:half]))
-    val = (score[half:], conf[half:], delta[half:], *_pairs(target[half:]))
-    w = np.ones(3)
-    m, v = np.zeros(3), np.zeros(3)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    best_val, best, since = math.inf, None, 0
-    for epoch in range(1, settings.epochs + 1):
-        _, g = _loss_and_grad(w, train, True)
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** epoch) + eps
-        w = w - settings.lr / (1 - beta1 ** epoch) * m / denom
-        val_loss, _ = _loss_and_grad(w, val, False)
-        if val_loss + settings.min_delta < best_val:
-            best_val, best, since = val_loss, w.copy(), 0
-        else:
-            since += 1
-        if since >= settings.patience:
-            break
-    if best is not None:
-        w = best
-    return float(w[0]), float(w[1]), float(w[2])
-
-
-class NumpyTrainer(Trainer):
-    """A double of the :class:`Trainer` port that follows the training library's contract without torch.
-
-    ``train`` makes the library's rows: for each query (in order) ``job.embed``, ``job.candidates(limit)``,
-    ``job.texts`` and one ``job.score`` of all candidates, a progress report, then the most confident context pair
-    among the top ``context_limit`` (skipped without one); per candidate past ``context_limit`` the dense score, the
-    pair's confidence, delta = sim(x, positive) - sim(x, negative) and target = feedback score minus the best top
-    one. It counts queries with pairs, queries with a positive target (disagreeing) and the mean per-query Spearman
-    correlation as ``rf_library.training_signal`` does, and fits (a, b, c) with the library's loss, split, Adam and
-    early stopping in numpy. No training query with a pair is refused as the library adapter refuses it.
-    ``evaluate`` is the library's ``Evaluator.evaluate_query`` over the job's callables.
-
-    Limits: weights equal the library's only to float precision (float64 throughout; the library trains float32
-    parameters); ``library_reported`` is None (no library printed anything); the fit runs on the event loop and
-    checks for cancellation between queries, not between epochs; every query must have ``limit`` candidates.
-    """
-
-    identity = "test-numpy(qdrant-relevance-feedback==0.1.1 rows, loss and loop)"
+class NumpyTrainer(VectorizedTrainer):
+    """The product's torch-free trainer (rf_mcp/adapters/fit.py), counting the fits it completes."""
 
     def __init__(self) -> None:
         self.trained = 0
 
     async def train(self, job: TrainingJob, queries: Sequence[str], settings: TrainSettings) -> TrainingOutcome:
-        import anyio
-
-        k, m = settings.context_limit, settings.limit - settings.context_limit
-        rows: list[tuple[list[float], list[float], list[float], list[float]]] = []  # score, conf, delta, target
-        fbs: list[list[float]] = []
-        for n, query in enumerate(queries):
-            await anyio.lowlevel.checkpoint()
-            qv = await job.embed(query)
-            points = await job.candidates(query, qv, settings.limit)
-            fb = [float(x) for x in await job.score(query, await job.texts(points))]
-            if job.progress is not None:
-                await job.progress(float(n + 1), float(len(queries)), f"training query {n + 1}/{len(queries)}")
-            pair = context_pair(fb[:k], settings.confidence_margin)
-            if pair is None or len(points) <= k:
-                continue
-            neg, pos, confidence = pair
-            vectors = [np.asarray(p.vector, dtype=np.float32) for p in points]
-            rest = range(k, len(points))
-            assert len(rest) == m, "the library's split needs limit candidates for every query"
-            top = max(fb[:k])
-            rows.append(([points[x].score for x in rest], [confidence] * m,
-                         [similarity(job.distance, vectors[x], vectors[pos])
-                          - similarity(job.distance, vectors[x], vectors[neg]) for x in rest],
-                         [fb[x] - top for x in rest]))
-            fbs.append(fb[k:])
-        if not rows:
-            raise GuardrailError(
-                f"No training query had two top-{k} candidates with different feedback scores "
-                f"(confidence_margin={settings.confidence_margin}): there is no signal to learn from.",
-                fix="Lower confidence_margin, use more varied real queries, or another feedback model.")
-        score, conf, delta, target = (np.asarray([r[i] for r in rows], dtype=np.float64) for i in range(4))
-        weights = fit(score, conf, delta, target, settings)
+        out = await super().train(job, queries, settings)
         self.trained += 1
-        corrs = [c for s, fb in zip(score, fbs, strict=True) if (c := spearman(s, np.asarray(fb))) is not None]
-        corr = round(sum(corrs) / len(corrs), 4) if corrs else None
-        return TrainingOutcome(weights=weights, queries_with_pairs=len(rows),
-                               queries_disagreeing=int((target > 0).any(axis=1).sum()), retriever_correlation=corr)
-
-    async def evaluate(self, job: TrainingJob, queries: Sequence[str], weights: Weights3, at_n: int,
-                       context_limit: int) -> LibraryEvaluation:
-        import anyio
-
-        rf_total = vanilla_total = kept = 0
-        wins = {"rf": 0, "vanilla": 0, "tie": 0}
-
-        def texts(points: Sequence[Point]) -> list[str]:
-            return [job.text(p.payload or {}) for p in points]
-
-        def dcg(scores: Sequence[float]) -> float:
-            return sum(s / math.log2(rank + 1) for rank, s in enumerate(scores[:at_n], 1))
-
-        for i, query in enumerate(queries):
-            await anyio.lowlevel.checkpoint()
-            qv = np.asarray(await job.embed(query), dtype=np.float32)
-            first = await job.nearest(qv, context_limit, [])
-            fb = list(await job.score(query, texts(first)))
-            if len(fb) >= 2 and not all(abs(s - fb[0]) < 1e-9 for s in fb):
-                threshold = max(fb)
-                feedback = [FeedbackItem(example=p.id, score=float(s)) for p, s in zip(first, fb, strict=True)]
-                rf = list(await job.score(query, texts(await job.relevance_feedback(qv, feedback, weights, at_n))))
-                vanilla = list(await job.score(query, texts(await job.nearest(qv, at_n, [p.id for p in first]))))
-                kept += 1
-                rf_total += sum(1 for j in range(at_n) if rf[j] >= threshold)
-                vanilla_total += sum(1 for j in range(at_n) if vanilla[j] >= threshold)
-                left, right = dcg(vanilla), dcg(rf)
-                wins["vanilla" if left > right else "rf" if left < right else "tie"] += 1
-            if job.progress is not None:
-                await job.progress(float(i + 1), float(len(queries)), f"library evaluation {i + 1}/{len(queries)}")
-        total = sum(wins.values())
-
-        def pct(key: str) -> float:
-            return round(wins[key] * 100 / total, 2) if total else 0.0
-
-        gain = (rf_total - vanilla_total) / vanilla_total * 100 if rf_total > vanilla_total > 0 else 0.0
-        return LibraryEvaluation(queries_kept=kept, rf_above_threshold=rf_total, vanilla_above_threshold=vanilla_total,
-                                 relative_gain_pct=round(gain, 2), dcg_rf_wins_pct=pct("rf"),
-                                 dcg_vanilla_wins_pct=pct("vanilla"), dcg_ties_pct=pct("tie"))
+        return out
 
 
 def service(config: Config | None = None, *, scorer: Scorer | None = None, retriever: Retriever | None = None,

@@ -9,6 +9,7 @@ BM25 term weight, so a feedback score is what the engine's sparse search with th
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -39,6 +40,11 @@ class Analyzer:
         self._ids: dict[str, int] = {}  # word -> term id (stemming and hashing cached)
         self._lock = threading.Lock()
         self._cache_size = cache_size
+        self._documents = functools.lru_cache(maxsize=4096)(self._analyze)
+
+    def _analyze(self, text: str) -> tuple[int, dict[int, int]]:
+        terms = self.terms(text)
+        return len(terms), dict(Counter(terms))
 
     def _term_id(self, word: str) -> int:
         tid = self._ids.get(word)
@@ -50,9 +56,15 @@ class Analyzer:
                 self._ids[word] = tid
         return tid
 
+    def document(self, text: str) -> tuple[int, dict[int, int]]:
+        """A document's length in terms and its term frequencies, remembered for the documents seen last (the same
+        candidates come back across the queries of a calibration or an evaluation)."""
+        return self._documents(text)
+
     def terms(self, text: str) -> list[int]:
         """The term ids of ``text``, in order, stopwords removed."""
-        return [self._term_id(w) for w in self._split(text.lower()) if w not in self._stop]
+        known, stop, new = self._ids.get, self._stop, self._term_id  # a known word is one dict look-up
+        return [t if (t := known(w)) is not None else new(w) for w in self._split(text.lower()) if w not in stop]
 
 
 def term_weight(tf: int, dl: int, avgdl: float, k1: float = K1, b: float = B) -> float:
@@ -132,9 +144,8 @@ def bm25_scores(analyzer: Analyzer, query: str, documents: Sequence[str], stats:
     weights = {t: idf(df, stats.n) for t, df in stats.df_of(q_terms).items()}
     out = []
     for doc in documents:
-        terms = analyzer.terms(doc)
-        tf = Counter(t for t in terms if t in weights)
-        out.append(sum(weights[t] * term_weight(f, len(terms), stats.avgdl, k1, b) for t, f in tf.items()))
+        length, tf = analyzer.document(doc)
+        out.append(sum(w * term_weight(f, length, stats.avgdl, k1, b) for t, w in weights.items() if (f := tf.get(t))))
     return out
 
 

@@ -29,7 +29,7 @@ from mcp_types import (
 
 from rf_mcp import __version__
 from rf_mcp.bootstrap import open_service
-from rf_mcp.config import AUTH_TOKEN_ENV, Config, FastembedFeedback, auth_token
+from rf_mcp.config import AUTH_TOKEN_ENV, Config, auth_token, one_thread_per_request
 from rf_mcp.domain.files import PathPolicy
 from rf_mcp.domain.service import RFService
 from rf_mcp.ports import SampledScorer
@@ -68,15 +68,6 @@ def data_roots(config: Config, transport: Transport) -> PathPolicy:
     if roots is None:
         roots = [str(Path(config.source).parent)] if transport == "stdio" and config.source else []
     return PathPolicy.confined(roots)
-
-
-def one_thread_per_request(config: Config) -> Config:
-    """Models run one ONNX thread per call unless configured: over HTTP concurrent requests each take a core, and more
-    threads per call only spin (measured: twice the CPU per query embedding for the same latency under load)."""
-    models = [("retriever", config.retriever)] + ([("feedback", config.feedback)]
-                                                   if isinstance(config.feedback, FastembedFeedback) else [])
-    update = {name: section.model_copy(update={"threads": 1}) for name, section in models if section.threads is None}
-    return config.model_copy(update=update) if update else config
 
 
 def build_server(service: RFService, *, read_only: bool = False) -> Server[Any]:

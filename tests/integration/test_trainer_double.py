@@ -1,7 +1,6 @@
-"""The training library against the unit suite's numpy double of the Trainer port (``tests.doubles.NumpyTrainer``).
-
-The unit suite calibrates with the double (no torch); these tests hold the double to the library's own numbers on
-the same jobs, and keep the library-only behaviour (cancellation between epochs) on the real trainers.
+"""The training library against the numpy trainer (``rf_mcp.adapters.fit.VectorizedTrainer``, the default; the unit
+suite calibrates with it through ``tests.doubles.NumpyTrainer``): the same jobs give the library's own numbers, and
+the library-only behaviour (cancellation between epochs) is kept on the real trainers.
 """
 
 from __future__ import annotations

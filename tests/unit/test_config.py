@@ -150,7 +150,7 @@ def test_cli_exits_2_with_one_clear_line(tmp_path):
 
 
 def test_http_serving_runs_one_onnx_thread_per_call_unless_configured():
-    from rf_mcp.server.app import one_thread_per_request
+    from rf_mcp.config import one_thread_per_request
 
     cfg = one_thread_per_request(Config())
     assert cfg.retriever.threads == 1 and cfg.feedback.threads == 1
