@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from rf_mcp.errors import ConfigError
 from rf_mcp.ports import Engine, Retriever, Scorer, SparseEncoder, Trainer
 
 ENTRY_POINT_GROUP = "rf_mcp.scorers"
+CALIBRATE_INSTALL = ("Install the calibrate extra, CPU torch first: `pip install torch --index-url "
+                     "https://download.pytorch.org/whl/cpu` then `pip install 'mcp-server-qdrant-rf[calibrate]'` "
+                     "(from a checkout: `pip install -e '.[calibrate]'`).")
 log = logging.getLogger("rf_mcp")
 BUILT_IN_SCORERS = BUILT_IN_FEEDBACK
 
@@ -70,7 +74,16 @@ def build_sparse_encoder() -> SparseEncoder:
 
 
 def build_trainer(kind: str = "library") -> Trainer:
-    """The training library's trainer, or the all-pairs objective (the same data, loss and loop)."""
+    """The training library's trainer, or the all-pairs objective (the same data, loss and loop).
+
+    The library (and torch, which it pulls) is the ``calibrate`` extra: without it, a ConfigError naming the install
+    line."""
+    missing = [m for m in ("qdrant_relevance_feedback", "torch") if find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"Calibrating and evaluating need the training library qdrant-relevance-feedback and torch, not installed "
+            f"here (missing: {', '.join(missing)}); serving, indexing, listing and plain or hybrid search work without "
+            "them.", fix=CALIBRATE_INSTALL)
     from rf_mcp.adapters.rf_library import AllPairsTrainer, LibraryTrainer
 
     return AllPairsTrainer() if kind == "all-pairs" else LibraryTrainer()
