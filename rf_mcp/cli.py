@@ -88,14 +88,22 @@ def request_of(model: Any, args: argparse.Namespace, **extra: Any) -> Any:
     return parse(model, {**given, **{k: v for k, v in extra.items() if v is not None}})
 
 
-def _parser() -> argparse.ArgumentParser:
-    from rf_mcp.domain import requests as r
+DISTRIBUTION = "mcp-server-qdrant-rf"
+"""The name on PyPI, and the console script that runs the stdio server when given no command."""
 
-    p = argparse.ArgumentParser(prog="rf-mcp", description="Calibrated Qdrant Relevance Feedback: CLI and MCP server.")
-    p.add_argument("--version", action="version", version=f"rf-mcp {__version__}")
+
+def _global_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (default: $RF_MCP_CONFIG, else built-in defaults).")
     p.add_argument("--json", action="store_true", help="Print one JSON document to stdout.")
     p.add_argument("--debug", action="store_true", help="Show tracebacks of internal errors.")
+
+
+def _parser(prog: str = "rf-mcp") -> argparse.ArgumentParser:
+    from rf_mcp.domain import requests as r
+
+    p = argparse.ArgumentParser(prog=prog, description="Calibrated Qdrant Relevance Feedback: CLI and MCP server.")
+    p.add_argument("--version", action="version", version=f"rf-mcp {__version__}")
+    _global_flags(p)
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("demo", help="Index the bundled demo corpus, calibrate, evaluate and search it (a tour).")
@@ -231,8 +239,22 @@ def _dump(result: Any) -> Any:
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def server_argv(argv: Sequence[str]) -> list[str]:
+    """``mcp-server-qdrant-rf [--config FILE] [--debug]`` (no command) is ``rf-mcp [...] serve``: the stdio server."""
+    pre = argparse.ArgumentParser(add_help=False)
+    _global_flags(pre)
+    _, rest = pre.parse_known_args(list(argv))
+    return [*argv, "serve"] if not rest else list(argv)
+
+
+def server_main(argv: Sequence[str] | None = None) -> int:
+    """The ``mcp-server-qdrant-rf`` console script (``uvx mcp-server-qdrant-rf``): the stdio MCP server without a
+    command, the CLI with one."""
+    return main(server_argv(sys.argv[1:] if argv is None else argv), prog=DISTRIBUTION)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "rf-mcp") -> int:
+    args = _parser(prog).parse_args(argv)
     import anyio
 
     try:

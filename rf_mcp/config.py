@@ -564,6 +564,16 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return config
 
 
+DOWNLOAD_ENV = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE", "HF_ENDPOINT")
+"""Variables that decide how fastembed reaches its download hosts (read by the model loader's offline check)."""
+
+
+def download_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The set, non-empty :data:`DOWNLOAD_ENV` variables (``os.environ`` unless ``env``)."""
+    e = os.environ if env is None else env
+    return {k: e[k] for k in DOWNLOAD_ENV if e.get(k)}
+
+
 def env_secret(variable: str, env: Mapping[str, str] | None = None) -> SecretStr | None:
     """The secret an environment variable holds (``os.environ`` unless ``env``); None when it is unset or empty.
 

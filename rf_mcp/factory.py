@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from rf_mcp.errors import ConfigError
 from rf_mcp.ports import Engine, Retriever, Scorer, SparseEncoder, Trainer
 
 ENTRY_POINT_GROUP = "rf_mcp.scorers"
+CALIBRATE_INSTALL = ("Install the calibrate extra, CPU torch first: `pip install torch --index-url "
+                     "https://download.pytorch.org/whl/cpu` then `pip install 'mcp-server-qdrant-rf[calibrate]'` "
+                     "(from a checkout: `pip install -e '.[calibrate]'`).")
 log = logging.getLogger("rf_mcp")
 BUILT_IN_SCORERS = BUILT_IN_FEEDBACK
 
@@ -70,11 +74,20 @@ def build_sparse_encoder() -> SparseEncoder:
 
 
 def build_trainer(kind: str = "numpy") -> Trainer:
-    """The library's fit in numpy (no torch), the training library's trainer, or the all-pairs objective."""
+    """The library's fit in numpy (the default: no torch), the training library's trainer, or the all-pairs objective.
+
+    The library (and torch, which it pulls) is the ``calibrate`` extra, needed only by ``trainer = "library"`` or
+    ``"all-pairs"``: without it, a ConfigError naming the install line."""
     if kind == "numpy":
         from rf_mcp.adapters.fit import VectorizedTrainer
 
         return VectorizedTrainer()
+    missing = [m for m in ("qdrant_relevance_feedback", "torch") if find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f'[calibration] trainer = "{kind}" runs the training library qdrant-relevance-feedback with torch, not '
+            f"installed here (missing: {', '.join(missing)}); the default trainer (\"numpy\") needs neither.",
+            fix=CALIBRATE_INSTALL + ' Or use [calibration] trainer = "numpy".')
     from rf_mcp.adapters.rf_library import AllPairsTrainer, LibraryTrainer
 
     return AllPairsTrainer() if kind == "all-pairs" else LibraryTrainer()

@@ -8,11 +8,16 @@ and offline machines.
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from rf_mcp.config import ModelSettings
+from rf_mcp.config import ModelSettings, download_env
 from rf_mcp.errors import ConfigError, ModelError
 
 _register_lock = threading.Lock()
@@ -108,7 +113,7 @@ def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool, no
     if settings.threads:
         kwargs["threads"] = settings.threads
     try:
-        return cls(settings.model, **kwargs)
+        return cls(settings.model, **kwargs) if folder is not None else by_name(cls, settings, section, kwargs)
     except (ConfigError, ModelError):
         raise
     except Exception as exc:
@@ -117,3 +122,71 @@ def load(cls: Any, settings: ModelSettings, section: str, *, embedding: bool, no
             f"Could not load [{section}] model {settings.model!r} {where}: {type(exc).__name__}: {exc}",
             fix=f"Check [{section}].model / model_path; offline, point model_path at a local ONNX model.",
         ) from None
+
+
+DOWNLOAD_HOSTS = (("huggingface.co", 443), ("storage.googleapis.com", 443))
+"""Where fastembed downloads models from (Hugging Face, then Google Cloud Storage); HF_ENDPOINT replaces the first."""
+PROBE_SECONDS = 3.0
+
+
+def offline_recipe(section: str) -> str:
+    return (f"Offline, set [{section}].model_path to a local ONNX model folder (model.onnx and tokenizer.json; see "
+            "config.example.toml), and for the demo use the README's offline config (a local MiniLM retriever and "
+            '[feedback] type = "bm25", which needs no model); or connect once so fastembed can download and cache it '
+            "(FASTEMBED_CACHE_PATH chooses where).")
+
+
+def download_hosts(env: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    e = download_env() if env is None else env
+    hosts = list(DOWNLOAD_HOSTS)
+    if e.get("HF_ENDPOINT"):
+        url = urlsplit(e["HF_ENDPOINT"])
+        hosts[0] = (url.hostname or hosts[0][0], url.port or (80 if url.scheme == "http" else 443))
+    return hosts
+
+
+def reachable(hosts: list[tuple[str, int]], timeout: float = PROBE_SECONDS) -> bool:
+    """Whether any download host accepts a TCP connection within ``timeout`` (name resolution included)."""
+    for host in hosts:
+        try:
+            socket.create_connection(host, timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+@contextmanager
+def _quiet_fastembed() -> Iterator[None]:
+    """fastembed logs an ERROR per source it looks in when a cache lookup misses: the miss is expected here."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - fastembed depends on loguru
+        yield
+        return
+    logger.disable("fastembed")
+    try:
+        yield
+    finally:
+        logger.enable("fastembed")
+
+
+def by_name(cls: Any, settings: ModelSettings, section: str, kwargs: dict[str, Any]) -> Any:
+    """A model fastembed downloads by name: from its cache when there; otherwise downloaded, unless no download host
+    answers within seconds, which fails at once with the offline recipe (fastembed itself retries for tens of
+    seconds). Behind a proxy (HTTPS_PROXY), or with HF_HUB_OFFLINE, fastembed is left to decide."""
+    try:
+        with _quiet_fastembed():
+            return cls(settings.model, local_files_only=True, **kwargs)
+    except Exception:
+        pass  # not cached (or not usable from the cache): a download is needed
+    env = download_env()
+    if not env.keys() & {"HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE"}:
+        hosts = download_hosts(env)
+        t0 = time.perf_counter()
+        if not reachable(hosts):
+            raise ModelError(
+                f"[{section}] model {settings.model!r} is not in fastembed's cache and cannot be downloaded: "
+                f"{' or '.join(h for h, _ in hosts)} did not answer ({time.perf_counter() - t0:.1f} s).",
+                fix=offline_recipe(section))
+    return cls(settings.model, **kwargs)

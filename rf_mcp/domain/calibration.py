@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -54,12 +55,35 @@ def check_queries(queries: Sequence[str], warnings: list[str]) -> list[str]:
     return clean
 
 
-def judge(weights: Weights, signal: Signal) -> list[str]:
-    """Reasons a trained profile must not be used (empty list: usable)."""
+def too_little_signal(signal: Signal, points_count: int | None = None, limit: int | None = None) -> str:
+    """Why a calibration found nothing to learn, with the numbers, and what would be enough."""
+    n = signal.queries_total
+    need = math.ceil(guardrails.MIN_DISAGREEMENT * n - 1e-9)
+    lo, hi = guardrails.RECOMMENDED_TRAIN_QUERIES
+    size = ""
+    if points_count is not None:
+        size = f" in a collection of {points_count} documents"
+        if limit:
+            size += f" (each query's {limit} candidates are {min(limit / max(points_count, 1), 1):.0%} of it)"
+    more = ["a feedback model that knows what the retriever does not (a cross-encoder or LLM judge; BM25 helps "
+            "where exact rare terms, names or codes matter)"]
+    if n < lo:
+        more.insert(0, f"more real queries ({lo}-{hi}; {n} were given)")
+    if points_count is not None and points_count < 1000:
+        more.insert(0, "a larger collection (thousands of documents: on a small one the retriever's top candidates "
+                       "already hold what the feedback model prefers)")
+    return (f"the feedback model disagreed with the retriever on only {signal.queries_disagreeing} of {n} training "
+            f"queries ({signal.disagreement:.0%}; {signal.queries_with_pairs} had a usable pair of candidates){size}; "
+            f"at least {need} ({guardrails.MIN_DISAGREEMENT:.0%}) must disagree for there to be anything to distil. "
+            f"What would be enough: {', or '.join(more)}")
+
+
+def judge(weights: Weights, signal: Signal, points_count: int | None = None, limit: int | None = None) -> list[str]:
+    """Reasons a trained profile must not be used (empty list: usable). ``points_count`` and ``limit`` (the
+    collection's size and the candidates per training query) make the too-little-signal reason concrete."""
     reasons = guardrails.weight_problems(*weights.as_tuple())
     if signal.disagreement < guardrails.MIN_DISAGREEMENT:
-        reasons.append(f"the feedback model disagreed with the retriever on only {signal.disagreement:.0%} of "
-                       f"training queries (need at least {guardrails.MIN_DISAGREEMENT:.0%}): nothing to distil")
+        reasons.append(too_little_signal(signal, points_count, limit))
     if signal.retriever_correlation is not None and signal.retriever_correlation < INVERTED_CORRELATION:
         reasons.append(f"the feedback scores fall as the retriever's similarity rises (Spearman "
                        f"{signal.retriever_correlation:+.2f}): they look like a distance, but RF needs higher = "
@@ -138,7 +162,7 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
         signal = Signal(disagreement=round(outcome.queries_disagreeing / len(clean), 6), queries_total=len(clean),
                         queries_with_pairs=outcome.queries_with_pairs, queries_disagreeing=outcome.queries_disagreeing,
                         library_reported=outcome.library_reported, retriever_correlation=outcome.retriever_correlation)
-        reasons = judge(weights, signal)
+        reasons = judge(weights, signal, target.info.points_count, settings.limit)
         profile = CalibrationProfile(
             fingerprint=parts.fingerprint, collection=target.collection, vector_name=target.vector_name,
             retriever=parts.retriever, feedback=parts.feedback, seed_source=parts.seed_source, pairing=pairing,

@@ -184,3 +184,24 @@ def test_trained_weights_outside_what_a_search_can_use_are_stored_unusable(weigh
     reasons = judge(Weights(a=a, b=b, c=c), signal)
     assert any(needle in r for r in reasons), reasons
     assert not judge(Weights(a=0.1, b=0.4, c=0.01), signal)
+
+
+def test_too_little_signal_says_the_numbers_and_what_would_be_enough():
+    """A calibration with nothing to learn says how many queries disagreed of how many, in how large a collection,
+    the threshold as a count, and what to change."""
+    from rf_mcp.domain.calibration import judge
+    from rf_mcp.domain.models import Signal, Weights
+
+    weak = Signal(disagreement=4 / 70, queries_total=70, queries_with_pairs=66, queries_disagreeing=4)
+    [reason] = judge(Weights(a=0.1, b=0.4, c=0.01), weak, points_count=263, limit=50)
+    for needle in ("4 of 70 training queries (6%", "66 had a usable pair", "a collection of 263 documents",
+                   "50 candidates are 19% of it", "at least 7 (10%) must disagree", "a larger collection",
+                   "a feedback model that knows what the retriever does not"):
+        assert needle in reason, reason
+    assert "more real queries" not in reason  # 70 is within the guide's 50-200
+    few = Signal(disagreement=0.0, queries_total=20, queries_with_pairs=20, queries_disagreeing=0)
+    [reason] = judge(Weights(a=0.1, b=0.4, c=0.01), few, points_count=50_000, limit=50)
+    assert "more real queries (50-200; 20 were given)" in reason and "larger collection" not in reason
+    assert "at least 2 (10%)" in reason
+    enough = Signal(disagreement=7 / 70, queries_total=70, queries_with_pairs=66, queries_disagreeing=7)
+    assert not judge(Weights(a=0.1, b=0.4, c=0.01), enough, points_count=263, limit=50)
