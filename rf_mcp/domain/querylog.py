@@ -3,7 +3,8 @@
 Off unless ``[server] query_log = true`` (it stores query text). Queries are kept in memory and merged into the
 collection's metadata in batches (one write per ``FLUSH_EVERY`` new queries, and when the service closes), at most
 ``size`` distinct queries and :data:`MAX_BYTES` per collection, the most recently searched kept (a query searched
-again moves to the newest end). Queries with control, format, private-use or separator characters are not logged. A deterministic split by hash gives
+again moves to the newest end). Queries with control, format, private-use or separator characters are not logged.
+A deterministic split by hash gives
 calibration (80%) and held-out evaluation (20%) queries that never overlap; at most :data:`MAX_QUERIES` (the newest)
 are handed to a calibration or an evaluation.
 

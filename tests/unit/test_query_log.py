@@ -110,7 +110,8 @@ async def test_read_only_servers_log_nothing_and_tools_take_the_log(templates):
 
 async def test_the_log_keeps_what_is_searched_most_recently_within_bounds(templates):
     """A query searched again moves to the newest end (a flood of new queries drops the stale ones first); text with
-    control, format (tags, BOM, soft hyphen, direction marks), separator or private-use characters is not logged; the stored text stays within its byte budget; one
+    control, format (tags, BOM, soft hyphen, direction marks), separator or private-use characters is not logged;
+    the stored text stays within its byte budget; one
     calibration or evaluation takes at most MAX_QUERIES of it."""
     engine = copy.deepcopy(templates["indexed"])
     log = querylog.QueryLog(engine, enabled=True, size=30)
