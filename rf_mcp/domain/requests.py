@@ -196,7 +196,7 @@ class CalibrateRequest(QueriesArgs):
         None, max_length=1000, description="50-200 real, representative user queries (not synthetic).")
     max_queries: int | None = Field(None, ge=1, le=1000, description="Use at most this many queries.")
     max_feedback_scores: int | None = Field(None, ge=1, description="Refuse if queries x limit exceeds this (a cost "
-                                            "cap for slow or paid feedback models such as an LLM judge).")
+                                            "cap).")
     # the training settings (TrainSettings declares them; omitted: its default)
     limit: TrainLimit | None = None
     context_limit: ContextLimit | None = None
@@ -242,6 +242,7 @@ class IndexRequest(TargetArgs):
                           "skips embedding.")
     sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors and term statistics from the "
                                                  "points' payload text (for a collection built by another tool).")
+    allow_foreign: bool = Field(False, description="Add to a collection rf-mcp did not create.")
     build_index: Annotated[bool, Surfaces(mcp=False, cli=False)] = Field(
         False, description="Build the HNSW index once the collection reaches [qdrant] hnsw_threshold points.")
 

@@ -282,6 +282,12 @@ class RFService:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         if not await self.engine.exists(name):  # existing collections keep the names other tools gave them
             self._new_collection_name(name)
+        elif not r.allow_foreign and indexing.CREATED_BY_KEY not in await self.engine.get_metadata(name):
+            raise GuardrailError(
+                f"Collection {name!r} was not created by rf-mcp (it has no {indexing.CREATED_BY_KEY} mark): indexing "
+                "would add points and vectors to another tool's collection. Nothing was written.",
+                fix="Index into a new collection; or, if adding to it is intended, pass allow_foreign=true "
+                    "(--allow-foreign). To add only BM25 vectors for hybrid search, use sparse_only.")
         corpus = self.files.open(r.input_path, "corpus")
         vectors = None if r.vectors_path is None else load_vectors(r.vectors_path, files=self.files)
         report = await indexing.index_file(

@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from rf_mcp.adapters.engines.memory import MemoryEngine
 from rf_mcp.config import Config
 from rf_mcp.domain import requests
-from rf_mcp.errors import InputError
+from rf_mcp.domain.indexing import CREATED_BY_KEY
+from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.ports import CollectionSpec
 from rf_mcp.server import build_server
 from tests import doubles
 
@@ -144,3 +146,43 @@ async def test_calibrate_over_the_server_ceiling_is_refused_at_once_with_the_est
     with pytest.raises(InputError, match=r"recall search would cost about 25 feedback-model scores \(5 seeds \+ budget"):
         await rf.search_recall("docs", Q)
     assert (await rf.search_recall("docs", Q, budget=19)).hits
+
+
+async def test_the_demo_leaves_a_collection_it_did_not_create_alone(templates, corpus_file):
+    """An existing collection the demo did not create is refused, naming the free name it would use; its points and
+    current profile are unchanged. One the demo created is its own to re-run."""
+    from rf_mcp.demo import claim_collection, run_demo
+
+    engine = counting(templates["calibrated"])
+    rf = doubles.service(engine=engine)
+    assert (await engine.get_metadata("docs"))[CREATED_BY_KEY] == "index"  # index marks what it creates
+    before = copy.deepcopy(await engine.get_metadata("docs"))
+    points = (await engine.describe("docs")).points_count
+    current = (await rf.list_profiles("docs"))[0]
+    await rf.index("docs-2", corpus_file)  # taken too: the next free name is proposed
+    with pytest.raises(GuardrailError, match=r"not created by the demo.*--collection docs-3"):
+        await run_demo(rf, "docs")
+    assert await engine.get_metadata("docs") == before and (await engine.describe("docs")).points_count == points
+    assert (await rf.list_profiles("docs"))[0] == current
+    await engine.set_metadata("docs-2", {CREATED_BY_KEY: "demo"})
+    await claim_collection(rf, "docs-2")  # the demo's own: no refusal
+    await claim_collection(rf, "fresh")  # a new name: no refusal
+
+
+async def test_index_refuses_another_tools_collection_unless_told(templates, corpus_file):
+    """A collection without rf-mcp's mark (e.g. mcp-server-qdrant's) is refused by index on every surface; sparse_only
+    (BM25 vectors and statistics only) and allow_foreign are the two ways in."""
+    engine = MemoryEngine()
+    await engine.create_collection("memories", CollectionSpec("dense", doubles.DIM))
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"}})
+    rf = doubles.service(cfg, engine=engine)
+    async with Client(build_server(rf)) as client:
+        r = await client.call_tool("index", {"collection": "memories", "input_path": str(corpus_file)})
+        assert r.is_error and "not created by rf-mcp" in text(r) and "allow_foreign" in text(r), text(r)
+        assert (await engine.describe("memories")).points_count == 0
+        r = await client.call_tool("index", {"collection": "memories", "sparse_only": True})
+        assert not r.is_error, text(r)
+        r = await client.call_tool("index", {"collection": "memories", "input_path": str(corpus_file),
+                                             "allow_foreign": True})
+        assert not r.is_error and (await engine.describe("memories")).points_count == 300, text(r)
+    assert CREATED_BY_KEY not in await engine.get_metadata("memories")  # still another tool's collection
