@@ -309,6 +309,16 @@ class SearchSettings(_Section):
     hnsw_ef: HnswEf | None = Field(None, description="HNSW search breadth of every search (unset: the engine's "
                                    "default, and for RF queries a breadth chosen from the feedback's pull).")
     exact: bool = Field(False, description="Search exactly, without the HNSW index (slow on large collections).")
+    max_exact_points: int = Field(100_000, ge=0, description="Refuse exact search (a tool's exact=true, or exact "
+                                  "above) on a collection of more points than this: one exact query scans them all.")
+    max_hnsw_ef: int = Field(10_000, ge=16, le=100_000, description="Refuse a search asking for a wider HNSW search "
+                             "breadth (hnsw_ef) than this.")
+
+    @model_validator(mode="after")
+    def _ef_within_maximum(self) -> SearchSettings:
+        if self.hnsw_ef is not None and self.hnsw_ef > self.max_hnsw_ef:
+            raise ValueError(f"hnsw_ef = {self.hnsw_ef} is over max_hnsw_ef = {self.max_hnsw_ef}")
+        return self
 
 
 class CalibrationSettings(_Section):
@@ -336,6 +346,9 @@ class ServerSettings(_Section):
     max_connections_per_client: int = Field(32, ge=1, description="HTTP: open connections per client address.")
     request_timeout: float = Field(15.0, gt=0, description="HTTP: seconds to receive a request's headers and body.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="HTTP: the largest request body accepted.")
+    max_feedback_scores: int = Field(100_000, ge=1, description="Feedback-model scores one call may cost at most "
+                                     "(calibrate, evaluate, searches), refused up front with the estimate; a "
+                                     "call's own max_feedback_scores can lower it, never raise it.")
     read_only: bool = Field(False, description="Nothing a client calls changes stored data (also --read-only, or "
                                                "RF_MCP_READ_ONLY=on).")
 

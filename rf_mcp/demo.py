@@ -14,9 +14,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from rf_mcp.domain.datasets import Query, read_qrels
+from rf_mcp.domain.indexing import CREATED_BY_KEY
 from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, SearchResult
 from rf_mcp.domain.service import RFService
-from rf_mcp.errors import RFError
+from rf_mcp.errors import GuardrailError, RFError
 from rf_mcp.ports import Progress
 
 
@@ -49,9 +50,34 @@ def demo_queries() -> tuple[list[str], list[Query]]:
     return train, test
 
 
+async def _demo_owned(rf: RFService, name: str) -> bool:
+    """Whether the demo may write ``name``: it does not exist, or the demo created it."""
+    return not await rf.engine.exists(name) or (await rf.engine.get_metadata(name)).get(CREATED_BY_KEY) == "demo"
+
+
+async def claim_collection(rf: RFService, collection: str) -> None:
+    """Refuse an existing collection the demo did not create (its points and calibrations are someone's data), naming
+    the first free name it would use instead."""
+    if await _demo_owned(rf, collection):
+        return
+    instead = None
+    for i in range(2, 1000):
+        if await _demo_owned(rf, f"{collection}-{i}"):
+            instead = f"{collection}-{i}"
+            break
+    raise GuardrailError(
+        f"Collection {collection!r} already exists and was not created by the demo: the demo leaves it as it is "
+        "(its points and calibration profiles are unchanged).",
+        fix=f"Run the demo on another collection: --collection {instead}." if instead else
+            "Run the demo on another collection (--collection NAME).")
+
+
 async def run_demo(rf: RFService, collection: str = "demo", progress: Progress | None = None) -> DemoReport:
     folder = demo_folder()
+    await claim_collection(rf, collection)
     index = await rf.index(collection, folder / "corpus.jsonl", progress=progress)
+    if index.created:
+        await rf.engine.set_metadata(collection, {CREATED_BY_KEY: "demo"})
     train, test = demo_queries()
     calibration = await rf.calibrate(collection, train, progress=progress)
     refusals: list[str] = []

@@ -178,6 +178,17 @@ def verdict(gt: GroundTruth | None, pool: int) -> tuple[Verdict, list[str]]:
     return ("failed" if reasons else "passed"), reasons
 
 
+FEEDBACK_PER_QUERY = 23
+"""Feedback scores the library's evaluation spends per query, about (the ``evaluate`` tool's description)."""
+FEEDBACK_PER_JUDGED_QUERY = 55
+"""Feedback scores the ground-truth rows add per judged query, about (reranking and both RF patterns)."""
+
+
+def feedback_estimate(queries: int, judged: int) -> int:
+    """What an evaluation of ``queries`` queries, ``judged`` of them with judgments, costs in feedback scores."""
+    return queries * FEEDBACK_PER_QUERY + judged * FEEDBACK_PER_JUDGED_QUERY
+
+
 async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile, queries: Sequence[Query],
                    profiles: ProfileStore, *, qrels: dict[str, dict[str, int]] | None = None, at_n: int = 10,
                    eval_context_limit: int = 3, seeds: int = 5, budget: int = 20, progress: Progress | None = None,

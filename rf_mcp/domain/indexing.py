@@ -337,12 +337,19 @@ class TermStatsWriter:
         return notes
 
 
+CREATED_BY_KEY = "rf_mcp.created_by"
+"""Metadata key rf-mcp sets on a collection it creates: what created it ("index", "demo"). A collection without it
+was made by another tool (or by rf-mcp before 0.x marked its collections)."""
+
+
 async def ensure_collection(engine: Engine, collection: str, vector_name: str, dim: int,
                             sparse_name: str | None) -> tuple[bool, list[str]]:
-    """Create the collection if missing, else check its vectors (adding the sparse one). Returns (created, notes)."""
+    """Create the collection if missing (marked as created by ``index``), else check its vectors (adding the sparse
+    one). Returns (created, notes)."""
     if not await engine.exists(collection):
         await engine.create_collection(collection, CollectionSpec(vector_name, dim, "Cosine",
                                                                   (sparse_name,) if sparse_name else ()))
+        await engine.set_metadata(collection, {CREATED_BY_KEY: "index"})
         return True, []
     info = await engine.describe(collection)
     guardrails.dense_vector(info, vector_name, dim)

@@ -3,7 +3,8 @@
 Off unless ``[server] query_log = true`` (it stores query text). Queries are kept in memory and merged into the
 collection's metadata in batches (one write per ``FLUSH_EVERY`` new queries, and when the service closes), at most
 ``size`` distinct queries and :data:`MAX_BYTES` per collection, the most recently searched kept (a query searched
-again moves to the newest end). Queries with control characters are not logged. A deterministic split by hash gives
+again moves to the newest end). Queries with control, format, private-use or separator characters are not logged.
+A deterministic split by hash gives
 calibration (80%) and held-out evaluation (20%) queries that never overlap; at most :data:`MAX_QUERIES` (the newest)
 are handed to a calibration or an evaluation.
 
@@ -13,7 +14,7 @@ Every client of the server feeds the log: calibrate from it only where the clien
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 from typing import Any, Literal
 
 import anyio
@@ -27,7 +28,15 @@ MAX_BYTES = 1024 * 1024
 """Stored query text per collection at most (UTF-8): the log lives in the collection's metadata."""
 MAX_QUERIES = 1000
 """Queries handed to one calibration or evaluation from the log (as many as a tool call may pass inline)."""
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_SKIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Zl", "Zp"})
+"""Control, format (direction marks and overrides, zero-width characters, soft hyphens, tags U+E0000-U+E007F, the
+byte-order mark), private-use, line- and paragraph-separator characters: text that renders differently from what it
+holds, or not at all. Tabs and newlines are controls too: a logged query is one plain line."""
+
+
+def loggable(query: str) -> bool:
+    """Whether ``query`` may enter the log (none of the :data:`_SKIPPED_CATEGORIES`)."""
+    return not any(unicodedata.category(ch) in _SKIPPED_CATEGORIES for ch in query)
 
 
 def part(query: str) -> Literal["train", "test"]:
@@ -45,7 +54,7 @@ class QueryLog:
         self._writing = anyio.Lock()  # one read-merge-write of the stored log at a time: none is lost
 
     async def record(self, collection: str, query: str) -> None:
-        if not self.enabled or _CONTROL.search(query):
+        if not self.enabled or not loggable(query):
             return
         pending = self._pending.setdefault(collection, [])
         if query in pending:

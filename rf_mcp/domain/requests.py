@@ -13,10 +13,11 @@ mapping cannot travel as a CLI flag; a progress callback is not an argument at a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from rf_mcp.errors import InputError
@@ -26,7 +27,7 @@ from rf_mcp.ports.training import ConfidenceMargin, ContextLimit, Epochs, Learni
 __all__ = [
     "CalibrateRequest", "CollectionsRequest", "ConfigDefault", "EvalQuery", "EvaluateRequest", "IndexRequest",
     "PrecisionRequest", "RecallRequest", "Request", "RollbackRequest", "SearchRequest", "Surfaces", "config_default",
-    "description", "parse", "surfaces", "with_defaults",
+    "description", "filter_bounds", "parse", "surfaces", "with_defaults",
 ]
 
 
@@ -67,6 +68,55 @@ _FILTER = ('Payload filter (Qdrant\'s): {"must"|"should"|"must_not": [{"key": "y
            "seeds, RF and fusion.")
 
 
+# -- what one filter may ask of the engine (checked before it is parsed, so a hostile one costs nothing) -------------
+MAX_FILTER_DEPTH = 4
+"""Filter levels at most: the top filter is level 1, a filter given as a condition one level more."""
+MAX_FILTER_CONDITIONS = 256
+"""Conditions at most, all levels together (the lists themselves hold at most 64 each)."""
+MAX_FILTER_VALUES = 10_000
+"""Values of "any" / "except" matches and "has_id" lists at most, all conditions together."""
+MAX_FILTER_BYTES = 256 * 1024
+"""The filter's JSON at most."""
+_CLAUSES = ("must", "should", "must_not")
+
+
+def filter_bounds(raw: Any) -> None:
+    """Refuse (ValueError naming the bound) a filter over :data:`MAX_FILTER_DEPTH`, :data:`MAX_FILTER_CONDITIONS`,
+    :data:`MAX_FILTER_VALUES` or :data:`MAX_FILTER_BYTES`; walks the raw JSON (or a built filter) iteratively, never
+    past the bounds."""
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    if not isinstance(raw, dict):
+        return  # not a filter at all: the model says so
+    conditions = values = 0
+    stack: list[tuple[dict[str, Any], int]] = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise ValueError(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels (a filter given as a condition "
+                             "is one level more): flatten it")
+        for clause in _CLAUSES:
+            items = node.get(clause)
+            for cond in items if isinstance(items, list) else ():
+                conditions += 1
+                if conditions > MAX_FILTER_CONDITIONS:
+                    raise ValueError(f"the filter has more than {MAX_FILTER_CONDITIONS} conditions (all levels "
+                                     "together): use fewer, or one \"any\" match for many values")
+                if not isinstance(cond, dict):
+                    continue
+                if any(c in cond for c in _CLAUSES):
+                    stack.append((cond, depth + 1))
+                match, ids = cond.get("match"), cond.get("has_id")
+                for listed in ([match.get("any"), match.get("except")] if isinstance(match, dict) else []) + [ids]:
+                    values += len(listed) if isinstance(listed, list) else 0
+                if values > MAX_FILTER_VALUES:
+                    raise ValueError(f"the filter lists more than {MAX_FILTER_VALUES} values (\"any\", \"except\" and "
+                                     "\"has_id\" together): narrow it")
+    size = len(json.dumps(raw, default=str, ensure_ascii=False).encode())
+    if size > MAX_FILTER_BYTES:
+        raise ValueError(f"the filter is {size} bytes of JSON, over {MAX_FILTER_BYTES}: shorten it")
+
+
 class Request(BaseModel):
     """An operation's arguments: unknown ones are refused, and a request never changes once built."""
 
@@ -95,6 +145,12 @@ class SearchRequest(FusionArgs):
         None, description="Exact search without the HNSW index (slow on large collections).")
     hnsw_ef: Annotated[HnswEf | None, ConfigDefault("search.hnsw_ef")] = Field(
         None, description="HNSW search breadth (default: chosen from the collection and the feedback).")
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _bounded_filter(cls, value: Any) -> Any:
+        filter_bounds(value)
+        return value
 
 
 class PrecisionRequest(SearchRequest):
@@ -140,7 +196,7 @@ class CalibrateRequest(QueriesArgs):
         None, max_length=1000, description="50-200 real, representative user queries (not synthetic).")
     max_queries: int | None = Field(None, ge=1, le=1000, description="Use at most this many queries.")
     max_feedback_scores: int | None = Field(None, ge=1, description="Refuse if queries x limit exceeds this (a cost "
-                                            "cap for slow or paid feedback models such as an LLM judge).")
+                                            "cap).")
     # the training settings (TrainSettings declares them; omitted: its default)
     limit: TrainLimit | None = None
     context_limit: ContextLimit | None = None
@@ -186,6 +242,7 @@ class IndexRequest(TargetArgs):
                           "skips embedding.")
     sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors and term statistics from the "
                                                  "points' payload text (for a collection built by another tool).")
+    allow_foreign: bool = Field(False, description="Add to a collection rf-mcp did not create.")
     build_index: Annotated[bool, Surfaces(mcp=False, cli=False)] = Field(
         False, description="Build the HNSW index once the collection reaches [qdrant] hnsw_threshold points.")
 

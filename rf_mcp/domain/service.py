@@ -181,6 +181,20 @@ class RFService:
                                          "filterable_fields: give values of that type.")
         return None if flt is None or flt.is_empty() else flt
 
+    def _feedback_ceiling(self, what: str, estimate: int, detail: str, asked: int | None = None) -> int:
+        """The feedback scores one call may cost (``[server] max_feedback_scores``, lowered by the caller's own
+        ``max_feedback_scores``); refuses, before any work, a call whose estimate is over it."""
+        ceiling = self.config.server.max_feedback_scores
+        cap = ceiling if asked is None else min(asked, ceiling)
+        if estimate > cap:
+            whose = ("your max_feedback_scores" if cap < ceiling else
+                     "this server's ceiling ([server] max_feedback_scores)")
+            raise InputError(f"{what} would cost about {estimate} feedback-model scores ({detail}), over {whose} of "
+                             f"{cap}. Nothing was run.",
+                             fix="Use fewer queries or a lower limit (or raise the cap: a call's max_feedback_scores "
+                                 "can only lower the server's ceiling).")
+        return cap
+
     async def target(self, collection: str | None, vector_name: str | None = None, *, fusion: str | None = None,
                      filter: Filter | None = None, exact: bool | None = None, hnsw_ef: int | None = None,
                      bind: bool = True) -> Target:
@@ -194,18 +208,35 @@ class RFService:
         if mode != "none" and name:
             sparse = SparseSide(name, self.sparse_encoder)
         c = self.config.collection
-        return await resolve_target(self.engine, self.retriever, self.scorer, self._collection(collection),
+        params = self._search_params(exact, hnsw_ef)
+        collection = self._collection(collection)
+        if params is not None and params.exact:
+            await self._check_exact(collection)
+        return await resolve_target(self.engine, self.retriever, self.scorer, collection,
                                     self._vector_name(vector_name), c.text_fields, id_field=c.id_field, sparse=sparse,
                                     sparse_required=mode == "sparse", filter=self._check_filter(filter),
                                     hybrid_seeds=self.config.search.fusion_seeds == "hybrid", bind=bind,
-                                    text_limit=self.config.search.max_text_chars,
-                                    params=self._search_params(exact, hnsw_ef))
+                                    text_limit=self.config.search.max_text_chars, params=params)
+
+    async def _check_exact(self, collection: str) -> None:
+        """Exact search scans every point: refused above ``[search] max_exact_points``."""
+        limit = self.config.search.max_exact_points
+        if not await self.engine.exists(collection):
+            return  # resolving the target says so
+        if (n := (await self.engine.describe(collection)).points_count) > limit:
+            raise InputError(f"Exact search on {collection!r} would scan all {n} points, over this server's "
+                             f"[search] max_exact_points of {limit}.",
+                             fix="Search without exact (the HNSW breadth is chosen for you), or pass hnsw_ef.")
 
     def _search_params(self, exact: bool | None, hnsw_ef: int | None) -> SearchParams | None:
         """The caller's engine search parameters, else the configured ones, else None (chosen per query)."""
         s = self.config.search
         exact = s.exact if exact is None else exact
         hnsw_ef = s.hnsw_ef if hnsw_ef is None else hnsw_ef
+        if hnsw_ef is not None and hnsw_ef > s.max_hnsw_ef:
+            raise InputError(f"hnsw_ef={hnsw_ef} is over this server's maximum search breadth, [search] max_hnsw_ef "
+                             f"= {s.max_hnsw_ef}.", fix=f"Pass hnsw_ef of at most {s.max_hnsw_ef}, or omit it (chosen "
+                                                      "from the collection and the feedback).")
         if exact:
             return SearchParams(exact=True)
         return SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef is not None else None
@@ -251,6 +282,12 @@ class RFService:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         if not await self.engine.exists(name):  # existing collections keep the names other tools gave them
             self._new_collection_name(name)
+        elif not r.allow_foreign and indexing.CREATED_BY_KEY not in await self.engine.get_metadata(name):
+            raise GuardrailError(
+                f"Collection {name!r} was not created by rf-mcp (it has no {indexing.CREATED_BY_KEY} mark): indexing "
+                "would add points and vectors to another tool's collection. Nothing was written.",
+                fix="Index into a new collection; or, if adding to it is intended, pass allow_foreign=true "
+                    "(--allow-foreign). To add only BM25 vectors for hybrid search, use sparse_only.")
         corpus = self.files.open(r.input_path, "corpus")
         vectors = None if r.vectors_path is None else load_vectors(r.vectors_path, files=self.files)
         report = await indexing.index_file(
@@ -300,11 +337,14 @@ class RFService:
         inline = None if r.queries is None else [Query(text=q) for q in r.queries]
         qs = await self._queries(name, inline, r.queries_path, r.max_queries, r.query_ids,
                                  "train" if r.from_query_log else None)
+        settings = train_settings(r)
+        cap = self._feedback_ceiling("Calibration", len(qs) * settings.limit,
+                                     f"{len(qs)} queries x limit {settings.limit}", r.max_feedback_scores)
         if self.scorer.needs_term_stats:  # counted once, offline (a collection written by another tool)
             await indexing.ensure_term_stats(self.engine, name, self.config.collection.text_fields, self.sparse_encoder)
         target = await self.target(name, r.vector_name, fusion=r.fusion)
-        return await calibration.calibrate(target, self.trainer, [q.text for q in qs], train_settings(r),
-                                           self.profiles, progress, r.max_feedback_scores,
+        return await calibration.calibrate(target, self.trainer, [q.text for q in qs], settings,
+                                           self.profiles, progress, cap,
                                            pairing=self.config.calibration.pairing)
 
     async def evaluate(self, collection: str | None = None, queries: Sequence[Query] | None = None, *,
@@ -331,6 +371,9 @@ class RFService:
         inline = None if r.queries is None else [Query(id=q.id, text=q.text) for q in r.queries]
         qs = await self._queries(name, inline, r.queries_path, r.max_queries, query_ids,
                                  "test" if r.from_query_log else None)
+        judged = 0 if qrels is None else sum(q.id is not None and q.id in qrels for q in qs)
+        self._feedback_ceiling("Evaluation", evaluation.feedback_estimate(len(qs), judged),
+                               f"{len(qs)} queries, {judged} of them judged")
         target = await self.target(name, r.vector_name, fusion=r.fusion)
         profile = await self.profiles.current(target.parts)
         s = self.config.search
@@ -388,10 +431,15 @@ class RFService:
         protocol layer answers them with the client's LLM. Refuses (before any grading) what the search would."""
         r = with_defaults(request, self.config)
         vanilla = isinstance(r, PrecisionRequest) and r.vanilla
+        assert r.seeds is not None  # with_defaults filled it
+        if isinstance(r, RecallRequest):
+            assert r.budget is not None
+            self._feedback_ceiling("This recall search", r.seeds + r.budget, f"{r.seeds} seeds + budget {r.budget}")
+        elif not vanilla:
+            self._feedback_ceiling("This precision search", r.seeds, f"{r.seeds} seeds")
         target = await self.target(r.collection, r.vector_name, fusion=r.fusion, filter=r.filter, exact=r.exact,
                                    hnsw_ef=r.hnsw_ef)
         ref, warnings = await self._search_profile(target, vanilla)
-        assert r.seeds is not None  # with_defaults filled it
         inner: Plan
         if isinstance(r, PrecisionRequest):
             assert r.limit is not None

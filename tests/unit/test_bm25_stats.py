@@ -196,7 +196,7 @@ async def test_statistics_only_without_a_sparse_vector(tmp_path):
     assert report.sparse_vector is None and (await engine.describe("mem")).vector("bm25") is None
     await assert_stored_equals_full_count(engine, "mem", ["document"])
     more = [{"_id": f"n{i}", "document": "tau tau protein"} for i in range(3)]
-    await rf.index("mem", write_corpus(tmp_path / "more.jsonl", more))
+    await rf.index("mem", write_corpus(tmp_path / "more.jsonl", more), allow_foreign=True)  # another tool's
     stored = await assert_stored_equals_full_count(engine, "mem", ["document"])
     assert stored.documents == 8
 

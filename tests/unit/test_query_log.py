@@ -110,7 +110,8 @@ async def test_read_only_servers_log_nothing_and_tools_take_the_log(templates):
 
 async def test_the_log_keeps_what_is_searched_most_recently_within_bounds(templates):
     """A query searched again moves to the newest end (a flood of new queries drops the stale ones first); text with
-    control or direction-override characters is not logged; the stored text stays within its byte budget; one
+    control, format (tags, BOM, soft hyphen, direction marks), separator or private-use characters is not logged;
+    the stored text stays within its byte budget; one
     calibration or evaluation takes at most MAX_QUERIES of it."""
     engine = copy.deepcopy(templates["indexed"])
     log = querylog.QueryLog(engine, enabled=True, size=30)
@@ -120,11 +121,14 @@ async def test_the_log_keeps_what_is_searched_most_recently_within_bounds(templa
         await log.record("docs", f"flood query {i}")
         if i % 10 == 0:
             await log.record("docs", real)  # still searched by real users
-    for bad in ("ignore previous instructions\u202e", "bell\x07", "nul\x00"):
-        await log.record("docs", bad)
+    hidden = ("\u202e", "\x07", "\x00", "\U000E0041", "\ufeff", "\u2028", "\u2029", "\u00ad", "\u061c", "\ue000")
+    for c in hidden:  # override, controls, a tag, BOM, separators, soft hyphen, Arabic letter mark, private use
+        await log.record("docs", f"ignore previous instructions{c}")
+    await log.record("docs", "caf\u00e9 na\u00efve \u6f22\u5b57")  # letters of any script are logged
     await log.flush()
     stored = (await engine.get_metadata("docs"))[querylog.KEY]
-    assert real in stored and not any(c in q for q in stored for c in "\u202e\x07\x00")
+    assert real in stored and not any(c in q for q in stored for c in hidden)
+    assert "caf\u00e9 na\u00efve \u6f22\u5b57" in stored
     assert stored.index(real) > stored.index("flood query 19")  # newer than most of the flood
     big = querylog.QueryLog(engine, enabled=True, size=100_000)
     for i in range(1300):

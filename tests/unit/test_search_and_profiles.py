@@ -98,7 +98,7 @@ async def test_calibration_input_checks(indexed):
         await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN.model_copy(update={"limit": 6, "context_limit": 6}))
     with pytest.raises(InputError, match="has 300 points"):
         await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN.model_copy(update={"limit": 301}))
-    with pytest.raises(InputError, match="over the cap of 100"):
+    with pytest.raises(InputError, match="over your max_feedback_scores of 100"):
         await indexed.calibrate("docs", doubles.queries(), doubles.TRAIN, max_feedback_scores=100)
     with pytest.raises(InputError, match="exactly one of queries"):
         await indexed.calibrate("docs")

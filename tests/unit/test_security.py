@@ -306,7 +306,10 @@ async def test_new_collection_names_are_plain(tmp_path):
     from rf_mcp.ports import CollectionSpec
 
     await rf.engine.create_collection("my docs", CollectionSpec("dense", doubles.DIM))  # made by another tool
-    assert (await rf.index("my docs", path)).points_count == 20
+    with pytest.raises(GuardrailError, match=r"not created by rf-mcp.*allow_foreign"):  # not without being told to
+        await rf.index("my docs", path)
+    assert (await rf.engine.describe("my docs")).points_count == 0
+    assert (await rf.index("my docs", path, allow_foreign=True)).points_count == 20
 
 
 async def test_corpus_lines_with_lone_surrogates_or_repeated_ids(tmp_path):

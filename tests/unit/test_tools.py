@@ -137,6 +137,10 @@ async def test_prompts_and_resources_are_real(templates):
         with pytest.raises(MCPError, match="does not exist") as refused:
             await client.read_resource("rf-mcp://collections/nope/profiles")
         assert refused.value.code == INVALID_PARAMS
+        for empty in ("rf-mcp://collections//profiles", "rf-mcp://collections/%2F/profiles"):  # not every profile
+            with pytest.raises(MCPError, match=r"names no collection|does not exist|not a valid") as refused:
+                await client.read_resource(empty)
+            assert refused.value.code == INVALID_PARAMS and "weights" not in refused.value.message
         with pytest.raises(MCPError, match="at most 255 bytes") as refused:  # not the profiles of a 255-byte prefix
             await client.read_resource("rf-mcp://collections/" + "d" * 300 + "/profiles")
         assert refused.value.code == INVALID_PARAMS

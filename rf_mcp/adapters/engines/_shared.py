@@ -64,6 +64,29 @@ def ensure_free_space(root: Path, points: Sequence[Any]) -> None:
             fix="Free disk space (or move [qdrant] path to a larger disk) and run it again; it is idempotent.")
 
 
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder`` (0 when it does not exist)."""
+    total = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            continue
+    return total
+
+
+def ensure_free_bytes(root: Path, needed: int, what: str) -> None:
+    """Refuse ``what`` (opening a shard, building an index) when ``root``'s disk has less than ``needed`` bytes plus
+    :data:`MIN_FREE_BYTES` free: the engine would fail mid-write, or crash the process (SIGBUS)."""
+    estimate = MIN_FREE_BYTES + needed
+    free = shutil.disk_usage(root if root.exists() else root.parent).free
+    if free < estimate:
+        raise EngineError(
+            f"Not enough disk space in {root} for {what}: {free / 1024**2:.0f} MB free, it needs about "
+            f"{estimate / 1024**2:.0f} MB (with a safety margin). Nothing was changed.",
+            fix="Free disk space (or move [qdrant] path to a larger disk) and run it again.")
+
+
 def point_id(raw: Any) -> PointId:
     """An engine's point id as the port's type: integers stay integers, UUIDs become canonical strings."""
     if isinstance(raw, bool):

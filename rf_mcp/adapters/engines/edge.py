@@ -28,8 +28,10 @@ import anyio
 from rf_mcp.adapters.engines._shared import (
     check_ids,
     claim_folder,
+    ensure_free_bytes,
     ensure_free_space,
     feedback_vectors,
+    folder_bytes,
     guarded,
     is_local_engine_folder,
     point_id,
@@ -207,6 +209,8 @@ class EdgeEngine(Engine):
         with self._lock:
             if name not in self._shards:
                 self._read_meta(name)
+                # opening rewrites the shard's config and replays its journal (a fraction of the shard at most)
+                ensure_free_bytes(self.root, 0, f"opening collection {name!r}")
                 self._shards[name] = _edge().EdgeShard.load(str(self._dir(name) / "shard"))
             return self._shards[name]
 
@@ -263,6 +267,7 @@ class EdgeEngine(Engine):
                         f"The folder of collection {collection!r} holds a shard but no {META}: refusing to create the "
                         "collection over existing data.",
                         fix=f"Restore {self._meta_path(collection)} from a backup, or move {shard_dir} away first.")
+                ensure_free_bytes(self.root, 0, f"creating collection {collection!r}")
                 params = qe.EdgeVectorParams(size=spec.dim, distance=getattr(qe.Distance, spec.distance))
                 sparse = {n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for n in spec.sparse} or None
                 config = qe.EdgeConfig(vectors={spec.vector_name: params}, sparse_vectors=sparse,
@@ -409,6 +414,8 @@ class EdgeEngine(Engine):
 
         def index() -> None:
             shard = self._shard(collection)
+            ensure_free_bytes(self.root, folder_bytes(self._dir(collection) / "shard") // 4,
+                              f"a payload index on {key!r}")
             shard.update(qe.UpdateOperation.create_field_index(key, kind))
             shard.flush()
 
@@ -416,7 +423,13 @@ class EdgeEngine(Engine):
 
     async def optimize(self, collection: str) -> bool:
         """Build the HNSW index (blocking: qdrant-edge-py 0.9.0 holds the GIL while it runs)."""
-        return bool(await self._run(lambda: self._shard(collection).optimize(), write=True))
+        def build() -> bool:
+            shard = self._shard(collection)
+            # the index is built beside the segments it replaces: about as much again as the shard holds
+            ensure_free_bytes(self.root, folder_bytes(self._dir(collection) / "shard"), "building the HNSW index")
+            return bool(shard.optimize())
+
+        return await self._run(build, write=True)
 
     # -- metadata (calibration profiles) ----------------------------------------------------------------------
     async def get_metadata(self, collection: str) -> dict[str, Any]:
