@@ -44,3 +44,19 @@ def test_calibration_queries_are_never_evaluated():
     assert data.train and not {q.text for q in data.eval} & set(data.train)
     assert data.notes == [f"{len(data.train)} judged queries left out: used for calibration"]
     assert scifact.load(SHARED, False).notes == []  # dev judgments: no calibration query among them
+
+
+def test_judge_study_smoke(tmp_path):
+    """The judge-quality study (a simulation) end to end on scifact-mini: its rows, intervals and files."""
+    from benchmarks.judges import run, write
+
+    args = argparse.Namespace(shared=str(SHARED), mini=True, accuracies=[0.7, 1.0], seed=11, out=str(tmp_path))
+    r = anyio.run(run, args)
+    assert [lv["accuracy"] for lv in r["levels"]] == [0.7, 1.0]
+    for lv in r["levels"]:
+        for row in lv["rows"].values():
+            assert row["ci"][0] <= row["ndcg_at_10"] <= row["ci"][1]
+        assert all(len(v) == r["eval_queries"] for v in lv["per_query_ndcg10"].values())
+    write(r, tmp_path)
+    md = (tmp_path / "JUDGES-mini.md").read_text()
+    assert "SIMULATION" in md and "## Crossing points (simulation)" in md
