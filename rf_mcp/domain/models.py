@@ -237,4 +237,18 @@ class IndexReport(BaseModel):
     notes: list[str] = []
 
 
+class DocumentsReport(BaseModel):
+    """What add_documents or delete_documents changed, and whether the collection's calibrations still fit it."""
+
+    collection: str
+    documents: int = Field(description="Documents added (or replaced), or deleted.")
+    point_ids: list[int | str] = Field(description="Qdrant ids of the points written or deleted.")
+    not_found: list[str] = Field([], description="Ids to delete that matched no point (nothing to do for them).")
+    created: bool = False
+    points_count: int
+    warnings: list[str] = Field([], description="Calibrations fit on a collection that has since changed by more than "
+                                                "[search] drift_warning: recalibrate.")
+    notes: list[str] = []
+
+
 Evaluation.model_rebuild()
