@@ -154,6 +154,9 @@ class EvaluationReport(BaseModel):
     message: str
 
 
+HitSource = Literal["rf", "seed", "vanilla", "hybrid"]
+
+
 class Hit(BaseModel):
     id: int | str = Field(description="Qdrant point id.")
     doc_id: str | None = Field(None, description="The document's own id (from the indexed file).")
@@ -161,7 +164,8 @@ class Hit(BaseModel):
     score: float = Field(description="RF formula score (precision) or feedback score (recall). Not comparable "
                                      "across queries: never threshold it.")
     feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
-    source: Literal["seed", "rf"] = Field(description="seed: a scored seed (recall); rf: a result of the RF query.")
+    source: HitSource = Field(description="What produced the hit: rf, the RF query; seed, a scored seed (recall); "
+                                          "vanilla, plain dense search; hybrid, plain dense + BM25 search.")
     text: str = Field(description="The document text the feedback model read (the configured text fields), cut to "
                                   "the server's max_text_chars.")
     truncated: bool = Field(False, description="True when text was cut.")

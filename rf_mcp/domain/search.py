@@ -17,13 +17,12 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import permutations
-from typing import Literal
 
 import numpy as np
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
-from rf_mcp.domain.models import Hit, Method, Pairing, ProfileRef, SearchResult, Weights
+from rf_mcp.domain.models import Hit, HitSource, Method, Pairing, ProfileRef, SearchResult, Weights
 from rf_mcp.domain.payload import DOC_ID, doc_id_of, is_decimal
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
@@ -87,7 +86,7 @@ def _seed_count_fits(target: Target, seeds: int) -> None:
 
 
 def _hit(target: Target, point: Point, rank: int, score: float, fb: float | None,
-         source: Literal["seed", "rf"]) -> Hit:
+         source: HitSource) -> Hit:
     payload = point.payload
     shown = {k: v for k, v in payload.items() if k not in target.text_fields and k != DOC_ID}  # text is in `text`
     text = target.text(payload)
@@ -394,7 +393,7 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
     if not score_seeds and target.sparse is not None:  # plain hybrid search: dense + BM25, no feedback
         points = await hybrid(target, query, qv, limit)
         clock.lap("ann")
-        hits = [_hit(target, p, i + 1, p.score, None, "rf") for i, p in enumerate(points)]
+        hits = [_hit(target, p, i + 1, p.score, None, "hybrid") for i, p in enumerate(points)]
         yield SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
                            collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
                            profile=profile, search_params=describe_params(target, target.params), timings_ms=clock.laps)
@@ -415,7 +414,8 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
                                          vectors=[f.example for f in feedback if not isinstance(f.example, int | str)])
     clock.lap("rf_query")
     seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
-    hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
+    source: HitSource = "rf" if score_seeds else "vanilla"
+    hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), source) for i, p in enumerate(points)]
     yield SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
                        collection=target.collection, hits=hits, feedback_scores_used=len(seed_points) if score_seeds else 0,
                        scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target, used),
@@ -442,7 +442,7 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     new_texts = [target.text(p.payload) for p in rf_points]
     rf_scores = _checked(target, (yield GradeRequest(query, tuple(new_texts))), len(new_texts)) if new_texts else []
     clock.lap("scoring")
-    merged: list[tuple[float, Point, Literal["seed", "rf"]]] = [
+    merged: list[tuple[float, Point, HitSource]] = [
         (s, p, "seed") for p, s in zip(seed_points, seed_scores, strict=True)]
     merged += [(s, p, "rf") for p, s in zip(rf_points, rf_scores, strict=True)]
     merged.sort(key=lambda t: t[0], reverse=True)

@@ -137,3 +137,13 @@ def test_the_other_cli_spellings_take_the_same_flags():
                                 ("delete-documents", "delete_documents")):
         argv = [spelling, "--ids", "1", "2"] if "delete" in spelling else [spelling]
         assert cli._parser().parse_args(argv).command == canonical
+
+
+async def test_list_collections_on_the_cli_lists_collections_like_the_tool(indexed):
+    """A collection without a calibration is listed (``profiles`` lists profiles only, so it shows nothing)."""
+    overview = await cli._command(indexed, cli._parser().parse_args(["list_collections"]))
+    assert [c.info.name for c in overview.collections] == ["docs"] and overview.collections[0].profiles == []
+    assert await cli._command(indexed, cli._parser().parse_args(["profiles"])) == []
+    from rf_mcp.text import render_text
+
+    assert "docs: 300 points" in render_text(overview)

@@ -156,3 +156,34 @@ async def test_prompts_and_resources_are_real(templates):
             with pytest.raises(MCPError) as refused:
                 await client.get_prompt(name, args)
             assert refused.value.code == INVALID_PARAMS and needle in refused.value.message
+
+
+async def test_hits_name_the_mode_that_produced_them(templates):
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        async def sources(tool: str, **args) -> set[str]:
+            r = await client.call_tool(tool, {"collection": "docs", "query": Q, **args})
+            assert not r.is_error, text(r)
+            return {h["source"] for h in r.structured_content["hits"]}
+
+        assert await sources("rf_search_precision", vanilla=True, fusion="none") == {"vanilla"}
+        assert await sources("rf_search_precision", vanilla=True, fusion="sparse") == {"hybrid"}
+        assert await sources("rf_search_precision", fusion="none") == {"rf"}
+        assert await sources("rf_search_recall", fusion="none") == {"seed", "rf"}
+
+
+async def test_output_schemas_are_portable_and_describe_the_structured_content(templates):
+    """One JSON type per output field (no type arrays, no null alternatives: some clients reject both); a field whose
+    value is null is left out of the structured content, so the content always matches its schema."""
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": Q, "vanilla": True})
+    for t in tools.values():
+        for name, field in t.output_schema["properties"].items():
+            assert isinstance(field.get("type"), str) and field["type"] != "null", (t.name, name, field)
+    kinds = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+    props = tools["rf_search_precision"].output_schema["properties"]
+    assert set(r.structured_content) <= set(props)
+    for name, value in r.structured_content.items():
+        assert isinstance(value, kinds[props[name]["type"]]), name
