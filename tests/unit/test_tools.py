@@ -187,3 +187,14 @@ async def test_output_schemas_are_portable_and_describe_the_structured_content(t
     assert set(r.structured_content) <= set(props)
     for name, value in r.structured_content.items():
         assert isinstance(value, kinds[props[name]["type"]]), name
+
+
+async def test_resources_list_has_one_entry_per_collection_and_each_reads(templates):
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    await service.add_documents("notes", [{"id": "n1", "text": "a note"}])  # a second collection, no calibration
+    async with Client(build_server(service)) as client:
+        listed = (await client.list_resources()).resources
+        assert sorted(str(r.uri) for r in listed) == ["rf-mcp://collections/docs/profiles",
+                                                      "rf-mcp://collections/notes/profiles"]
+        for r in listed:
+            assert isinstance(json.loads((await client.read_resource(str(r.uri))).contents[0].text), list)
