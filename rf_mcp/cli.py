@@ -126,11 +126,36 @@ def _parser(prog: str = "rf-mcp") -> argparse.ArgumentParser:
     add_request_flags(sp, r.PrecisionRequest, positional=["query"], seen=seen)
     add_request_flags(sp, r.RecallRequest, seen=seen)
 
+    sp = sub.add_parser("rf_search_precision", help="RF search for precise top results (search --mode precision).")
+    add_request_flags(sp, r.PrecisionRequest, positional=["query"])
+    sp.set_defaults(mode="precision")
+
+    sp = sub.add_parser("rf_search_recall", help="RF search for what ANN missed (search --mode recall).")
+    add_request_flags(sp, r.RecallRequest, positional=["query"])
+    sp.set_defaults(mode="recall")
+
+    sp = sub.add_parser("list_collections", help="List collections: vectors, point counts, calibration profiles.")
+    add_request_flags(sp, r.CollectionsRequest)
+
     sp = sub.add_parser("profiles", help="List collections' calibration profiles.")
     add_request_flags(sp, r.CollectionsRequest)
 
-    sp = sub.add_parser("rollback", help="Swap the current and the previous calibration of the configured setup.")
+    sp = sub.add_parser("rollback_calibration", aliases=["rollback"],
+                        help="Swap the current and the previous calibration of the configured setup.")
     add_request_flags(sp, r.RollbackRequest)
+    sp.set_defaults(command="rollback_calibration")
+
+    sp = sub.add_parser("add_documents", aliases=["add-documents"],
+                        help="Add or replace (by id) up to 100 documents given as JSON objects {id, text, title?, "
+                             "metadata?}.")
+    add_request_flags(sp, r.AddDocumentsRequest)
+    sp.add_argument("--documents-file", help="JSONL file, one document object per line (instead of --documents).")
+    sp.set_defaults(command="add_documents")
+
+    sp = sub.add_parser("delete_documents", aliases=["delete-documents"],
+                        help="Delete up to 100 documents by doc_id or point id.")
+    add_request_flags(sp, r.DeleteDocumentsRequest)
+    sp.set_defaults(command="delete_documents")
 
     sp = sub.add_parser("optimize", help="Build the HNSW index of an embedded (edge) collection now.")
     add_request_flags(sp, r.TargetArgs)
@@ -173,6 +198,13 @@ def _query_ids(args: argparse.Namespace) -> list[str] | None:
     return sorted(read_qrels(args.ids_from)) if args.ids_from else None
 
 
+def _documents_file(path: str | None) -> list[Any] | None:
+    """The documents of a JSONL file (one object per line), for add_documents."""
+    from rf_mcp.domain.datasets import read_jsonl
+
+    return None if path is None else [obj for _, obj in read_jsonl(path, "documents")]
+
+
 async def _command(rf: RFService, args: argparse.Namespace) -> Any:
     from rf_mcp.domain import requests as r
 
@@ -191,12 +223,23 @@ async def _command(rf: RFService, args: argparse.Namespace) -> Any:
         return await rf.run_calibrate(request_of(r.CalibrateRequest, args, query_ids=_query_ids(args)), _progress)
     if c == "evaluate":
         return await rf.run_evaluate(request_of(r.EvaluateRequest, args, query_ids=_query_ids(args)), _progress)
-    if c == "search":
+    if c in ("search", "rf_search_precision", "rf_search_recall"):
         return await rf.search(request_of(r.PrecisionRequest if args.mode == "precision" else r.RecallRequest, args))
+    if c == "list_collections":
+        return await rf.overview(request_of(r.CollectionsRequest, args).collection)
     if c == "profiles":
         return await rf.list_profiles(request_of(r.CollectionsRequest, args).collection)
-    if c == "rollback":
+    if c == "rollback_calibration":
         return await rf.run_rollback(request_of(r.RollbackRequest, args))
+    if c == "add_documents":
+        if args.documents is not None and args.documents_file is not None:
+            from rf_mcp.errors import InputError
+
+            raise InputError("Both --documents and --documents-file were given.", fix="Give one of them.")
+        return await rf.run_add_documents(request_of(r.AddDocumentsRequest, args,
+                                                     documents=_documents_file(args.documents_file)))
+    if c == "delete_documents":
+        return await rf.run_delete_documents(request_of(r.DeleteDocumentsRequest, args))
     if c == "migrate":
         from rf_mcp.config import QdrantSettings, env_secret
 

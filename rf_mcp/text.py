@@ -8,6 +8,8 @@ from rf_mcp.domain.migration import MigrationReport
 from rf_mcp.domain.models import (
     CalibrationProfile,
     CalibrationReport,
+    CollectionsOverview,
+    DocumentsReport,
     EvaluationReport,
     IndexReport,
     ProfileSummary,
@@ -77,7 +79,7 @@ def render_text(result: Any) -> str:
                  f"(a={w.a:.4g} b={w.b:.4g} c={w.c:.4g})"]
         for h in result.hits:
             fb = "" if h.feedback_score is None else f" fb={h.feedback_score:.3f}"
-            lines.append(f"{h.rank:>3}. [{h.doc_id or h.id}] {h.score:.4f}{fb} {h.source:<4} {h.text[:90]}")
+            lines.append(f"{h.rank:>3}. [{h.doc_id or h.id}] {h.score:.4f}{fb} {h.source:<7} {h.text[:90]}")
         return "\n".join(lines + _warnings(result.warnings))
     if isinstance(result, ProfileSummary):
         head = f"{result.collection} {result.key} [{result.status}]" + (" (matches config)" if result.matches_config else "")
@@ -89,6 +91,20 @@ def render_text(result: Any) -> str:
     if isinstance(result, MigrationReport):
         return (f"migrated {result.points} points and {result.profiles} calibration profile(s) of "
                 f"{result.collection!r} from {result.source} to {result.destination} in {result.seconds:.1f}s")
+    if isinstance(result, DocumentsReport):
+        lines = [f"{result.documents} documents written or deleted in {result.collection!r}"
+                 f"{' (created)' if result.created else ''}; it holds {result.points_count} points"]
+        if result.not_found:
+            lines.append(f"  not found: {result.not_found}")
+        return "\n".join(lines + [f"  {n}" for n in result.notes] + _warnings(result.warnings))
+    if isinstance(result, CollectionsOverview):
+        lines = [f"{result.qdrant}: {len(result.collections)} collection(s)", *result.notes]
+        for ov in result.collections:
+            usable = sum(1 for s in ov.profiles if s.status == "usable")
+            lines.append(f"  {ov.info.name}: {ov.info.points_count} points, vectors "
+                         f"{[v.name or '(default)' for v in ov.info.vectors]}, {len(ov.profiles)} calibration "
+                         f"profile(s), {usable} usable")
+        return "\n".join(lines + [f"  error: {e}" for e in result.errors])
     if isinstance(result, CalibrationProfile):
         return "\n".join(["restored the previous calibration:", *_profile(result)])
     return str(result)

@@ -19,7 +19,8 @@ MAX_FILE_BYTES = 2 * 1024**3  # a corpus or vector file beyond this is refused (
 
 @dataclass(frozen=True)
 class PathPolicy:
-    """``roots`` None: any path (the caller's own files); a tuple: only regular files inside these folders."""
+    """``roots`` None: any path (the caller's own files, relative to the working directory); a tuple: only regular
+    files inside these folders, a relative path read against the first (never the server's working directory)."""
 
     roots: tuple[Path, ...] | None = None
 
@@ -49,7 +50,10 @@ class PathPolicy:
             fix="Pass the data inline (e.g. queries as a list), or have the operator place the file under a data root "
                 "([server] data_roots).")
         try:
-            real = Path(os.path.realpath(Path(str(path)).expanduser()))
+            given = Path(str(path)).expanduser()
+            if not given.is_absolute() and self.roots:
+                given = self.roots[0] / given
+            real = Path(os.path.realpath(given))
             inside = any(real.is_relative_to(root) for root in self.roots)
             if not inside or not real.is_file() or real.stat().st_size > MAX_FILE_BYTES or not os.access(real, os.R_OK):
                 raise refusal

@@ -379,16 +379,38 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
     metadata; with neither, stored statistics would go stale and are removed."""
     t0 = time.perf_counter()
     loaded, repeated = load_documents(path, input_id_field, text_fields, id_field)
-    docs = [payload for _, payload in loaded]
     await retriever.load()
     if vectors is not None:
-        await check_precomputed(retriever, docs, vectors, text_fields)
+        await check_precomputed(retriever, [payload for _, payload in loaded], vectors, text_fields)
         batch_size = 512
-    created, notes = await ensure_collection(engine, collection, vector_name, retriever.dim,
-                                             sparse[0] if sparse else None)
+    notes = []
     if repeated:
         notes.append(f"{len(repeated)} document id(s) came more than once in the corpus (e.g. "
                      f"{sorted(set(repeated))[:3]}): the last line of each was kept.")
+    report = await write_documents(engine, retriever, collection, vector_name, loaded, text_fields=text_fields,
+                                   sparse=sparse, batch_size=batch_size, vectors=vectors, progress=progress,
+                                   filterable=filterable, terms=terms)
+    report.notes[:0] = notes
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
+
+
+async def write_documents(engine: Engine, retriever: Retriever, collection: str, vector_name: str,
+                          loaded: Sequence[tuple[str, dict[str, Any]]], *, text_fields: Sequence[str],
+                          sparse: tuple[str, SparseEncoder] | None = None, batch_size: int = 64,
+                          vectors: np.ndarray | None = None, progress: Progress | None = None,
+                          filterable: Mapping[str, Literal["keyword", "integer", "float", "bool"]] | None = None,
+                          terms: SparseEncoder | None = None, point_ids: Sequence[PointId] | None = None
+                          ) -> IndexReport:
+    """Embed and upsert (document id, payload) pairs under their stable point ids (or ``point_ids``, one per pair),
+    with their BM25 sparse vectors, creating the collection if needed and keeping its BM25 term statistics current
+    (the points a batch overwrites leave them first). The path every write of documents takes: a corpus file
+    (:func:`index_file`) or documents sent inline (``add_documents``)."""
+    t0 = time.perf_counter()
+    docs = [payload for _, payload in loaded]
+    await retriever.load()
+    created, notes = await ensure_collection(engine, collection, vector_name, retriever.dim,
+                                             sparse[0] if sparse else None)
     sparse_index = SparseIndex(engine, collection, *sparse) if sparse else None
     existing = set((await engine.describe(collection)).payload_indexes)
     for key, schema in (filterable or {}).items():  # the payload indexes filters use
@@ -411,7 +433,8 @@ async def index_file(engine: Engine, retriever: Retriever, collection: str, vect
         else:
             batch_vectors = vectors[start:start + batch_size]
         sparse_vectors = sparse_index.encode(texts) if sparse_index is not None else None
-        ids = [point_id(doc_id) for doc_id, _ in loaded[start:start + batch_size]]
+        ids = (list(point_ids[start:start + batch_size]) if point_ids is not None else
+               [point_id(doc_id) for doc_id, _ in loaded[start:start + batch_size]])
         if stats is not None:  # the points this batch overwrites leave the statistics, the batch enters them
             if not created:
                 old = await engine.retrieve(collection, ids)
@@ -491,3 +514,27 @@ async def backfill_sparse(engine: Engine, collection: str, text_fields: Sequence
     return IndexReport(collection=collection, vector_name=info.vectors[0].name if info.vectors else "", documents=len(ids),
                        created=False, points_count=info.points_count, seconds=round(time.perf_counter() - t0, 3),
                        sparse_vector=name, notes=notes)
+
+
+async def delete_points(engine: Engine, collection: str, ids: Sequence[PointId], *, text_fields: Sequence[str],
+                        terms: SparseEncoder | None) -> tuple[list[PointId], list[str]]:
+    """Delete these points (those that exist) and take their terms out of the BM25 term statistics. Returns the ids
+    deleted and notes. ``terms`` None: the collection's stored statistics would go stale and are removed."""
+    existing = await engine.retrieve(collection, ids)
+    if not existing:
+        return [], []
+    notes: list[str] = []
+    stats = None
+    meta = await engine.get_metadata(collection)
+    if terms is not None and TERM_STATS_KEY in meta:  # none stored: calibration counts them when it needs them
+        stats = TermStatsWriter(engine, collection, text_fields, terms)
+        notes += await stats.open(fresh=False)  # stored ones, or a recount that still holds the points deleted below
+        stats.account(*stats.terms([payload_text(p.payload, text_fields) for p in existing]), sign=-1)
+    elif TERM_STATS_KEY in meta:
+        await engine.set_metadata(collection, {TERM_STATS_KEY: None})
+        notes.append("Removed the stored BM25 term statistics (no encoder to keep them current).")
+    gone = [p.id for p in existing]
+    await engine.delete(collection, gone)
+    if stats is not None:
+        notes += await stats.save(final=True, points_count=await engine.count(collection))
+    return gone, notes

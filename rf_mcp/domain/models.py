@@ -154,6 +154,9 @@ class EvaluationReport(BaseModel):
     message: str
 
 
+HitSource = Literal["rf", "seed", "vanilla", "hybrid"]
+
+
 class Hit(BaseModel):
     id: int | str = Field(description="Qdrant point id.")
     doc_id: str | None = Field(None, description="The document's own id (from the indexed file).")
@@ -161,7 +164,8 @@ class Hit(BaseModel):
     score: float = Field(description="RF formula score (precision) or feedback score (recall). Not comparable "
                                      "across queries: never threshold it.")
     feedback_score: float | None = Field(None, description="Feedback-model score, where one was computed.")
-    source: Literal["seed", "rf"] = Field(description="seed: a scored seed (recall); rf: a result of the RF query.")
+    source: HitSource = Field(description="What produced the hit: rf, the RF query; seed, a scored seed (recall); "
+                                          "vanilla, plain dense search; hybrid, plain dense + BM25 search.")
     text: str = Field(description="The document text the feedback model read (the configured text fields), cut to "
                                   "the server's max_text_chars.")
     truncated: bool = Field(False, description="True when text was cut.")
@@ -234,6 +238,20 @@ class IndexReport(BaseModel):
     seconds: float
     indexed_vectors: int | None = Field(None, description="Vectors in an HNSW index (exact search for the rest).")
     sparse_vector: str | None = Field(None, description="The BM25 sparse vector written beside the dense one.")
+    notes: list[str] = []
+
+
+class DocumentsReport(BaseModel):
+    """What add_documents or delete_documents changed, and whether the collection's calibrations still fit it."""
+
+    collection: str
+    documents: int = Field(description="Documents added (or replaced), or deleted.")
+    point_ids: list[int | str] = Field(description="Qdrant ids of the points written or deleted.")
+    not_found: list[str] = Field([], description="Ids to delete that matched no point (nothing to do for them).")
+    created: bool = False
+    points_count: int
+    warnings: list[str] = Field([], description="Calibrations fit on a collection that has since changed by more than "
+                                                "[search] drift_warning: recalibrate.")
     notes: list[str] = []
 
 

@@ -14,6 +14,7 @@ mapping cannot travel as a CLI flag; a progress callback is not an argument at a
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -25,9 +26,10 @@ from rf_mcp.ports import Filter, TrainSettings
 from rf_mcp.ports.training import ConfidenceMargin, ContextLimit, Epochs, LearningRate, MinDelta, Patience, TrainLimit
 
 __all__ = [
-    "CalibrateRequest", "CollectionsRequest", "ConfigDefault", "EvalQuery", "EvaluateRequest", "IndexRequest",
-    "PrecisionRequest", "RecallRequest", "Request", "RollbackRequest", "SearchRequest", "Surfaces", "config_default",
-    "description", "filter_bounds", "parse", "surfaces", "with_defaults",
+    "AddDocumentsRequest", "CalibrateRequest", "CollectionsRequest", "ConfigDefault", "DeleteDocumentsRequest",
+    "Document", "EvalQuery", "EvaluateRequest", "IndexRequest", "PrecisionRequest", "RecallRequest", "Request",
+    "RollbackRequest", "SearchRequest", "Surfaces", "config_default", "description", "filter_bounds", "parse",
+    "surfaces", "with_defaults",
 ]
 
 
@@ -59,13 +61,11 @@ HnswEf = Annotated[int, Field(ge=16, le=100_000, description="HNSW search breadt
                                                              "and the feedback).")]
 SeedId = int | Annotated[str, Field(min_length=1, max_length=255)]  # smart union: "12074066" stays a string (a doc_id)
 
-_COLLECTION = "Qdrant collection (default: the server's, COLLECTION_NAME)."
-_VECTOR = 'Dense vector (default: the configured one; "" = unnamed).'
-_FUSION = ('"sparse": RF fused with BM25 search; "none": dense only (default: the server\'s). Use the fusion you '
-           "calibrated.")
-_FILTER = ('Payload filter (Qdrant\'s): {"must"|"should"|"must_not": [{"key": "year", "range": {"gte": 2010}}, '
-           '{"key": "metadata.lang", "match": {"value": "en"}}]}; match takes "value", "any" or "except". Applies to '
-           "seeds, RF and fusion.")
+_COLLECTION = "Default: the server's collection."
+_VECTOR = 'Dense vector (default: configured; "" = unnamed).'
+_FUSION = '"sparse": with BM25; "none": dense only (default: the server\'s; use the calibrated one).'
+_FILTER = ('Qdrant payload filter: {"must"|"should"|"must_not": [{"key": "year", "range": {"gte": 2010}}, '
+           '{"key": "metadata.lang", "match": {"value": "en"}}]}; match: value, any or except.')
 
 
 # -- what one filter may ask of the engine (checked before it is parsed, so a hostile one costs nothing) -------------
@@ -142,9 +142,9 @@ class SearchRequest(FusionArgs):
         None, description="Seeds scored (default: the server's, 5).")
     filter: Filter | None = Field(None, description=_FILTER)
     exact: Annotated[bool | None, ConfigDefault("search.exact")] = Field(
-        None, description="Exact search without the HNSW index (slow on large collections).")
+        None, description="Exact search, no HNSW index (slow on large collections).")
     hnsw_ef: Annotated[HnswEf | None, ConfigDefault("search.hnsw_ef")] = Field(
-        None, description="HNSW search breadth (default: chosen from the collection and the feedback).")
+        None, description="HNSW search breadth (default: chosen per query).")
 
     @field_validator("filter", mode="before")
     @classmethod
@@ -156,26 +156,25 @@ class SearchRequest(FusionArgs):
 class PrecisionRequest(SearchRequest):
     limit: Annotated[Limit | None, ConfigDefault("search.limit")] = Field(
         None, description="Results to return (default: the server's).")
-    vanilla: bool = Field(False, description="No feedback, no calibration needed: plain vector search (fusion none) or "
-                                             "plain hybrid search (fusion sparse).")
+    vanilla: bool = Field(False, description="No feedback or calibration: plain dense (fusion none) or hybrid (sparse) "
+                                             "search.")
 
 
 class RecallRequest(SearchRequest):
     budget: Annotated[Budget | None, ConfigDefault("search.recall_budget")] = Field(
-        None, description="New RF results to score: cost = seeds + budget (default: the server's, 20).")
+        None, description="New RF results to score (cost: seeds + budget; default: the server's, 20).")
     limit: int | None = Field(None, ge=1, le=220, description="Results to return (default: all scored).")
     seed_ids: list[SeedId] | None = Field(None, min_length=2, max_length=20, description=(
-        "Seeds you choose: the id or doc_id of hits (e.g. ones the user liked); default: the top results."))
+        "Seeds you choose: ids or doc_ids of hits (default: the top results)."))
 
 
 class QueriesArgs(FusionArgs):
     """Operations that read queries: inline, from a server-side file, or from the query log (exactly one)."""
 
     queries_path: Path | None = Field(
-        None, description="Server-side file of queries (JSONL _id, text; or one per line), inside the server's data "
-                          "roots.")
-    from_query_log: bool = Field(False, description="Use the queries this server logged ([server] query_log): the "
-                                                    "calibration part for calibrate, the held-out part for evaluate.")
+        None, description="Server-side queries file in a data root (JSONL _id, text; or one per line).")
+    from_query_log: bool = Field(False, description="Use the queries this server logged (the training or the held-out "
+                                                    "part).")
     query_ids: Annotated[list[Annotated[str, Field(max_length=255)]] | None, Surfaces(mcp=False)] = Field(
         None, max_length=100_000, description="Keep only the queries of the file with these ids.")
 
@@ -214,7 +213,7 @@ def train_settings(request: CalibrateRequest) -> TrainSettings:
 
 
 class EvalQuery(Request):
-    id: str | None = Field(None, max_length=255, description="Query id, as in the qrels file (needed for ground truth).")
+    id: str | None = Field(None, max_length=255, description="Its id in the qrels file (for ground truth).")
     text: QueryText
 
 
@@ -235,16 +234,82 @@ class EvaluateRequest(QueriesArgs):
 
 class IndexRequest(TargetArgs):
     input_path: Path | None = Field(
-        None, description="Server-side JSONL corpus (_id, title, text), inside the server's data roots. Omit with "
-                          "sparse_only.")
+        None, description="Server-side JSONL corpus (_id, title, text) in a data root. Omit with sparse_only.")
     vectors_path: Path | None = Field(
-        None, description="Server-side .npy of precomputed vectors from the same retriever, one row per corpus line: "
-                          "skips embedding.")
-    sparse_only: bool = Field(False, description="Only (re)write the BM25 sparse vectors and term statistics from the "
-                                                 "points' payload text (for a collection built by another tool).")
+        None, description="Server-side .npy of this retriever's vectors, one row per corpus line (skips embedding).")
+    sparse_only: bool = Field(False, description="Only (re)write BM25 sparse vectors and statistics from the stored "
+                                                 "text.")
     allow_foreign: bool = Field(False, description="Add to a collection rf-mcp did not create.")
     build_index: Annotated[bool, Surfaces(mcp=False, cli=False)] = Field(
         False, description="Build the HNSW index once the collection reaches [qdrant] hnsw_threshold points.")
+
+
+MAX_DOCUMENTS = 100
+"""Documents one add_documents or delete_documents call takes."""
+MAX_TEXT_CHARS = 20_000
+"""Characters of one document's text."""
+MAX_METADATA_CHARS = 10_000
+"""Characters of one document's metadata, as compact JSON."""
+MAX_TOTAL_CHARS = 1_000_000
+"""Characters of one add_documents call: every document's text, title and metadata (JSON) together."""
+
+
+class Document(Request):
+    # One document to add, as mcp-server-qdrant's qdrant-store takes it (text and a metadata object), plus its id.
+    id: str = Field(min_length=1, max_length=255, description="Its doc_id (an id added again is replaced).")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="At most 20,000 characters.")
+    title: str | None = Field(None, max_length=1000)
+    metadata: dict[str, Any] | None = Field(None, description='JSON object, stored as "metadata" (filter: '
+                                                              "metadata.<key>).")
+
+    @model_validator(mode="after")
+    def _checked(self) -> Document:
+        if not self.id.strip() or not self.text.strip():
+            raise ValueError("id and text must not be blank")
+        if self.metadata is not None:
+            try:
+                encoded = json.dumps(self.metadata, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+                encoded.encode("utf-8")  # a lone surrogate is not text
+                size = len(encoded)
+            except (TypeError, ValueError, RecursionError):
+                raise ValueError("metadata must be a JSON object of text, finite numbers, booleans, null, lists and "
+                                 "objects") from None
+            if size > MAX_METADATA_CHARS:
+                raise ValueError(f"metadata takes {size} characters as JSON, more than {MAX_METADATA_CHARS:,}")
+        return self
+
+    @property
+    def size(self) -> int:
+        """Characters this document adds to a call's total."""
+        meta = 0 if self.metadata is None else len(json.dumps(self.metadata, separators=(",", ":")))
+        return len(self.text) + len(self.title or "") + meta
+
+
+class AddDocumentsRequest(Request):
+    # no vector_name: documents are embedded by this server's retriever, into the vector configured for it
+    collection: Annotated[CollectionName | None, ConfigDefault("collection.default_collection")] = Field(
+        None, description=_COLLECTION)
+    documents: list[Document] = Field(
+        min_length=1, max_length=MAX_DOCUMENTS,
+        description="1-100 documents, 1,000,000 characters in all.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AddDocumentsRequest:
+        total = sum(d.size for d in self.documents)
+        if total > MAX_TOTAL_CHARS:
+            raise ValueError(f"the documents take {total:,} characters, more than {MAX_TOTAL_CHARS:,} per call: "
+                             "send them in smaller calls")
+        counts = Counter(d.id for d in self.documents)
+        repeated = sorted(i for i, n in counts.items() if n > 1)
+        if repeated:
+            raise ValueError(f"document ids given more than once: {[r[:40] for r in repeated[:5]]}")
+        return self
+
+
+class DeleteDocumentsRequest(Request):
+    collection: Annotated[CollectionName | None, ConfigDefault("collection.default_collection")] = Field(
+        None, description=_COLLECTION)
+    ids: list[SeedId] = Field(min_length=1, max_length=MAX_DOCUMENTS, description="1-100 doc_ids or point ids.")
 
 
 class RollbackRequest(FusionArgs):

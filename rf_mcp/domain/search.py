@@ -17,17 +17,17 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import permutations
-from typing import Literal
 
 import numpy as np
 
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.context import Target
-from rf_mcp.domain.models import Hit, Method, Pairing, ProfileRef, SearchResult, Weights
+from rf_mcp.domain.models import Hit, HitSource, Method, Pairing, ProfileRef, SearchResult, Weights
 from rf_mcp.domain.payload import DOC_ID, doc_id_of, is_decimal
 from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import (
     CollectionInfo,
+    Engine,
     FeedbackItem,
     FieldCondition,
     Filter,
@@ -86,7 +86,7 @@ def _seed_count_fits(target: Target, seeds: int) -> None:
 
 
 def _hit(target: Target, point: Point, rank: int, score: float, fb: float | None,
-         source: Literal["seed", "rf"]) -> Hit:
+         source: HitSource) -> Hit:
     payload = point.payload
     shown = {k: v for k, v in payload.items() if k not in target.text_fields and k != DOC_ID}  # text is in `text`
     text = target.text(payload)
@@ -254,15 +254,25 @@ def _finite(points: list[Point]) -> list[Point]:
 async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[PointId]:
     """Seed ids as agents see them, each resolved to a point id: a string is a document's own id (``doc_id``) first,
     else a point id (a UUID, or a number written as a string); a JSON integer is a point id first, else a doc_id."""
+    out, missing = await locate(target.engine, target.collection, target.id_field, raw, what="Seed id")
+    if missing:
+        raise InputError(f"Seed ids not found in {target.collection!r}: {missing[:10]}.",
+                         fix="Pass ids or doc_ids of hits returned by a previous search.")
+    return out
+
+
+async def locate(engine: Engine, collection: str, id_field: str, raw: Sequence[PointId], *, what: str = "Id"
+                 ) -> tuple[list[PointId], list[str]]:
+    """Ids as agents see them resolved to existing point ids (see :func:`resolve_seed_ids`), and the ones not found."""
     for r in raw:
         if isinstance(r, bool) or not isinstance(r, int | str) or (isinstance(r, str) and not r.strip()):
-            raise InputError(f"Seed id {str(r)[:40]!r} is neither a point id nor a document id.",
+            raise InputError(f"{what} {str(r)[:40]!r} is neither a point id nor a document id.",
                              fix="Pass ids or doc_ids of hits returned by a previous search.")
     keys = [r.strip() if isinstance(r, str) else r for r in raw]
-    by_doc = await _points_by_doc_id(target, [str(k) for k in keys])
+    by_doc = await points_by_doc_id(engine, collection, id_field, [str(k) for k in keys])
     as_points = {k: _as_point_id(k) for k in keys}
     candidates_ = list(dict.fromkeys(v for v in as_points.values() if v is not None))
-    existing = {p.id for p in await target.engine.retrieve(target.collection, candidates_)} if candidates_ else set()
+    existing = {p.id for p in await engine.retrieve(collection, candidates_)} if candidates_ else set()
     out: list[PointId] = []
     missing: list[str] = []
     for k in keys:
@@ -273,10 +283,7 @@ async def resolve_seed_ids(target: Target, raw: Sequence[PointId]) -> list[Point
             missing.append(str(k)[:40])
         else:
             out.append(chosen)
-    if missing:
-        raise InputError(f"Seed ids not found in {target.collection!r}: {missing[:10]}.",
-                         fix="Pass ids or doc_ids of hits returned by a previous search.")
-    return out
+    return out, missing
 
 
 def _as_point_id(key: int | str) -> PointId | None:
@@ -291,14 +298,15 @@ def _as_point_id(key: int | str) -> PointId | None:
         return None
 
 
-async def _points_by_doc_id(target: Target, values: Sequence[str]) -> dict[str, PointId]:
+async def points_by_doc_id(engine: Engine, collection: str, id_field: str, values: Sequence[str]
+                           ) -> dict[str, PointId]:
     """The points whose ``id_field`` holds one of ``values`` (stored as a string, or as an integer)."""
     values = list(dict.fromkeys(values))
     numbers = [int(v) for v in values if is_decimal(v) and len(v) < 19]  # ids stored as integers match too
-    flt = Filter(should=[FieldCondition(key=target.id_field, match=Match(any=list(values))),
-                         *([FieldCondition(key=target.id_field, match=Match(any=list(numbers)))] if numbers else [])])
-    found, _ = await target.engine.scroll(target.collection, limit=len(values) * 2 + 10, filter=flt)
-    return {doc: p.id for p in found if (doc := doc_id_of(p.payload, target.id_field)) is not None}
+    flt = Filter(should=[FieldCondition(key=id_field, match=Match(any=list(values))),
+                         *([FieldCondition(key=id_field, match=Match(any=list(numbers)))] if numbers else [])])
+    found, _ = await engine.scroll(collection, limit=len(values) * 2 + 10, filter=flt)
+    return {doc: p.id for p in found if (doc := doc_id_of(p.payload, id_field)) is not None}
 
 
 async def _top_seeds(target: Target, query: str, qv: np.ndarray, seeds: int) -> list[Point]:
@@ -385,7 +393,7 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
     if not score_seeds and target.sparse is not None:  # plain hybrid search: dense + BM25, no feedback
         points = await hybrid(target, query, qv, limit)
         clock.lap("ann")
-        hits = [_hit(target, p, i + 1, p.score, None, "rf") for i, p in enumerate(points)]
+        hits = [_hit(target, p, i + 1, p.score, None, "hybrid") for i, p in enumerate(points)]
         yield SearchResult(mode="precision", method="hybrid", fusion="sparse", query=query,
                            collection=target.collection, hits=hits, feedback_scores_used=0, scoring_rounds=0,
                            profile=profile, search_params=describe_params(target, target.params), timings_ms=clock.laps)
@@ -406,7 +414,8 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
                                          vectors=[f.example for f in feedback if not isinstance(f.example, int | str)])
     clock.lap("rf_query")
     seed_scores = {p.id: s for p, s in zip(seed_points, scores, strict=True)} if score_seeds else {}
-    hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), "rf") for i, p in enumerate(points)]
+    source: HitSource = "rf" if score_seeds else "vanilla"
+    hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), source) for i, p in enumerate(points)]
     yield SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
                        collection=target.collection, hits=hits, feedback_scores_used=len(seed_points) if score_seeds else 0,
                        scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target, used),
@@ -433,7 +442,7 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     new_texts = [target.text(p.payload) for p in rf_points]
     rf_scores = _checked(target, (yield GradeRequest(query, tuple(new_texts))), len(new_texts)) if new_texts else []
     clock.lap("scoring")
-    merged: list[tuple[float, Point, Literal["seed", "rf"]]] = [
+    merged: list[tuple[float, Point, HitSource]] = [
         (s, p, "seed") for p, s in zip(seed_points, seed_scores, strict=True)]
     merged += [(s, p, "rf") for p, s in zip(rf_points, rf_scores, strict=True)]
     merged.sort(key=lambda t: t[0], reverse=True)

@@ -34,6 +34,7 @@ from rf_mcp.domain.models import (
     CalibrationReport,
     CollectionOverview,
     CollectionsOverview,
+    DocumentsReport,
     EvaluationReport,
     IndexReport,
     ProfileRef,
@@ -41,11 +42,15 @@ from rf_mcp.domain.models import (
     SearchResult,
     TrainSettings,
 )
+from rf_mcp.domain.payload import set_path
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.domain.querylog import QueryLog
 from rf_mcp.domain.requests import (
+    AddDocumentsRequest,
     CalibrateRequest,
     CollectionsRequest,
+    DeleteDocumentsRequest,
+    Document,
     EvaluateRequest,
     IndexRequest,
     PrecisionRequest,
@@ -308,6 +313,87 @@ class RFService:
                 f"`rf-mcp optimize -c {name}` (the collection is busy while it builds); a Qdrant server builds it by "
                 "itself.")
         return report
+
+    async def add_documents(self, collection: str | None, documents: Sequence[Document | dict[str, Any]],
+                            **fields: Any) -> DocumentsReport:
+        """Embed and add (or replace, by id) up to 100 documents given inline: ``{"id", "text", "title"?,
+        "metadata"?}`` each (mcp-server-qdrant's qdrant-store shape, plus the document's id)."""
+        listed = [d.model_dump() if isinstance(d, Document) else d for d in documents]
+        return await self.run_add_documents(parse(AddDocumentsRequest, {"collection": collection, "documents": listed,
+                                                                        **fields}))
+
+    def _document_payload(self, d: Document) -> dict[str, Any]:
+        """A document's payload: its metadata under "metadata", the text at the last configured text field, the
+        title at the first (or "title" with a single text field), and the id at the id field."""
+        c = self.config.collection
+        payload: dict[str, Any] = {}
+        if d.metadata is not None:
+            payload["metadata"] = dict(d.metadata)
+        set_path(payload, c.text_fields[-1], d.text)
+        if d.title:
+            set_path(payload, c.text_fields[0] if len(c.text_fields) > 1 else "title", d.title)
+        set_path(payload, c.id_field, d.id)
+        return payload
+
+    async def run_add_documents(self, r: AddDocumentsRequest) -> DocumentsReport:
+        self._writable("adding documents")
+        name = self._collection(r.collection)
+        c = self.config.collection
+        vector_name = self._vector_name(None)
+        sparse_name = c.sparse_vector or None
+        exists = await self.engine.exists(name)
+        if not exists:
+            self._new_collection_name(name)
+        elif sparse_name and (await self.engine.describe(name)).vector(sparse_name) is None:
+            sparse_name = None  # the collection has no BM25 vector: it is not added behind its owner's back
+        loaded = [(d.id, self._document_payload(d)) for d in r.documents]
+        point_ids = None
+        if exists:  # a document indexed before keeps its point (another tool's ids are not rf-mcp's)
+            found = await search.points_by_doc_id(self.engine, name, c.id_field, [d.id for d in r.documents])
+            point_ids = [found.get(doc_id, indexing.point_id(doc_id)) for doc_id, _ in loaded]
+        report = await indexing.write_documents(
+            self.engine, self.retriever, name, vector_name, loaded, text_fields=c.text_fields,
+            sparse=(sparse_name, self.sparse_encoder) if sparse_name else None, filterable=c.filterable_fields,
+            terms=self.sparse_encoder, point_ids=point_ids)
+        ids = point_ids or [indexing.point_id(doc_id) for doc_id, _ in loaded]
+        notes = report.notes + ([] if report.sparse_vector else [
+            f"No BM25 sparse vector written: {name!r} has none (hybrid search and sparse fusion do not see these "
+            "documents' words)."] if c.sparse_vector else [])
+        return DocumentsReport(collection=name, documents=len(loaded), point_ids=ids, created=report.created,
+                               points_count=report.points_count, notes=notes,
+                               warnings=await self._drift(name, report.points_count))
+
+    async def delete_documents(self, collection: str | None, ids: Sequence[int | str], **fields: Any
+                               ) -> DocumentsReport:
+        """Delete up to 100 documents, each named by its point id or its doc_id (ids that match nothing are
+        reported, not refused)."""
+        return await self.run_delete_documents(parse(DeleteDocumentsRequest, {"collection": collection,
+                                                                              "ids": list(ids), **fields}))
+
+    async def run_delete_documents(self, r: DeleteDocumentsRequest) -> DocumentsReport:
+        self._writable("deleting documents")
+        name = self._collection(r.collection)
+        if not await self.engine.exists(name):
+            raise InputError(f"Collection {name!r} does not exist.", fix="List collections to see their names.")
+        c = self.config.collection
+        found, missing = await search.locate(self.engine, name, c.id_field, r.ids, what="Document id")
+        gone, notes = await indexing.delete_points(self.engine, name, list(dict.fromkeys(found)),
+                                                   text_fields=c.text_fields, terms=self.sparse_encoder)
+        points_count = await self.engine.count(name)
+        return DocumentsReport(collection=name, documents=len(gone), point_ids=gone,
+                               not_found=missing, points_count=points_count, notes=notes,
+                               warnings=await self._drift(name, points_count))
+
+    async def _drift(self, collection: str, points_count: int) -> list[str]:
+        """A warning per calibration of ``collection`` fit when it held a point count that differs from
+        ``points_count`` by more than ``[search] drift_warning``."""
+        out = []
+        for s in await self.profiles.summaries(collection):
+            if s.profile is not None and (warning := guardrails.drift_warning(
+                    s.profile.points_count, points_count, self.config.search.drift_warning)):
+                out.append(f"Calibration {s.profile.fingerprint}: {warning} (warned past a change of "
+                           f"{self.config.search.drift_warning:.0%}, [search] drift_warning)")
+        return out
 
     async def _queries(self, collection: str, queries: Sequence[Query] | None, path: str | None,
                        max_queries: int | None, ids: Sequence[str] | None, from_log: Literal["train", "test"] | None

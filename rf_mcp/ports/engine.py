@@ -49,6 +49,10 @@ class Engine(ABC):
         """Add or replace the given named vectors of existing points (their payload is kept)."""
 
     @abstractmethod
+    async def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        """Delete the points with these ids (ids that do not exist are ignored)."""
+
+    @abstractmethod
     async def count(self, collection: str) -> int: ...
 
     @abstractmethod

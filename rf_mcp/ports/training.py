@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rf_mcp.ports.queries import FeedbackItem, Point, PointId, Progress, Weights3
 
 # -- training -------------------------------------------------------------------------------------------------
-TrainLimit = Annotated[int, Field(ge=6, le=1000, description="Candidates retrieved and scored per training query: "
-                                                          "the cost is queries x limit feedback-model scores.")]
+TrainLimit = Annotated[int, Field(ge=6, le=1000, description="Candidates scored per training query (cost: "
+                                                          "queries x limit feedback scores).")]
 ContextLimit = Annotated[int, Field(ge=2, le=50, description="Top candidates from which the context pair is mined.")]
 ConfidenceMargin = Annotated[float, Field(ge=0.0, description="Minimum feedback-score gap for a context pair.")]
 Epochs = Annotated[int, Field(ge=1, le=100_000, description="Training epochs (early stopping applies).")]

@@ -1,38 +1,37 @@
 """Tool descriptions, written for an agent deciding which tool to call (short: they are sent with every tools/list)."""
 
-LIST_COLLECTIONS = """Collections with their vectors, sizes and Relevance Feedback calibration profiles (status, weights,
-signal, evaluation verdicts, whether a profile matches this server's models). Call it first: RF searches need a usable
-calibration matching the configuration."""
+LIST_COLLECTIONS = """Collections: vectors, sizes and RF calibration profiles (status, weights, verdicts, whether each
+matches this server's models). Call it first: RF searches need a usable matching calibration."""
 
-CALIBRATE = """Learn the RF formula weights (a, b, c) for a collection with this server's retriever and feedback model,
-and store them (this REPLACES the current calibration; the previous one is kept for rollback_calibration). Needed once
-before RF searches, and again when the corpus, the queries or the feedback model change. Give 50-200 REAL user queries.
-Cost: queries x limit feedback scores (100 x 50 = 5,000): tell the user first when scoring is slow or paid. An
-unusable result (no signal) is stored as such and searches refuse it."""
+CALIBRATE = """Learn and store a collection's RF weights (a, b, c), REPLACING the current calibration (the previous is
+kept for rollback_calibration). Give 50-200 REAL user queries (queries, queries_path or from_query_log: exactly one).
+Cost: queries x limit feedback scores (100 x 50 = 5,000): warn the user if scoring is slow or paid. No signal: stored
+unusable."""
 
-EVALUATE = """Measure the current calibration on HELD-OUT queries. With relevance judgments (qrels_path) it reports
-nDCG/recall of vanilla, hybrid, reranking and RF, advises the best mode for this collection, and acts as a gate: a
-failed verdict makes searches with that fusion refuse the profile. Without judgments: the training library's
-agreement metrics only. Cost: ~23 feedback scores per query, +55 per judged query."""
+EVALUATE = """Measure the calibration on HELD-OUT queries (queries, queries_path or from_query_log: exactly one). With
+judgments (qrels_path): nDCG/recall per mode, the best mode, and a gate (a failed verdict makes searches with that
+fusion refuse the profile). Cost: ~23 feedback scores per query, +55 per judged one."""
 
-EVALUATE_READ_ONLY = """Measure the current calibration on HELD-OUT queries and report it (this read-only server stores
-nothing: the verdict does not change what searches do). With relevance judgments (qrels_path): nDCG/recall of
-vanilla, hybrid, reranking and RF, and the best mode for this collection. Cost: ~23 feedback scores per query."""
+EVALUATE_READ_ONLY = """Measure the calibration on HELD-OUT queries (queries, queries_path or from_query_log: exactly
+one); this read-only server stores nothing. With judgments (qrels_path): nDCG/recall per mode and the best mode. Cost:
+~23 feedback scores per query."""
 
-PRECISION = """Relevance Feedback search for the best TOP results at low cost: 5 seeds are scored by the feedback
-model and the search re-runs with the calibrated formula (fused with BM25 keyword search when fusion is sparse).
-Cost: 5 feedback scores. vanilla=true: no feedback at all (plain or hybrid search), to compare. Refuses (is_error)
-without a usable calibration for this setup (run calibrate), when all seeds score the same, or on sparse vectors.
-Scores are not comparable across queries: never threshold them."""
+PRECISION = """RF search for the best TOP results: 5 seeds are scored by the feedback model, then the calibrated RF
+query runs (fused with BM25 if fusion is sparse). Cost: 5 feedback scores; vanilla=true: none. Refuses without a
+usable calibration (run calibrate) or when all seeds score the same. Scores are not comparable across queries."""
 
-RECALL = """Relevance Feedback search to FIND RELEVANT DOCUMENTS THE FIRST PASS MISSED (research, legal, medical):
-seeds (the top results, or seed_ids you pass) are scored, RF returns `budget` new documents, those are scored too,
-and everything is merged by feedback score. Cost: seeds + budget feedback scores (default 25) in two rounds; tell
-the user before large budgets. Refuses like rf_search_precision."""
+RECALL = """RF search to FIND RELEVANT DOCUMENTS THE FIRST PASS MISSED: seeds (the top, or seed_ids) are scored, RF
+returns `budget` new documents, scored too, all merged by feedback score. Cost: seeds + budget feedback scores
+(default 25): warn before large budgets. Refuses like rf_search_precision."""
 
-INDEX = """Create or update a collection from a server-side JSONL corpus (_id, title, text) inside the server's data
-roots: embeds each document and upserts it under a stable id (re-running is idempotent), with a BM25 sparse vector.
-sparse_only=true (re)writes only the sparse vectors from the stored text. Slow for large corpora on CPU."""
+INDEX = """Create or update a collection from a server-side JSONL corpus (_id, title, text): embeds and upserts each
+document under a stable id (idempotent), with BM25 sparse vectors (sparse_only=true: only those). Slow on CPU."""
 
-ROLLBACK = """Swap the current calibration of a collection with the previous one (so a second call undoes the first):
-use it when a new calibration or its evaluation turned out worse. Fails when there is no previous calibration."""
+ROLLBACK = """Swap a collection's current calibration with the previous one (a second call undoes the first), when a
+new calibration turned out worse. Fails without a previous one."""
+
+ADD_DOCUMENTS = """Add documents to a collection (created if missing) or replace them by id; embeds them and keeps BM25
+vectors and statistics current. Warns when a calibration no longer fits the collection's size."""
+
+DELETE_DOCUMENTS = """Delete documents by doc_id or point id (as hits show them), keeping the BM25 statistics current.
+Warns when a calibration no longer fits the collection's size."""

@@ -23,13 +23,16 @@ from rf_mcp.domain.models import (
     CalibrationProfile,
     CalibrationReport,
     CollectionsOverview,
+    DocumentsReport,
     EvaluationReport,
     IndexReport,
     SearchResult,
 )
 from rf_mcp.domain.requests import (
+    AddDocumentsRequest,
     CalibrateRequest,
     CollectionsRequest,
+    DeleteDocumentsRequest,
     EvaluateRequest,
     IndexRequest,
     PrecisionRequest,
@@ -61,7 +64,7 @@ class ToolSpec:
     handler: Handler
 
     def tool(self) -> Tool:
-        return Tool(name=self.name, title=self.title, description=self.description,
+        return Tool(name=self.name, title=self.title, description=" ".join(self.description.split()),
                     input_schema=input_schema(self.request), output_schema=output_schema(self.result),
                     annotations=self.annotations)
 
@@ -87,9 +90,12 @@ def input_schema(model: type[Request]) -> dict[str, Any]:
             return {k: walk(v) for k, v in node.items()}
         out: dict[str, Any] = {}
         for k, v in node.items():
-            if k in ("title", "minLength", "maxLength") or (k == "default" and v is None):
+            if k in ("title", "minLength", "maxLength") or (k == "default" and v is None) or (
+                    k == "additionalProperties" and v is True):  # true is what it means when left out
                 continue
             out[k] = walk(v, mapping=k in ("properties", "$defs"))
+        if "enum" in out and out.get("type") == "string":  # the enum says it
+            del out["type"]
         alternatives = out.get("anyOf")
         if isinstance(alternatives, list) and {"type": "null"} in alternatives:
             rest = [a for a in alternatives if a != {"type": "null"}]
@@ -106,7 +112,7 @@ def input_schema(model: type[Request]) -> dict[str, Any]:
         out.pop("required", None)
     flt = out["properties"].get("filter")
     if flt is not None:  # Qdrant's recursive filter grammar: its shape is in the argument's description
-        clause = {"type": "array", "items": {"type": "object"}}
+        clause = {"type": "array"}  # of conditions, described in the argument's description
         out["properties"]["filter"] = {"type": "object", "description": flt.get("description", ""),
                                        "properties": dict.fromkeys(("must", "should", "must_not"), clause),
                                        "additionalProperties": False}
@@ -118,21 +124,24 @@ def input_schema(model: type[Request]) -> dict[str, Any]:
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The output schema clients see: the top-level fields and their JSON types (no nested $defs, no descriptions:
-    the tool's description and each result's text say what they mean)."""
+    the tool's description and each result's text say what they mean). One type per field, never a type array or a
+    ``null`` alternative (some clients reject both): a field whose value is null is left out of the structured
+    content (:func:`as_result`)."""
     full = model.model_json_schema(mode="serialization")
     props: dict[str, Any] = {}
     for name, spec in full.get("properties", {}).items():
         kinds = [s.get("type") for s in spec.get("anyOf", [spec])] if "$ref" not in spec else ["object"]
-        kinds = [k or "object" for k in kinds]
-        props[name] = {"type": kinds[0] if len(kinds) == 1 else kinds}
+        kinds = list(dict.fromkeys(k or "object" for k in kinds if k != "null"))
+        props[name] = {"type": kinds[0]} if len(kinds) == 1 else {"anyOf": [{"type": k} for k in kinds]}
     return {"type": "object", "properties": props}
 
 
 def as_result(out: BaseModel) -> CallToolResult:
-    """A tool's result: the structured content, and the same JSON as text (compact: clients that read only the text
-    get every field)."""
+    """A tool's result: the structured content (top-level nulls left out, as the output schema says), and the whole
+    JSON as text (compact: clients that read only the text get every field)."""
+    structured = {k: v for k, v in out.model_dump(mode="json", by_alias=True).items() if v is not None}
     return CallToolResult(content=[TextContent(type="text", text=out.model_dump_json(by_alias=True))],
-                          structured_content=out.model_dump(mode="json", by_alias=True))
+                          structured_content=structured)
 
 
 def tool_error(text: str) -> CallToolResult:
@@ -161,8 +170,11 @@ def progress_of(ctx: Context) -> Progress:
 
 
 def _hints(*, read_only: bool, destructive: bool = False, idempotent: bool = True) -> ToolAnnotations:
-    return ToolAnnotations(read_only_hint=read_only, destructive_hint=destructive, idempotent_hint=idempotent,
-                           open_world_hint=False)
+    """The tool's hints, without the ones the protocol makes redundant: a read-only tool's destructive and idempotent
+    hints mean nothing, and a missing readOnlyHint means false."""
+    if read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return ToolAnnotations(destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=False)
 
 
 def tool_specs(service: RFService, *, read_only: bool, grading: ClientGrading | None) -> list[ToolSpec]:
@@ -189,30 +201,41 @@ def tool_specs(service: RFService, *, read_only: bool, grading: ClientGrading | 
     async def index(ctx: Context, params: CallToolRequestParams, r: IndexRequest) -> BaseModel:
         return await service.run_index(r, progress_of(ctx))
 
+    async def add_documents(ctx: Context, params: CallToolRequestParams, r: AddDocumentsRequest) -> BaseModel:
+        return await service.run_add_documents(r)
+
+    async def delete_documents(ctx: Context, params: CallToolRequestParams, r: DeleteDocumentsRequest) -> BaseModel:
+        return await service.run_delete_documents(r)
+
     read = _hints(read_only=True)
     specs = [
-        ToolSpec("list_collections", "List collections and calibrations", CollectionsRequest, CollectionsOverview,
+        ToolSpec("list_collections", "List collections", CollectionsRequest, CollectionsOverview,
                  d.LIST_COLLECTIONS, read, list_collections),
-        ToolSpec("rf_search_precision", "Relevance Feedback search: precise top results", PrecisionRequest,
+        ToolSpec("rf_search_precision", "RF search: precise top results", PrecisionRequest,
                  SearchResult, d.PRECISION, read, search_tool),
-        ToolSpec("rf_search_recall", "Relevance Feedback search: find what search missed", RecallRequest,
+        ToolSpec("rf_search_recall", "RF search: what search missed", RecallRequest,
                  SearchResult, d.RECALL, read, search_tool),
     ]
     if read_only:  # nothing a client calls may change stored state: evaluate reports without storing
-        specs.append(ToolSpec("evaluate", "Evaluate the calibration", EvaluateRequest, EvaluationReport,
+        specs.append(ToolSpec("evaluate", "Evaluate calibration", EvaluateRequest, EvaluationReport,
                               d.EVALUATE_READ_ONLY, read, evaluate))
         return specs
     return [
         *specs,
-        ToolSpec("calibrate", "Calibrate Relevance Feedback", CalibrateRequest, CalibrationReport, d.CALIBRATE,
+        ToolSpec("calibrate", "Calibrate RF", CalibrateRequest, CalibrationReport, d.CALIBRATE,
                  _hints(read_only=False, destructive=True, idempotent=False), calibrate),
-        ToolSpec("evaluate", "Evaluate the calibration", EvaluateRequest, EvaluationReport, d.EVALUATE,
+        ToolSpec("evaluate", "Evaluate calibration", EvaluateRequest, EvaluationReport, d.EVALUATE,
                  _hints(read_only=False), evaluate),
-        ToolSpec("rollback_calibration", "Roll back the calibration", RollbackRequest, CalibrationProfile, d.ROLLBACK,
+        ToolSpec("rollback_calibration", "Roll back calibration", RollbackRequest, CalibrationProfile, d.ROLLBACK,
                  _hints(read_only=False, destructive=True, idempotent=False), rollback),
         # index overwrites the points of documents indexed before (same ids): destructive, and idempotent
         ToolSpec("index", "Index a corpus file", IndexRequest, IndexReport, d.INDEX, _hints(read_only=False,
                                                                                              destructive=True), index),
+        # adding an id again replaces that document; deleting twice deletes once
+        ToolSpec("add_documents", "Add or replace documents", AddDocumentsRequest, DocumentsReport, d.ADD_DOCUMENTS,
+                 _hints(read_only=False, destructive=True), add_documents),
+        ToolSpec("delete_documents", "Delete documents", DeleteDocumentsRequest, DocumentsReport, d.DELETE_DOCUMENTS,
+                 _hints(read_only=False, destructive=True), delete_documents),
     ]
 
 

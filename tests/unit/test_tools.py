@@ -63,6 +63,16 @@ async def test_list_collections_goes_through_the_service(templates):
         assert ov["collections"][0]["profiles"][0]["matches_config"]
 
 
+def generated_titles(node, *, names: bool = False) -> list[str]:
+    """The ``title`` keywords of a schema (a property may be *named* title: add_documents' documents have one)."""
+    if isinstance(node, list):
+        return [t for n in node for t in generated_titles(n)]
+    if not isinstance(node, dict):
+        return []
+    found = [] if names or "title" not in node else [str(node["title"])]
+    return found + [t for k, v in node.items() for t in generated_titles(v, names=k in ("properties", "$defs"))]
+
+
 async def test_tools_list_fits_a_context_window_and_keeps_what_agents_need(templates):
     """tools/list stays under 15 KB (it was 47.5 KB) with every tool's description, argument descriptions, ranges,
     enums and the filter's shape; schemas refuse unknown arguments."""
@@ -77,8 +87,8 @@ async def test_tools_list_fits_a_context_window_and_keeps_what_agents_need(templ
     for t in tools.values():
         props = t.input_schema.get("properties", {})
         assert t.input_schema["additionalProperties"] is False and len(t.description) > 150
-        assert all(p.get("description") for name, p in props.items() if name not in ("max_queries",)), t.name
-        assert '"title"' not in json.dumps(t.input_schema)
+        assert all(p.get("description") for p in props.values()), t.name
+        assert not generated_titles(t.input_schema), t.name
     recall = tools["rf_search_recall"].input_schema["properties"]
     assert recall["budget"]["minimum"] == 1 and recall["budget"]["maximum"] == 200
     assert recall["fusion"]["enum"] == ["none", "sparse"]
@@ -150,3 +160,45 @@ async def test_prompts_and_resources_are_real(templates):
             with pytest.raises(MCPError) as refused:
                 await client.get_prompt(name, args)
             assert refused.value.code == INVALID_PARAMS and needle in refused.value.message
+
+
+async def test_hits_name_the_mode_that_produced_them(templates):
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        async def sources(tool: str, **args) -> set[str]:
+            r = await client.call_tool(tool, {"collection": "docs", "query": Q, **args})
+            assert not r.is_error, text(r)
+            return {h["source"] for h in r.structured_content["hits"]}
+
+        assert await sources("rf_search_precision", vanilla=True, fusion="none") == {"vanilla"}
+        assert await sources("rf_search_precision", vanilla=True, fusion="sparse") == {"hybrid"}
+        assert await sources("rf_search_precision", fusion="none") == {"rf"}
+        assert await sources("rf_search_recall", fusion="none") == {"seed", "rf"}
+
+
+async def test_output_schemas_are_portable_and_describe_the_structured_content(templates):
+    """One JSON type per output field (no type arrays, no null alternatives: some clients reject both); a field whose
+    value is null is left out of the structured content, so the content always matches its schema."""
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    async with Client(build_server(service)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        r = await client.call_tool("rf_search_precision", {"collection": "docs", "query": Q, "vanilla": True})
+    for t in tools.values():
+        for name, field in t.output_schema["properties"].items():
+            assert isinstance(field.get("type"), str) and field["type"] != "null", (t.name, name, field)
+    kinds = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+    props = tools["rf_search_precision"].output_schema["properties"]
+    assert set(r.structured_content) <= set(props)
+    for name, value in r.structured_content.items():
+        assert isinstance(value, kinds[props[name]["type"]]), name
+
+
+async def test_resources_list_has_one_entry_per_collection_and_each_reads(templates):
+    service = doubles.service(engine=copy.deepcopy(templates["calibrated"]))
+    await service.add_documents("notes", [{"id": "n1", "text": "a note"}])  # a second collection, no calibration
+    async with Client(build_server(service)) as client:
+        listed = (await client.list_resources()).resources
+        assert sorted(str(r.uri) for r in listed) == ["rf-mcp://collections/docs/profiles",
+                                                      "rf-mcp://collections/notes/profiles"]
+        for r in listed:
+            assert isinstance(json.loads((await client.read_resource(str(r.uri))).contents[0].text), list)

@@ -309,6 +309,10 @@ class ClientEngine(Engine):
         self._check_space(points)
         await self._run(lambda c: c.update_vectors(collection, points=pv, wait=True))
 
+    async def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        selector = models.PointIdsList(points=list[models.ExtendedPointId](check_ids(ids)))
+        await self._run(lambda c: c.delete(collection, points_selector=selector, wait=True))
+
     def _check_space(self, points: Sequence[PointInput]) -> None:
         if not self._remote and self.settings.path != ":memory:":
             ensure_free_space(Path(self.settings.data_path), points)

@@ -326,6 +326,17 @@ class EdgeEngine(Engine):
 
         await self._run(write, write=True)
 
+    async def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        qe = _edge()
+        wanted = check_ids(ids)
+
+        def write() -> None:
+            shard = self._shard(collection)
+            shard.update(qe.UpdateOperation.delete_points(wanted))
+            shard.flush()
+
+        await self._run(write, write=True)
+
     async def count(self, collection: str) -> int:
         qe = _edge()
         return await self._run(lambda: self._shard(collection).count(qe.CountRequest(exact=True)))

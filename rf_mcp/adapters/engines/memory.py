@@ -187,6 +187,11 @@ class MemoryEngine(Engine):
                 raise InputError(f"No point {pid!r} in {collection!r}.", fix="Update existing points only.")
             c.points[pid][0].update(self._vectors(c, dict(p.vectors)))
 
+    async def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        c = self._get(collection)
+        for pid in check_ids(ids):
+            c.points.pop(pid, None)
+
     async def count(self, collection: str) -> int:
         return len(self._get(collection).points)
 

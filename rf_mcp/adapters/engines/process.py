@@ -317,6 +317,9 @@ class ProcessEngine(Engine):
     async def update_vectors(self, collection: str, points: Sequence[PointInput]) -> None:
         await self._call("update_vectors", collection, list(points))
 
+    async def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        await self._call("delete", collection, list(ids))
+
     async def count(self, collection: str) -> int:
         return await self._call("count", collection)  # type: ignore[no-any-return]
 
