@@ -58,10 +58,9 @@ HnswEf = Annotated[int, Field(ge=16, le=100_000, description="HNSW search breadt
                                                              "and the feedback).")]
 SeedId = int | Annotated[str, Field(min_length=1, max_length=255)]  # smart union: "12074066" stays a string (a doc_id)
 
-_COLLECTION = "Qdrant collection (default: the server's, COLLECTION_NAME)."
+_COLLECTION = "Collection (default: the server's, COLLECTION_NAME)."
 _VECTOR = 'Dense vector (default: the configured one; "" = unnamed).'
-_FUSION = ('"sparse": RF fused with BM25 search; "none": dense only (default: the server\'s). Use the fusion you '
-           "calibrated.")
+_FUSION = '"sparse": RF fused with BM25; "none": dense only (default: the server\'s). Use the calibrated one.'
 _FILTER = ('Payload filter (Qdrant\'s): {"must"|"should"|"must_not": [{"key": "year", "range": {"gte": 2010}}, '
            '{"key": "metadata.lang", "match": {"value": "en"}}]}; match takes "value", "any" or "except". Applies to '
            "seeds, RF and fusion.")
@@ -118,8 +117,8 @@ class QueriesArgs(FusionArgs):
     queries_path: Path | None = Field(
         None, description="Server-side file of queries (JSONL _id, text; or one per line), inside the server's data "
                           "roots.")
-    from_query_log: bool = Field(False, description="Use the queries this server logged ([server] query_log): the "
-                                                    "calibration part for calibrate, the held-out part for evaluate.")
+    from_query_log: bool = Field(False, description="Use this server's logged queries ([server] query_log): the "
+                                                    "calibration or (evaluate) the held-out part.")
     query_ids: Annotated[list[Annotated[str, Field(max_length=255)]] | None, Surfaces(mcp=False)] = Field(
         None, max_length=100_000, description="Keep only the queries of the file with these ids.")
 
@@ -158,7 +157,7 @@ def train_settings(request: CalibrateRequest) -> TrainSettings:
 
 
 class EvalQuery(Request):
-    id: str | None = Field(None, max_length=255, description="Query id, as in the qrels file (needed for ground truth).")
+    id: str | None = Field(None, max_length=255, description="Query id, as in the qrels (needed for ground truth).")
     text: QueryText
 
 
@@ -166,7 +165,7 @@ class EvaluateRequest(QueriesArgs):
     queries: Annotated[list[EvalQuery] | None, _INLINE] = Field(
         None, max_length=2000, description="Held-out queries (not the calibration ones).")
     qrels_path: Path | None = Field(
-        None, description="Server-side BEIR qrels TSV: adds nDCG/recall and the ground-truth gate.")
+        None, description="Server-side BEIR qrels TSV: adds nDCG/recall and the gate.")
     qrels: Annotated[dict[str, dict[str, int]] | None, Surfaces(mcp=False, cli=False)] = Field(
         None, description="Relevance judgments: query id -> document id -> grade.")
     max_queries: int | None = Field(None, ge=1, le=2000, description="Use at most this many queries.")
@@ -175,6 +174,7 @@ class EvaluateRequest(QueriesArgs):
         3, ge=2, le=20, description="Top candidates the library's evaluator mines context pairs from.")
     store: Annotated[bool | None, Surfaces(mcp=False)] = Field(
         None, description="Store the verdict in the profile (default: unless the server is read-only).")
+    replace: bool = Field(False, description="Store it even over a verdict on more judged queries.")
 
 
 class IndexRequest(TargetArgs):

@@ -10,10 +10,10 @@ before RF searches, and again when the corpus, the queries or the feedback model
 Cost: queries x limit feedback scores (100 x 50 = 5,000): tell the user first when scoring is slow or paid. An
 unusable result (no signal) is stored as such and searches refuse it."""
 
-EVALUATE = """Measure the current calibration on HELD-OUT queries. With relevance judgments (qrels_path) it reports
-nDCG/recall of vanilla, hybrid, reranking and RF, advises the best mode for this collection, and acts as a gate: a
-failed verdict makes searches with that fusion refuse the profile. Without judgments: the training library's
-agreement metrics only. Cost: ~23 feedback scores per query, +55 per judged query."""
+EVALUATE = """Measure the calibration on HELD-OUT queries. With judgments (qrels_path): nDCG/recall of vanilla,
+hybrid, reranking and RF with 95% intervals, advice, and a gate (failed: searches in that fusion refuse the
+calibration; inconclusive: they warn). A verdict on fewer judged queries than the stored one needs replace=true
+to be stored. Uncalibrated: qrels measure the baselines. Cost: ~23 scores per query, +55 per judged query."""
 
 EVALUATE_READ_ONLY = """Measure the current calibration on HELD-OUT queries and report it (this read-only server stores
 nothing: the verdict does not change what searches do). With relevance judgments (qrels_path): nDCG/recall of
