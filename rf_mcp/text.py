@@ -61,16 +61,19 @@ def render_text(result: Any) -> str:
         return "\n".join([result.message, *_profile(result.profile),
                           f"  feedback scores used: {result.feedback_scores_used}", *_warnings(result.warnings)])
     if isinstance(result, EvaluationReport):
-        ev = result.evaluation
+        ev, base = result.evaluation, result.baselines
         lines = [result.message]
-        if ev.ground_truth:
+        gt = ev.ground_truth if ev is not None else base
+        if gt is not None:
             lines.append(f"  {'method':<18}{'cost':>5}{'nDCG@1':>8}{'nDCG@3':>8}{'nDCG@10':>9}{'R@10':>7}{'R@100':>7}")
-            for m in ev.ground_truth.methods:
+            for m in gt.methods:
                 lines.append(f"  {m.method:<18}{m.feedback_cost:>5}{m.ndcg_at_1:>8.3f}{m.ndcg_at_3:>8.3f}"
                              f"{m.ndcg_at_10:>9.3f}{m.recall_at_10:>7.3f}{m.recall_at_100:>7.3f}")
+            lines += [f"  {d.text()}" for d in gt.differences]
+        if ev is not None and ev.ground_truth is not None:
             lines.append(f"  ({ev.ground_truth.queries} judged queries; {ev.ground_truth.refused_queries} refused by "
                          f"the guardrails, ranked as {ev.ground_truth.baseline} in the RF rows)")
-        lines.append(f"  feedback scores used: {ev.feedback_scores_used}")
+        lines.append(f"  feedback scores used: {ev.feedback_scores_used if ev else base.feedback_scores_used if base else 0}")
         return "\n".join(lines + _warnings(result.warnings))
     if isinstance(result, SearchResult):
         w = result.profile.weights
@@ -85,8 +88,9 @@ def render_text(result: Any) -> str:
         head = f"{result.collection} {result.key} [{result.status}]" + (" (matches config)" if result.matches_config else "")
         if result.profile is None:
             return f"{head} {result.error}"
-        tail = [f"  evaluation (fusion={f}): {e.verdict}" + (f" ({'; '.join(e.reasons)})" if e.reasons else "")
-                for f, e in result.profile.evaluations.items()] or ["  evaluation: none"]
+        tail = [f"  evaluation (fusion={v.fusion}): {v.verdict} on {v.judged_queries} judged queries"
+                + (f" at {v.evaluated_at}" if v.evaluated_at else "")
+                + (f" ({'; '.join(v.reasons)})" if v.reasons else "") for v in result.verdicts] or ["  evaluation: none"]
         return "\n".join([head, *_profile(result.profile), *tail])
     if isinstance(result, MigrationReport):
         return (f"migrated {result.points} points and {result.profiles} calibration profile(s) of "

@@ -147,6 +147,22 @@ def queries(n: int = 60, seed: int = 1) -> list[str]:
     return out
 
 
+def judged(n: int, seed: int = 11, prefix: str = "j") -> tuple[list[dict[str, str]], dict[str, dict[str, int]]]:
+    """``n`` held-out queries (ids ``<prefix><i>``, texts unlike the training ones) and their judgments: a query's
+    relevant documents are the corpus documents of its topic (grade 1), as :func:`corpus` assigns topics."""
+    rng = np.random.default_rng(seed)
+    names = sorted(TOPICS)
+    docs = corpus()
+    qs, qrels = [], {}
+    for i in range(n):
+        topic = names[i % len(names)]
+        words = rng.choice(TOPICS[topic].split(), size=3, replace=False)
+        qid = f"{prefix}{i}"
+        qs.append({"id": qid, "text": " ".join(words) + f" {rng.choice(COMMON)} {qid}"})
+        qrels[qid] = {d["_id"]: 1 for d in docs if d["topic"] == topic}
+    return qs, qrels
+
+
 class NumpyTrainer(VectorizedTrainer):
     """The product's torch-free trainer (rf_mcp/adapters/fit.py), counting the fits it completes."""
 

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from rf_mcp.ports import CollectionInfo, TrainSettings
 
 __all__ = [
-    "VANILLA", "CalibrationProfile", "CalibrationReport", "CollectionOverview", "CollectionsOverview", "Evaluation",
-    "EvaluationReport", "GroundTruth", "Hit", "IndexReport", "MethodMetrics", "ProfileRef", "ProfileSummary",
-    "SearchResult", "Signal", "TrainSettings", "Weights",
+    "VANILLA", "Baselines", "CalibrationProfile", "CalibrationReport", "CollectionOverview", "CollectionsOverview",
+    "Difference", "Evaluation", "EvaluationReport", "GroundTruth", "Hit", "IndexReport", "MethodMetrics", "ProfileRef",
+    "ProfileSummary", "SearchResult", "Signal", "TrainSettings", "Verdict", "VerdictSummary", "Weights",
 ]
 
 
@@ -44,6 +44,24 @@ class Signal(BaseModel):
 
 
 FusionMode = Literal["none", "sparse"]
+Verdict = Literal["passed", "failed", "inconclusive", "unverified"]
+
+
+class Difference(BaseModel):
+    """The mean per-query difference of nDCG@10 between two rows over the same judged queries, with its paired
+    bootstrap interval (resampling the queries; numpy, a fixed seed: the same judgments give the same interval)."""
+
+    method: str
+    against: str
+    mean: float = Field(description="Mean of method minus against, per judged query.")
+    low: float = Field(description="Lower end of the interval.")
+    high: float = Field(description="Upper end of the interval.")
+    confidence: float = 0.95
+    resamples: int = Field(ge=1)
+
+    def text(self) -> str:
+        return (f"{self.method} vs {self.against}: nDCG@10 {self.mean:+.4f} ({self.confidence:.0%} interval "
+                f"{self.low:+.4f}..{self.high:+.4f})")
 
 
 class Evaluation(BaseModel):
@@ -62,8 +80,15 @@ class Evaluation(BaseModel):
     note: str = ("The library's metrics measure agreement with the feedback model, not relevance: "
                  "use ground truth (qrels) to decide.")
     ground_truth: GroundTruth | None = None
-    verdict: Literal["passed", "failed", "unverified"]
+    verdict: Verdict = Field(description="passed / failed (searches with this fusion refuse the profile) / "
+                                         "inconclusive (an interval spans zero: served with a warning) / unverified "
+                                         "(no or too few judgments: served with a warning).")
     reasons: list[str] = []
+    evaluated_at: str | None = Field(None, description="When (UTC, ISO 8601); None in profiles of schema 3.")
+
+    def judged_queries(self) -> int:
+        """The judged queries this verdict rests on (0 without judgments)."""
+        return 0 if self.ground_truth is None else self.ground_truth.queries
 
 
 class MethodMetrics(BaseModel):
@@ -90,12 +115,18 @@ class GroundTruth(BaseModel):
     rf_recall_gain_ndcg10: float
     best_method: str = Field(description="The row with the best nDCG@10.")
     advice: str = Field(description="Which mode to use on this collection, from these numbers.")
+    differences: list[Difference] = Field(default_factory=list, description="The differences the verdict rests on "
+                                          "(the reranker vs the first pass, each RF row vs the baseline), with their "
+                                          "intervals (empty in profiles of schema 3).")
     per_query_ndcg10: dict[str, list[float]] = Field(default_factory=dict, exclude=True,
                                                      description="nDCG@10 per query and method (Python API only).")
     query_ids: list[str] = Field(default_factory=list, exclude=True)
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (3, 4)
+"""4 added the verdicts' evidence (intervals, date) and the inconclusive verdict; a profile of schema 3 still reads (its
+verdicts show no interval) and is written back as 4 when a new evaluation is stored in it."""
 Pairing = Literal["all", "extremes"]
 
 
@@ -147,9 +178,31 @@ class CalibrationReport(BaseModel):
     message: str
 
 
+class Baselines(BaseModel):
+    """The rows that need no calibration, on judged queries, for a collection without a usable calibration."""
+
+    queries: int = Field(description="Evaluation queries with relevance judgments.")
+    first_pass: Literal["vanilla", "hybrid"] = Field(description="Where seeds would come from: the list the "
+                                                                 "rerankers reorder.")
+    methods: list[MethodMetrics]
+    differences: list[Difference] = Field(description="Each reranker row vs the first pass, with its interval.")
+    worth_calibrating: bool | None = Field(description="Whether the feedback model as a reranker of the top "
+                                                       "seeds+budget beats the first pass beyond the interval's noise "
+                                                       "(None: the feedback model cannot score here).")
+    advice: str
+    feedback_scores_used: int
+    per_query_ndcg10: dict[str, list[float]] = Field(default_factory=dict, exclude=True,
+                                                     description="nDCG@10 per query and method (Python API only).")
+    query_ids: list[str] = Field(default_factory=list, exclude=True)
+
+
 class EvaluationReport(BaseModel):
-    fingerprint: str
-    evaluation: Evaluation
+    fingerprint: str = Field(description='The calibration evaluated ("none" when only the baselines were measured).')
+    evaluation: Evaluation | None = Field(None, description="The calibration's evaluation (None: baselines only).")
+    baselines: Baselines | None = Field(None, description="Without a usable calibration, with judgments: the rows "
+                                                          "that need none, and whether a calibration is worth trying.")
+    stored: bool = Field(False, description="Whether this evaluation's verdict was stored in the profile.")
+    stored_reason: str = ""
     warnings: list[str] = []
     message: str
 
@@ -204,10 +257,23 @@ class SearchResult(BaseModel):
     timings_ms: dict[str, float] = {}
 
 
+class VerdictSummary(BaseModel):
+    """One stored verdict and the evidence it rests on."""
+
+    fusion: FusionMode
+    verdict: Verdict
+    judged_queries: int
+    evaluated_at: str | None
+    differences: list[Difference]
+    reasons: list[str]
+
+
 class ProfileSummary(BaseModel):
     collection: str
     key: str
     status: Literal["usable", "unusable", "failed-evaluation", "invalid"]
+    verdicts: list[VerdictSummary] = Field(default_factory=list, description="The current profile's stored verdicts, "
+                                                                             "per fusion.")
     profile: CalibrationProfile | None = None
     previous: CalibrationProfile | None = None
     matches_config: bool = False

@@ -22,11 +22,13 @@ from pydantic import ValidationError
 from rf_mcp.domain import guardrails
 from rf_mcp.domain.fingerprint import PROFILE_KEY_PREFIX, FingerprintParts
 from rf_mcp.domain.models import (
+    READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
     CalibrationProfile,
     Evaluation,
     FusionMode,
     ProfileSummary,
+    VerdictSummary,
     stored_form,
 )
 from rf_mcp.errors import GuardrailError, InputError
@@ -42,9 +44,10 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
     if not isinstance(raw, dict):
         raise InvalidProfile("it is not a JSON object")
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InvalidProfile(f"schema_version {version!r} is not this version's {SCHEMA_VERSION} (written by another "
-                             "version of rf-mcp, or edited)")
+    if version not in READABLE_SCHEMA_VERSIONS or isinstance(version, bool):
+        raise InvalidProfile(f"schema_version {version!r} is not one this version reads "
+                             f"({', '.join(map(str, READABLE_SCHEMA_VERSIONS))}; written by another version of rf-mcp, "
+                             "or edited)")
     unknown = sorted(set(raw) - set(CalibrationProfile.model_fields))
     if unknown:
         raise InvalidProfile(f"it has fields this version never writes: {unknown[:5]}")
@@ -74,9 +77,29 @@ def check_profile(raw: Any, collection: str, key: str) -> CalibrationProfile:
     elif not p.reasons:
         raise InvalidProfile("it is marked unusable without a reason")
     for fusion, ev in p.evaluations.items():
-        if ev.fusion != fusion or ((ev.verdict == "failed") != bool(ev.reasons) and ev.verdict != "unverified"):
+        if ev.fusion != fusion or (ev.verdict == "passed" and ev.reasons) or (
+                ev.verdict in ("failed", "inconclusive") and not ev.reasons):
             raise InvalidProfile("its evaluation verdicts and reasons disagree")
+        if version == 3 and ev.verdict == "inconclusive":
+            raise InvalidProfile("it is of schema 3, which has no inconclusive verdict")
     return p
+
+
+def supersedes(new: Evaluation, old: Evaluation | None, replace: bool) -> tuple[bool, str]:
+    """Whether ``new`` replaces the stored verdict ``old`` of its fusion, and why: when there is none, when it rests on
+    at least as many judged queries, or when the caller asks (``replace``)."""
+    if old is None:
+        return True, f"stored: the first evaluation of this calibration with fusion={new.fusion}"
+    n, o = new.judged_queries(), old.judged_queries()
+    when = f", {old.evaluated_at}" if old.evaluated_at else ""
+    if n >= o:
+        return True, (f"stored: it rests on {n} judged queries, at least the {o} of the {old.verdict} verdict it "
+                      "replaces")
+    if replace:
+        return True, f"stored (replace=true): it replaces the {old.verdict} verdict on {o} judged queries{when}"
+    return False, (f"not stored: the stored {old.verdict} verdict with fusion={new.fusion} rests on {o} judged "
+                   f"queries{when}, more than this one's {n}; it stands and searches follow it (pass replace=true to "
+                   "store this one instead)")
 
 
 class ProfileStore:
@@ -121,16 +144,27 @@ class ProfileStore:
             return None
         return self._checked(entry["current"], collection, key)
 
-    async def set_evaluation(self, collection: str, fingerprint: str, evaluation: Evaluation) -> None:
+    async def set_evaluation(self, collection: str, fingerprint: str, evaluation: Evaluation, *, replace: bool = False,
+                             evaluated: CalibrationProfile | None = None) -> tuple[bool, str]:
+        """Store ``evaluation`` in the current profile when :func:`supersedes` says so (and, given ``evaluated``, only
+        if the current profile is still the one evaluated); returns whether it was stored, and why."""
         key = PROFILE_KEY_PREFIX + fingerprint
         async with self.lock(collection, key):
             entry = await self._entry(collection, key)
             if not entry or not entry.get("current"):
                 raise InputError(f"No calibration {fingerprint} in {collection!r}.", fix="Run calibrate first.")
             current = self._checked(entry["current"], collection, key)
-            current.evaluations = {**current.evaluations, evaluation.fusion: evaluation}
-            await self.engine.set_metadata(collection, {key: {
-                "current": stored_form(current), "previous": entry.get("previous")}})
+            if evaluated is not None and (current.created_at, current.weights) != (evaluated.created_at,
+                                                                                   evaluated.weights):
+                return False, ("not stored: the calibration was replaced while this evaluation ran (it measured the "
+                               "weights before); evaluate again")
+            stored, why = supersedes(evaluation, current.evaluation(evaluation.fusion), replace)
+            if stored:
+                current.evaluations = {**current.evaluations, evaluation.fusion: evaluation}
+                current.schema_version = SCHEMA_VERSION  # its evaluations may now use schema 4
+                await self.engine.set_metadata(collection, {key: {
+                    "current": stored_form(current), "previous": entry.get("previous")}})
+            return stored, why
 
     async def rollback(self, collection: str, fingerprint: str) -> CalibrationProfile:
         key = PROFILE_KEY_PREFIX + fingerprint
@@ -163,8 +197,13 @@ class ProfileStore:
                 age: float | None = (now - datetime.fromisoformat(current.created_at)).total_seconds() / 3600
             except (TypeError, ValueError):
                 age = None
+            verdicts = [VerdictSummary(fusion=f, verdict=ev.verdict, judged_queries=ev.judged_queries(),
+                                       evaluated_at=ev.evaluated_at, reasons=ev.reasons,
+                                       differences=[] if ev.ground_truth is None else ev.ground_truth.differences)
+                        for f, ev in sorted(current.evaluations.items())]
             out.append(ProfileSummary(
-                collection=collection, key=key, status=status_of(current), profile=current, previous=previous,
+                collection=collection, key=key, status=status_of(current), verdicts=verdicts, profile=current,
+                previous=previous,
                 matches_config=configured is not None and configured.fingerprint == current.fingerprint,
                 age_hours=None if age is None else round(age, 3)))
         return out

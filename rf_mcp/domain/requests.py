@@ -63,9 +63,9 @@ SeedId = int | Annotated[str, Field(min_length=1, max_length=255)]  # smart unio
 
 _COLLECTION = "Default: the server's collection."
 _VECTOR = 'Dense vector (default: configured; "" = unnamed).'
-_FUSION = '"sparse": with BM25; "none": dense only (default: the server\'s; use the calibrated one).'
+_FUSION = '"sparse": with BM25; "none": dense only (default: the server\'s).'
 _FILTER = ('Qdrant payload filter: {"must"|"should"|"must_not": [{"key": "year", "range": {"gte": 2010}}, '
-           '{"key": "metadata.lang", "match": {"value": "en"}}]}; match: value, any or except.')
+           '{"key": "lang", "match": {"value": "en"}}]}; match: value, any or except.')
 
 
 # -- what one filter may ask of the engine (checked before it is parsed, so a hostile one costs nothing) -------------
@@ -156,13 +156,12 @@ class SearchRequest(FusionArgs):
 class PrecisionRequest(SearchRequest):
     limit: Annotated[Limit | None, ConfigDefault("search.limit")] = Field(
         None, description="Results to return (default: the server's).")
-    vanilla: bool = Field(False, description="No feedback or calibration: plain dense (fusion none) or hybrid (sparse) "
-                                             "search.")
+    vanilla: bool = Field(False, description="No feedback: plain (fusion none) or hybrid (sparse) search.")
 
 
 class RecallRequest(SearchRequest):
     budget: Annotated[Budget | None, ConfigDefault("search.recall_budget")] = Field(
-        None, description="New RF results to score (cost: seeds + budget; default: the server's, 20).")
+        None, description="New RF results to score (cost: seeds + budget; default 20).")
     limit: int | None = Field(None, ge=1, le=220, description="Results to return (default: all scored).")
     seed_ids: list[SeedId] | None = Field(None, min_length=2, max_length=20, description=(
         "Seeds you choose: ids or doc_ids of hits (default: the top results)."))
@@ -221,7 +220,7 @@ class EvaluateRequest(QueriesArgs):
     queries: Annotated[list[EvalQuery] | None, _INLINE] = Field(
         None, max_length=2000, description="Held-out queries (not the calibration ones).")
     qrels_path: Path | None = Field(
-        None, description="Server-side BEIR qrels TSV: adds nDCG/recall and the ground-truth gate.")
+        None, description="Server-side BEIR qrels TSV: adds nDCG/recall and the gate.")
     qrels: Annotated[dict[str, dict[str, int]] | None, Surfaces(mcp=False, cli=False)] = Field(
         None, description="Relevance judgments: query id -> document id -> grade.")
     max_queries: int | None = Field(None, ge=1, le=2000, description="Use at most this many queries.")
@@ -230,13 +229,14 @@ class EvaluateRequest(QueriesArgs):
         3, ge=2, le=20, description="Top candidates the library's evaluator mines context pairs from.")
     store: Annotated[bool | None, Surfaces(mcp=False)] = Field(
         None, description="Store the verdict in the profile (default: unless the server is read-only).")
+    replace: bool = Field(False, description="Store it even over a verdict on more judged queries.")
 
 
 class IndexRequest(TargetArgs):
     input_path: Path | None = Field(
         None, description="Server-side JSONL corpus (_id, title, text) in a data root. Omit with sparse_only.")
     vectors_path: Path | None = Field(
-        None, description="Server-side .npy of this retriever's vectors, one row per corpus line (skips embedding).")
+        None, description="Server-side .npy of this retriever's vectors, a row per corpus line.")
     sparse_only: bool = Field(False, description="Only (re)write BM25 sparse vectors and statistics from the stored "
                                                  "text.")
     allow_foreign: bool = Field(False, description="Add to a collection rf-mcp did not create.")

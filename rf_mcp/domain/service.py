@@ -436,7 +436,9 @@ class RFService:
     async def evaluate(self, collection: str | None = None, queries: Sequence[Query] | None = None, *,
                        progress: Progress | None = None, **fields: Any) -> EvaluationReport:
         """Evaluate the current calibration on held-out queries; with judgments (``qrels``), the ground-truth gate,
-        stored in the profile unless ``store`` is False (a read-only server reports without storing).
+        stored in the profile unless ``store`` is False (a read-only server reports without storing) or the stored
+        verdict rests on more judged queries (``replace=True`` stores it anyway). With judgments and no usable
+        calibration: the rows that need none (baselines), stored nowhere.
 
         From a file, only the queries with judgments are read when judgments are given."""
         listed = None if queries is None else [q.model_dump() if isinstance(q, Query) else q for q in queries]
@@ -461,15 +463,26 @@ class RFService:
         self._feedback_ceiling("Evaluation", evaluation.feedback_estimate(len(qs), judged),
                                f"{len(qs)} queries, {judged} of them judged")
         target = await self.target(name, r.vector_name, fusion=r.fusion)
-        profile = await self.profiles.current(target.parts)
+        try:
+            profile = await self.profiles.current(target.parts)
+            unusable = None if profile.usable else f"the calibration is unusable: {'; '.join(profile.reasons)}"
+        except GuardrailError as exc:
+            if qrels is None:
+                raise GuardrailError(exc.problem, fix=f"{exc.fix} With relevance judgments (qrels), evaluate measures "
+                                                      "the rows that need no calibration.") from None
+            unusable = exc.problem.rstrip(".")
         s = self.config.search
         hybrid = target if target.sparse is not None else None
         sparse_name = self.config.collection.sparse_vector
         if hybrid is None and sparse_name and (vec := target.info.vector(sparse_name)) is not None and vec.kind == "sparse":
             hybrid = replace(target, sparse=SparseSide(sparse_name, self.sparse_encoder))
+        if unusable is not None and qrels is not None:  # baselines first: the rows that need no calibration
+            return await evaluation.baselines(target, qs, qrels, why=unusable, seeds=s.seeds, budget=s.recall_budget,
+                                              progress=progress, hybrid=hybrid)
         return await evaluation.evaluate(target, self.trainer, profile, qs, self.profiles, qrels=qrels, at_n=r.at_n,
                                          eval_context_limit=r.eval_context_limit, seeds=s.seeds,
-                                         budget=s.recall_budget, progress=progress, hybrid=hybrid, store=store)
+                                         budget=s.recall_budget, progress=progress, hybrid=hybrid, store=store,
+                                         replace=r.replace)
 
     async def _search_profile(self, target: Target, vanilla: bool) -> tuple[ProfileRef, list[str]]:
         if vanilla:
@@ -490,6 +503,10 @@ class RFService:
                             "held-out queries.")
         elif ev.verdict == "unverified":
             warnings.append("This calibration was evaluated without relevance judgments: gains are unverified.")
+        elif ev.verdict == "inconclusive":
+            warnings.append(f"This calibration's evaluation with fusion={target.fusion} was inconclusive on "
+                            f"{ev.judged_queries()} judged queries ({'; '.join(ev.reasons)}): evaluate on more judged "
+                            "queries to decide.")
         return ProfileRef(fingerprint=profile.fingerprint, weights=profile.weights, created_at=profile.created_at,
                           seed_source=profile.seed_source, pairing=profile.pairing), warnings
 
