@@ -107,7 +107,8 @@ def _parser(prog: str = "rf-mcp") -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("demo", help="Index the bundled demo corpus, calibrate, evaluate and search it (a tour).")
-    sp.add_argument("--collection", "-c", default="demo")
+    sp.add_argument("--collection", "-c", default="rf-demo",
+                    help="The demo's own collection (default rf-demo); one it did not create is refused.")
 
     sp = sub.add_parser("index", help="Embed a JSONL corpus with the retriever and upsert it (idempotent).")
     add_request_flags(sp, r.IndexRequest)

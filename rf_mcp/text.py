@@ -31,16 +31,52 @@ def _profile(p: CalibrationProfile) -> list[str]:
             f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}"]
 
 
+_DEMO_HELP = {
+    "index": "embeds every document with the retriever (dense vectors) and writes BM25 keyword vectors beside them.",
+    "calibrate": "runs the training queries, lets the feedback model score each one's candidates, and fits the "
+                 "weights a, b, c; too little signal would store the calibration as unusable.",
+    "evaluate": "runs the held-out queries and compares every method with the judgments; a calibration that does "
+                "not beat plain search here is refused by later searches.",
+    "rf_search_precision": "scores the 5 seeds with the feedback model, then re-runs the vector search pulled "
+                           "towards the well-scored seeds (5 feedback calls).",
+    "rf_search_recall": "as precision, then scores 20 more RF results and orders everything by feedback score "
+                        "(25 feedback calls).",
+    "search": "the zero-cost searches, no feedback model involved.",
+}
+
+
+def _ndcg(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _demo(r: Any) -> str:
-    lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", f"store: {r.store}; config: {r.config}", "",
-             "1. index: " + render_text(r.index), "", "2. calibrate (training queries): " + render_text(r.calibration)]
-    lines += ["", "3. evaluate (held-out queries with judgments): " + (
-        render_text(r.evaluation) if r.evaluation is not None else "refused (see below)")]
-    lines += ["", f"4. searches for {r.query!r}:"]
-    for name, res in (("rf_search_precision", r.precision), ("rf_search_recall", r.recall)):
-        if res is not None:
-            lines += [f"-- {name}:", render_text(res)]
-    lines += ["-- the same without feedback (vanilla=true):", render_text(r.zero_cost)]
+    lines = [f"rf-mcp demo on {r.collection!r} (bundled data: {r.data})", f"store: {r.store}; config: {r.config}",
+             f"RF runs with fusion={r.fusion!r} (compared with plain vector search); hybrid search is shown beside it.",
+             "", "Terms:", *(f"  {k}: {v}" for k, v in r.terms.items())]
+    details = {"index": r.index, "calibrate": r.calibration, "evaluate": r.evaluation,
+               "rf_search_precision": r.precision, "rf_search_recall": r.recall}
+    searches = [r.zero_cost, r.hybrid]
+    for n, s in enumerate(r.steps, 1):
+        lines += ["", f"{n}. {s.step} [{s.status}]: {s.call}", f"   what it does: {_DEMO_HELP.get(s.step, '')}"]
+        if s.status == "refused":
+            lines += [f"   refused: {s.summary}", f"   guardrail: {s.reason}"]
+        elif s.status == "skipped":
+            lines.append(f"   skipped: {s.reason}")
+        else:
+            result = details.get(s.step) if s.step != "search" else searches.pop(0)
+            if result is None or s.step in ("evaluate", "search"):
+                lines.append(f"   {s.summary}")
+            if s.step == "calibrate" and s.reason:
+                lines.append(f"   why unusable: {s.reason}")
+            if result is not None:
+                lines += ["   " + x for x in render_text(result).splitlines()]
+        if s.judged_relevant_in_hits is not None:
+            lines.append(f"   judged relevant documents among these hits: {s.judged_relevant_in_hits}")
+        if s.step.startswith("rf_search"):
+            lines.append(f"   nDCG@10 on the judged test queries: this RF mode {_ndcg(s.ndcg_at_10)}, plain "
+                         f"{_ndcg(s.plain_ndcg_at_10)}, hybrid {_ndcg(s.hybrid_ndcg_at_10)}")
+    if r.advice:
+        lines += ["", f"Advice from the evaluation: {r.advice}"]
     if r.refusals:
         lines += ["", "Refused (the guardrails at work):", *(f"  {x}" for x in r.refusals)]
     return "\n".join(lines)

@@ -67,25 +67,42 @@ def test_cli_human_output_and_input_errors(tmp_path):
 
 
 def test_demo_runs_offline_with_the_shared_model(tmp_path):
-    """`rf-mcp demo` (the README's first run command), offline: the shared MiniLM retriever and BM25 feedback (no
-    cross-encoder can be downloaded here). Every step runs and says what it did; a refusal is reported, not raised."""
+    """`rf-mcp --json demo` (the README's first run command), offline: the shared MiniLM retriever and BM25 feedback
+    (no cross-encoder can be downloaded here). On the bundled support knowledge base the calibration is usable, the
+    evaluation gate passes and both RF searches are served with fusion "none"; their nDCG@10 on the judged queries
+    is printed beside plain and hybrid search, from the evaluation's ground-truth rows."""
+    from rf_mcp.demo import DemoReport
+    from rf_mcp.text import render_text
+
     cfg = make_config(tmp_path, tmp_path / "data")
-    human = subprocess.run([sys.executable, "-m", "rf_mcp", "--config", str(cfg), "demo"], capture_output=True,
-                           text=True, timeout=600)
-    assert human.returncode == 0, human.stderr[-2000:]
-    first = human.stderr.splitlines()[0]  # where the data goes, said before any model loads
+    r = rf(cfg, "demo")
+    first = r.stderr.splitlines()[0]  # where the data goes, said before any model loads
     assert first.startswith("rf-mcp demo: data in ") and str(tmp_path / "data") in first and str(cfg) in first, first
-    out = human.stdout
-    assert "1. index: indexed 263 documents into 'demo'" in out
-    for step in ("2. calibrate (training queries): ", "3. evaluate (held-out queries with judgments): ",
-                 "4. searches for ", "-- the same without feedback (vanilla=true):"):
-        assert step in out, out
-    report = ok(rf(cfg, "demo", "-c", "demo2"))
-    assert report["index"]["documents"] == 263 and report["calibration"]["profile"]["query_count"] == 70
-    assert report["zero_cost"]["hits"]
-    if report["calibration"]["profile"]["usable"]:
-        assert report["evaluation"]["evaluation"]["ground_truth"]["queries"] == 30
-    else:  # both RF searches are refused with the calibration's reason; evaluate measures the baselines instead
-        assert len(report["refusals"]) == 2 and all("unusable" in x for x in report["refusals"])
-        ev = report["evaluation"]
-        assert ev["evaluation"] is None and not ev["stored"] and ev["baselines"]["queries"] == 30
+    report = ok(r)
+    steps = report["steps"]
+    assert [s["step"] for s in steps] == ["index", "calibrate", "evaluate", "rf_search_precision", "rf_search_recall",
+                                          "search", "search"]
+    assert report["collection"] == "rf-demo" and report["index"]["documents"] == 547
+    assert report["calibration"]["profile"]["query_count"] == 120 and report["calibration"]["profile"]["usable"]
+    gt = report["evaluation"]["evaluation"]["ground_truth"]
+    assert gt["queries"] == 40 and report["evaluation"]["evaluation"]["fusion"] == "none"
+    rows = {m["method"]: m["ndcg_at_10"] for m in gt["methods"]}
+    by = {s["step"]: s for s in steps}
+    for name, row in (("rf_search_precision", "rf precision"), ("rf_search_recall", "rf recall")):
+        step = by[name]
+        assert step["status"] == "served", step
+        assert (step["ndcg_at_10"], step["plain_ndcg_at_10"], step["hybrid_ndcg_at_10"]) == (
+            rows[row], rows["vanilla"], rows["hybrid"])
+    assert report["precision"]["feedback_scores_used"] == 5 and report["recall"]["feedback_scores_used"] == 25
+    assert report["precision"]["profile"]["fingerprint"] == report["calibration"]["profile"]["fingerprint"]
+    assert [s["status"] for s in steps[-2:]] == ["served", "served"]
+    assert report["zero_cost"]["feedback_scores_used"] == 0 and report["hybrid"]["method"] == "hybrid"
+    assert report["advice"] == gt["advice"] and not report["refusals"]
+
+    human = render_text(DemoReport.model_validate(report))  # the text `rf-mcp demo` prints without --json
+    for line in ("1. index [served]: ", "indexed 547 documents into 'rf-demo'", "2. calibrate [served]",
+                 "3. evaluate [served]", "4. rf_search_precision [served]", "5. rf_search_recall [served]",
+                 "6. search [served]", "7. search [served]", "  seeds: ", "  signal: ", "  fingerprint: ",
+                 "  a, b, c: ", f"this RF mode {rows['rf precision']:.3f}, plain {rows['vanilla']:.3f}, hybrid "
+                 f"{rows['hybrid']:.3f}", "Advice from the evaluation: "):
+        assert line in human, line
