@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from rf_mcp.domain.datasets import Query, read_qrels
 from rf_mcp.domain.indexing import CREATED_BY_KEY
-from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, SearchResult
+from rf_mcp.domain.models import CalibrationReport, EvaluationReport, IndexReport, MethodMetrics, SearchResult
 from rf_mcp.domain.service import RFService
 from rf_mcp.errors import GuardrailError, RFError
 from rf_mcp.ports import Progress
@@ -126,12 +126,19 @@ def plain_words(exc: RFError) -> str:
     return "A Relevance Feedback usage rule would have been broken, so nothing was searched."
 
 
+def _rows(evaluation: EvaluationReport | None) -> tuple[list[MethodMetrics], str]:
+    """The evaluation's measured rows and advice: its ground truth, or the baselines without a usable calibration."""
+    if evaluation is None:
+        return [], ""
+    gt = None if evaluation.evaluation is None else evaluation.evaluation.ground_truth
+    if gt is not None:
+        return gt.methods, gt.advice
+    return (evaluation.baselines.methods, evaluation.baselines.advice) if evaluation.baselines else ([], "")
+
+
 def _row(evaluation: EvaluationReport | None, prefix: str) -> float | None:
-    """nDCG@10 of the ground-truth row whose method name starts with ``prefix`` (None without one)."""
-    gt = None if evaluation is None else evaluation.evaluation.ground_truth
-    if gt is None:
-        return None
-    return next((m.ndcg_at_10 for m in gt.methods if m.method.startswith(prefix)), None)
+    """nDCG@10 of the measured row whose method name starts with ``prefix`` (None without one)."""
+    return next((m.ndcg_at_10 for m in _rows(evaluation)[0] if m.method.startswith(prefix)), None)
 
 
 def _judged(result: SearchResult | None, rels: dict[str, int]) -> int | None:
@@ -171,8 +178,9 @@ async def run_demo(rf: RFService, collection: str = DEFAULT_COLLECTION,
         steps.append(refused("evaluate", call, exc))
     else:
         ev = evaluation.evaluation
-        steps.append(DemoStep(step="evaluate", status="served", call=call,
-                              summary=f"verdict {ev.verdict}" + (f": {'; '.join(ev.reasons)}" if ev.reasons else ""),
+        summary = "baselines only (no usable calibration)" if ev is None else \
+            f"verdict {ev.verdict}" + (f": {'; '.join(ev.reasons)}" if ev.reasons else "")
+        steps.append(DemoStep(step="evaluate", status="served", call=call, summary=summary,
                               plain_ndcg_at_10=_row(evaluation, "vanilla"),
                               hybrid_ndcg_at_10=_row(evaluation, "hybrid")))
     plain, hybrid_row = _row(evaluation, "vanilla"), _row(evaluation, "hybrid")
@@ -208,9 +216,8 @@ async def run_demo(rf: RFService, collection: str = DEFAULT_COLLECTION,
     else:
         steps.append(DemoStep(step="search", status="skipped", call=call,
                               reason="[collection] sparse_vector is empty: no BM25 vectors for hybrid search"))
-    gt = None if evaluation is None else evaluation.evaluation.ground_truth
     return DemoReport(steps=steps, collection=collection, data=str(folder), store=rf.engine.location,
                       config=rf.config.shown_source, index=index, calibration=calibration, evaluation=evaluation,
                       query=query.text, precision=results["rf_search_precision"], recall=results["rf_search_recall"],
-                      zero_cost=zero_cost, hybrid=hybrid, advice="" if gt is None else gt.advice, refusals=refusals)
+                      zero_cost=zero_cost, hybrid=hybrid, advice=_rows(evaluation)[1], refusals=refusals)
 
