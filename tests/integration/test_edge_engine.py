@@ -46,8 +46,7 @@ async def test_whole_domain_on_edge(tmp_path):
         assert isinstance(rf.engine, EdgeEngine)
         await rf.index("mini", MINI / "corpus.jsonl", vectors_path=mini_vectors(tmp_path))
         report = await rf.calibrate("mini", train_queries(60), TrainSettings(limit=30, epochs=300))
-        assert report.profile.usable and report.profile.signal.library_reported == pytest.approx(
-            report.profile.signal.disagreement, abs=1e-4)
+        assert report.profile.usable and report.profile.signal.disagreement >= 0.10
         from rf_mcp.domain.datasets import read_queries
         ev = await rf.evaluate("mini", read_queries(MINI / "queries.jsonl")[:10])
         assert ev.evaluation.queries_evaluated > 0

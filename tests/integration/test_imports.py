@@ -41,7 +41,7 @@ def test_serving_tools_list_loads_no_torch_and_no_model(tmp_path):
         "    return ','.join(m for m in HEAVY if m in sys.modules) or 'none'\n"
         "async def run():\n"
         f"    async with open_service(load_config({str(cfg)!r}, env={{}})) as rf, Client(build_server(rf)) as c:\n"
-        "        assert len((await c.list_tools()).tools) == 7\n"
+        "        assert len((await c.list_tools()).tools) == 9\n"
         "        print(loaded())\n"
         "        assert not (await c.call_tool('list_collections', {})).is_error\n"
         "        print(loaded())\n"

@@ -387,7 +387,7 @@ async def test_stdio_client_sees_a_clean_protocol(tmp_path):
     params = StdioServerParameters(command=sys.executable, args=["-m", "rf_mcp", "--config", str(config(tmp_path)),
                                                                  "serve"], env=dict(os.environ))
     async with Client(params) as client:
-        assert len((await client.list_tools()).tools) == 7
+        assert len((await client.list_tools()).tools) == 9
         prompts = await client.list_prompts()
         assert [p.name for p in prompts.prompts] == ["rf_workflow"]
         got = await client.get_prompt("rf_workflow", {"collection": "docs"})

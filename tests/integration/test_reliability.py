@@ -73,7 +73,7 @@ BAD_INPUTS = [
     ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 3}, "limit: Input should be greater"),
     ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 800}, "has 500 points"),
     ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "max_feedback_scores": 10},
-     "over the cap of 10"),
+     "over your max_feedback_scores"),
     ("calibrate", {"collection": "mini", "queries": [f"query {i}" for i in range(20)], "limit": 10,
                    "context_limit": 10}, "context_limit=10 must be smaller than limit=10"),
     ("evaluate", {"collection": "mini"}, "exactly one of queries"),
