@@ -280,7 +280,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     texts = store.distinct_queries(shared, 1100)
     cores = psutil.cpu_count(logical=True) or 1
     result: dict[str, Any] = {"cores": cores, "load_average_before": [round(x, 2) for x in os.getloadavg()],
-                              "serve_args": a.serve_args, "variants": {}}
+                              "serve_args": a.serve_args, "only_calibration": a.only_calibration, "variants": {}}
     if a.url is not None:  # someone else's server: no calibration (it would replace theirs)
         a.calibration_queries = 0
         result["variants"]["given server"] = await measure(a.url, a, texts, None, cores, [])
@@ -313,7 +313,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["## Load over streamable HTTP", "",
+    title = "## Load over streamable HTTP" + (": at rest and during a calibration" if r.get("only_calibration") else "")
+    lines = [title, "",
              f"Precision searches (fusion none) on SciFact from concurrent clients, distinct queries, {r['cores']} "
              f"cores shared with the load generator; server options: `{' '.join(r['serve_args']) or '(defaults)'}`. "
              "*cores used* and *CPU-ms/req*: the server's process and its children. Load average before the run "
