@@ -300,6 +300,27 @@ async def test_short_load_over_streamable_http(mini_template, tmp_path):
 
 
 @needs_shared
+async def test_short_load_during_calibration(mini_template, tmp_path):
+    """The CI version of benchmarks/load.py's "during calibration" row: searches run while a calibration does."""
+    import shutil
+
+    from benchmarks.load import Queries, during_calibration
+    from rf_mcp.domain.datasets import read_queries
+
+    shutil.copytree(mini_template, tmp_path / "data")
+    served = ServedMCP(tmp_path)
+    queries = Queries([q.text for q in read_queries(MINI / "queries.jsonl")])
+    try:
+        report = await during_calibration(f"http://127.0.0.1:{served.port}/mcp", queries, train_queries(60), 20,
+                                          collection="mini")
+    finally:
+        served.stop()
+    assert not report["calibration_error"], report["calibration_message"]
+    assert report["errors"] == 0, report.get("first_error")
+    assert report["requests"] >= 1 and report["p99_ms"] <= report["max_ms"]
+
+
+@needs_shared
 async def test_client_gone_mid_calibrate_over_http(mini_template, tmp_path):
     """A client that abandons a calibrate call: the server cancels the run and keeps the old profile."""
     import shutil
