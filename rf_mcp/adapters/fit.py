@@ -24,7 +24,8 @@ __all__ = ["VectorizedTrainer", "context_pair", "fit", "similarity", "spearman"]
 
 
 def similarity(distance: str, u: np.ndarray, v: np.ndarray) -> float:
-    """The score the engine reports for query ``u`` against stored ``v`` (``rf_library.similarity``, without torch)."""
+    """The score Qdrant reports for query ``u`` against stored ``v`` (as ``query_points`` shows it): the stored
+    vector in float32 (unit-normalised for cosine), the query in float64, as the engine computes it."""
     q = np.asarray(u, dtype=np.float64)
     s = np.asarray(v, dtype=np.float32)
     if distance == "Cosine":

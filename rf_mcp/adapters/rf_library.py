@@ -35,6 +35,7 @@ from qdrant_relevance_feedback.train.naive_formula import NaiveFormula
 from qdrant_relevance_feedback.train.train import get_context_pairs, split_train_val, train_formula
 from rich.console import Console
 
+from rf_mcp.adapters.fit import similarity
 from rf_mcp.errors import GuardrailError
 from rf_mcp.ports import (
     FeedbackItem,
@@ -68,27 +69,6 @@ def captured_library_output() -> Iterator[io.StringIO]:
 def parse_disagreement(log: str) -> float | None:
     m = _DISAGREEMENT.search(log)
     return float(m.group(1)) / 100 if m else None
-
-
-def similarity(distance: str, u: np.ndarray, v: np.ndarray) -> float:
-    """The score Qdrant reports for query ``u`` against stored ``v`` (as ``query_points`` shows it).
-
-    Computed as the engine does: the stored vector in float32 (unit-normalised for cosine), the query in float64.
-    """
-    q = np.asarray(u, dtype=np.float64)
-    s = np.asarray(v, dtype=np.float32)
-    if distance == "Cosine":
-        ns = np.linalg.norm(s)
-        s = s / (ns if ns else np.float32(1e-12))
-        nq = np.linalg.norm(q)
-        return float(np.dot(s, q / (nq if nq else 1e-12)))
-    if distance == "Dot":
-        return float(np.dot(s, q))
-    if distance == "Euclid":
-        return float(np.linalg.norm(s - q))
-    if distance == "Manhattan":
-        return float(np.sum(np.abs(s - q)))
-    raise ValueError(f"unknown distance {distance}")
 
 
 def _call(fn: Any, *args: Any) -> Any:
