@@ -97,3 +97,25 @@ def test_commands_on_a_full_disk_exit_with_a_message_not_a_signal(full_tmpfs, tm
         json.loads(profiles.stdout)  # the profiles stored beside the shard are read without opening it
     else:
         assert "Not enough disk space" in profiles.stderr
+
+
+def test_serve_on_a_full_disk_answers_with_the_message_and_keeps_serving(full_tmpfs, tmp_path):
+    """The stdio server on a store whose disk is full: the call that would open the shard is answered with the
+    disk-space error (a tool error, not a crash or a signal), and the server still answers the next request."""
+    import anyio
+    from mcp.client.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    cfg = make_config(tmp_path, full_tmpfs / "store")
+    env = {**os.environ, "RF_MCP_COLLECTION__VECTOR_NAME": VECTOR, "RF_MCP_COLLECTION__TEXT_FIELDS": '["text"]'}
+
+    async def run() -> None:
+        params = StdioServerParameters(command=sys.executable, args=["-m", "rf_mcp", "--config", str(cfg), "serve"],
+                                       env=env)
+        async with Client(params, read_timeout_seconds=120) as client:
+            r = await client.call_tool("rf_search_precision", {"collection": "c", "query": "doc", "vanilla": True})
+            assert r.is_error and "Not enough disk space" in r.content[0].text, r.content
+            assert "Traceback" not in r.content[0].text
+            assert len((await client.list_tools()).tools) == 9  # still serving
+
+    anyio.run(run)
