@@ -411,6 +411,21 @@ def _sdk_sessions(server: Server[Any]) -> Callable[[str], bool]:
     return table.__contains__
 
 
+class NoEventStream:
+    """Stateless streamable HTTP has no server-to-client stream (nothing is ever sent on it): a GET that opens one
+    would only hold a connection open. It is answered 405, as the transport's specification allows."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            await _reply(send, 405, "this stateless server has no event stream: send requests with POST",
+                         [(b"allow", b"POST, DELETE")])
+            return
+        await self.app(scope, receive, send)
+
+
 def build_app(server: Server[Any], transport: str, host: str, port: int, *, token: str | None,
               allowed_hosts: Sequence[str], settings: ServerSettings, stateless: bool = False) -> Any:
     security = security_settings(host, port, allowed_hosts)
@@ -424,6 +439,8 @@ def build_app(server: Server[Any], transport: str, host: str, port: int, *, toke
                                          max_sessions=settings.max_sessions,
                                          max_request_body_size=settings.max_body_bytes)
         is_open = None if stateless else _sdk_sessions(server)
+        if stateless:
+            app = NoEventStream(app)
     if is_open is not None and not is_loopback(host):  # on loopback, local tools may open a session per call
         app = SessionLimits(app, settings.max_sessions_per_client, is_open)
     app = RequestBodyLimitMiddleware(app, settings.max_body_bytes)  # for SSE too (reads the body before the app)

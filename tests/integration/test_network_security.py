@@ -252,6 +252,8 @@ def test_stateless_serves_requests_with_no_session_or_another_processes(tmp_path
                 r, reply = _rpc(http, "tools/list", sid)
                 assert r.status_code == 200 and {t["name"] for t in reply["result"]["tools"]} >= {
                     "rf_search_precision"}, r.text
+            stream = http.get("/mcp", headers={"accept": "text/event-stream"})  # nothing is ever sent on one
+            assert stream.status_code == 405 and stream.headers["allow"] == "POST, DELETE"
     finally:
         live.stop()
 
