@@ -42,18 +42,22 @@ def rule_reply(prompt: str) -> str:
 
 @dataclass
 class FakeLLM:
-    mode: str = "ok"  # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
+    # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
+    # | reject_schema (400 naming response_format to a request that carries one, as servers without structured output)
+    mode: str = "ok"
     delay: float = 0.0
     requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     prompts: list[str] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)  # every request body, as sent
 
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.requests += 1
         self.headers.append(dict(request.headers))
+        self.bodies.append(body)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -65,6 +69,9 @@ class FakeLLM:
             if self.mode == "bad_request":
                 return JSONResponse({"error": "SECRET-BODY: the provider's own text, with account details"},
                                     status_code=400)
+            if self.mode == "reject_schema" and "response_format" in body:
+                return JSONResponse({"error": {"message": "Unrecognized request argument: response_format",
+                                               "type": "invalid_request_error"}}, status_code=400)
             user = [m["content"] for m in body["messages"] if m["role"] == "user"]
             prompt = user[0]
             self.prompts.append(prompt)

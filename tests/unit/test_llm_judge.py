@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from rf_mcp.adapters.scorers.llm_judge import grading_prompt as render
-from rf_mcp.adapters.scorers.llm_judge import identity, parse
+from rf_mcp.adapters.scorers.llm_judge import identity, parse, reply_schema
 from rf_mcp.config import LlmFeedback
 from rf_mcp.errors import ModelError
 from rf_mcp.factory import build_scorer
@@ -112,6 +112,75 @@ async def test_http_judge_retries_bad_replies_once_then_fails(monkeypatch):
                 with pytest.raises(ModelError, match="unusable grades twice"):
                     await judge.score(QUERY, DOCS)
             assert served.llm.requests == 2  # never a third try, never an invented grade
+
+
+def test_reply_schema_fixes_the_shape_the_parser_takes():
+    schema = reply_schema(3)
+    assert schema["required"] == ["grades"] and schema["additionalProperties"] is False
+    grades = schema["properties"]["grades"]
+    assert grades["minItems"] == grades["maxItems"] == 3
+    entry = grades["items"]
+    assert entry["required"] == ["id", "grade"] and entry["additionalProperties"] is False
+    assert entry["properties"]["id"] == {"type": "integer", "minimum": 1, "maximum": 3}
+    assert entry["properties"]["grade"] == {"type": "number", "minimum": 0, "maximum": 10}
+
+
+async def test_http_judge_sends_the_reply_schema_for_each_batch():
+    with Served(FakeLLM()) as served:
+        async with http_judge(base_url=served.base_url, batch_size=2) as judge:
+            assert judge.identity == identity("rule-judge")  # the request format is not part of the identity
+            await judge.score(QUERY, DOCS)
+    sizes = []
+    for body in served.llm.bodies:
+        fmt = body["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "grades"
+        assert fmt["json_schema"]["strict"] is True
+        n = len(read_prompt(body["messages"][-1]["content"])[1])
+        assert fmt["json_schema"]["schema"] == reply_schema(n)
+        sizes.append(n)
+    assert sorted(sizes) == [1, 2]  # batches of 2 and 1: each schema fixes its own count
+
+
+async def test_http_judge_auto_falls_back_once_to_plain_requests(caplog):
+    with Served(FakeLLM(mode="reject_schema")) as served:
+        async with http_judge(base_url=served.base_url) as judge:
+            assert len(await judge.score(QUERY, DOCS)) == 3
+            assert len(await judge.score("another query about neurons", DOCS)) == 3
+    bodies = served.llm.bodies
+    assert ["response_format" in b for b in bodies] == [True, False, False]  # one refusal, then plain only
+    warnings = [r for r in caplog.records if "structured output" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "Unrecognized" not in warnings[0].getMessage()  # the endpoint's body is not repeated
+
+
+async def test_http_judge_auto_does_not_fall_back_for_other_refusals():
+    with Served(FakeLLM(mode="bad_request")) as served:  # a 400 that does not name the structured-output field
+        async with http_judge(base_url=served.base_url) as judge:
+            with pytest.raises(ModelError, match=r"refused the request \(HTTP 400\)"):
+                await judge.score(QUERY, DOCS)
+    assert served.llm.requests == 1
+
+
+async def test_http_judge_structured_output_on_never_falls_back():
+    with Served(FakeLLM(mode="reject_schema")) as served:
+        async with http_judge(base_url=served.base_url, structured_output="on") as judge:
+            with pytest.raises(ModelError, match='structured_output = "on"') as err:
+                await judge.score(QUERY, DOCS)
+    assert "Unrecognized" not in str(err.value) and 'structured_output = "auto" or "off"' in err.value.fix
+    assert served.llm.requests == 1 and "response_format" in served.llm.bodies[0]
+
+
+async def test_http_judge_structured_output_off_sends_no_schema():
+    with Served(FakeLLM(mode="reject_schema")) as served:
+        async with http_judge(base_url=served.base_url, structured_output="off", batch_size=2) as judge:
+            assert judge.identity == identity("rule-judge")
+            assert len(await judge.score(QUERY, DOCS)) == 3
+    assert served.llm.requests == 2 and not any("response_format" in b for b in served.llm.bodies)
+
+
+def test_structured_output_is_checked():
+    with pytest.raises(ValueError, match="structured_output"):
+        settings(structured_output="sometimes")
 
 
 async def test_sampling_judge_cannot_score_outside_the_tools():

@@ -9,7 +9,10 @@ caches its grades per (query, document).
 
 Two transports share the prompt and the identity (so a calibration made through one serves the other with the
 same model):
-* ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap);
+* ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap). Unless
+  ``[feedback] structured_output = "off"`` each request carries the reply's JSON schema (``response_format``
+  ``json_schema``, exactly n entries); the strict parser still checks every reply. The request format is the
+  transport's, not part of the identity;
 * ``sampling``: the MCP client's own LLM. The protocol layer asks the client with :meth:`SamplingJudge.prompt` and
   checks the reply with :meth:`SamplingJudge.parse` (:mod:`rf_mcp.server.sampling`); a search's plan receives the
   grades directly, so nothing is cached between clients.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from collections import OrderedDict
@@ -31,6 +35,8 @@ import httpx
 from rf_mcp.config import LlmFeedback
 from rf_mcp.errors import ConfigError, ModelError
 from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer
+
+log = logging.getLogger("rf_mcp")
 
 PROMPT_VERSION = "v1"
 SCALE = (0, 10)
@@ -55,6 +61,24 @@ def grading_prompt(query: str, documents: Sequence[str], max_chars: int = 2000) 
     blocks = [f"<doc id={i}>\n{_escape(d[:max_chars])}\n</doc>" for i, d in enumerate(documents, 1)]
     return (f"Query: {_escape(query)}\n\nDocuments ({len(documents)}):\n" + "\n".join(blocks) +
             f"\n\nGrade all {len(documents)} documents (ids 1-{len(documents)}), JSON only.")
+
+
+def reply_schema(n: int) -> dict[str, Any]:
+    """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say."""
+    entry = {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
+             "properties": {"id": {"type": "integer", "minimum": 1, "maximum": n},
+                            "grade": {"type": "number", "minimum": SCALE[0], "maximum": SCALE[1]}}}
+    return {"type": "object", "additionalProperties": False, "required": ["grades"],
+            "properties": {"grades": {"type": "array", "minItems": n, "maxItems": n, "items": entry}}}
+
+
+def response_format(n: int) -> dict[str, Any]:
+    """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output)."""
+    return {"type": "json_schema", "json_schema": {"name": "grades", "strict": True, "schema": reply_schema(n)}}
+
+
+# a 400/422 body naming the structured-output field: the endpoint does not take it (read here, never forwarded)
+_REFUSES_SCHEMA = re.compile(r"response_format|json[_ ]?schema|grammar", re.I)
 
 
 def retry_message(error: str) -> str:
@@ -202,6 +226,8 @@ class HttpJudge(_Judge, Scorer):
         self.shown = f"{base.scheme}://{base.host}{port}{self.url.path.split(';')[0]}"
         self._limit = anyio.CapacityLimiter(settings.concurrency)
         self._client: httpx.AsyncClient | None = None
+        # structured output on this endpoint: None untried, True accepted once, False refused (auto fell back)
+        self._structured: bool | None = False if settings.structured_output == "off" else None
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key  # read by the configuration from the variable api_key_env names
@@ -212,10 +238,10 @@ class HttpJudge(_Judge, Scorer):
             client, self._client = self._client, None
             await client.aclose()
 
-    async def _complete(self, messages: list[dict[str, str]]) -> str:
+    async def _post(self, body: dict[str, Any]) -> tuple[int, str]:
+        """(200, the reply's text) or (a 4xx status, its body), after retries of faults, 429 and 5xx."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.timeout)
-        body = {"model": self.model, "messages": messages, "temperature": 0}
         last = ""
         for attempt in range(self.settings.max_retries + 1):
             if attempt:
@@ -229,26 +255,55 @@ class HttpJudge(_Judge, Scorer):
             if resp.status_code == 429 or resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}"
                 continue
-            if resp.status_code >= 400:  # the body is the endpoint's, not ours to forward: summarise
-                raise ModelError(f"The LLM judge at {self.shown} refused the request (HTTP {resp.status_code}).",
-                                 fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
-                                     "endpoint's own message is in its logs.")
+            if resp.status_code >= 400:
+                return resp.status_code, resp.text[:65536]
             try:
-                return str(resp.json()["choices"][0]["message"]["content"])
+                return 200, str(resp.json()["choices"][0]["message"]["content"])
             except (ValueError, KeyError, IndexError, TypeError):
                 last = "a reply without choices[0].message.content"
                 continue
         raise ModelError(f"The LLM judge at {self.shown} failed after {self.settings.max_retries + 1} attempts ({last}).",
                          fix="Check that the endpoint is up, or raise [feedback].timeout / max_retries.")
 
+    async def _complete(self, messages: list[dict[str, str]], n: int) -> str:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
+        structured = self._structured is not False
+        if structured:
+            body["response_format"] = response_format(n)
+        status, text = await self._post(body)
+        if (structured and status in (400, 422) and self.settings.structured_output == "auto"
+                and self._structured is None and _REFUSES_SCHEMA.search(text)):
+            # auto: the endpoint refuses the field before ever taking it; send plain requests from now on
+            del body["response_format"]
+            status, text = await self._post(body)
+            structured = False
+            if status == 200 and self._structured is None:
+                self._structured = False
+                log.warning("The LLM judge at %s does not take structured output (response_format json_schema): "
+                            'sending plain requests ([feedback] structured_output = "auto").', self.shown)
+        if status == 200:
+            if structured:
+                self._structured = True
+            return text
+        # the body is the endpoint's, not ours to forward: summarise
+        if structured and self.settings.structured_output == "on":
+            raise ModelError(f"The LLM judge at {self.shown} refused the request with structured output "
+                             f'(HTTP {status}; [feedback] structured_output = "on").',
+                             fix='If the endpoint does not take response_format json_schema, set [feedback] '
+                                 'structured_output = "auto" or "off"; else check model, base_url and '
+                                 f"${self.settings.api_key_env}.")
+        raise ModelError(f"The LLM judge at {self.shown} refused the request (HTTP {status}).",
+                         fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
+                             "endpoint's own message is in its logs.")
+
     async def _grade(self, query: str, docs: list[str]) -> list[float]:
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.prompt(query, docs)}]
-        reply = await self._complete(messages)
+        reply = await self._complete(messages, len(docs))
         try:
             return parse(reply, len(docs))
         except GradeReplyError as first:
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_message(str(first))}]
-            reply = await self._complete(messages)
+            reply = await self._complete(messages, len(docs))
             try:
                 return parse(reply, len(docs))
             except GradeReplyError as second:
