@@ -123,9 +123,16 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TargetArgs(Request):
+class CollectionArgs(Request):
     collection: Annotated[CollectionName | None, ConfigDefault("collection.default_collection")] = Field(
         None, description=_COLLECTION)
+
+
+AllowForeign = Annotated[bool, Field(description="Write into another tool's collection.")]
+"""Operations that write into an existing collection refuse one rf-mcp did not create unless this is true."""
+
+
+class TargetArgs(CollectionArgs):
     vector_name: Annotated[str | None, ConfigDefault("collection.vector_name")] = Field(
         None, max_length=255, description=_VECTOR)
 
@@ -171,9 +178,8 @@ class QueriesArgs(FusionArgs):
     """Operations that read queries: inline, from a server-side file, or from the query log (exactly one)."""
 
     queries_path: Path | None = Field(
-        None, description="Server-side queries file in a data root (JSONL _id, text; or one per line).")
-    from_query_log: bool = Field(False, description="Use the queries this server logged (the training or the held-out "
-                                                    "part).")
+        None, description="Server-side queries file in a data root (JSONL or one per line).")
+    from_query_log: bool = Field(False, description="Use this server's logged queries (train or held-out part).")
     query_ids: Annotated[list[Annotated[str, Field(max_length=255)]] | None, Surfaces(mcp=False)] = Field(
         None, max_length=100_000, description="Keep only the queries of the file with these ids.")
 
@@ -239,7 +245,7 @@ class IndexRequest(TargetArgs):
         None, description="Server-side .npy of this retriever's vectors, a row per corpus line.")
     sparse_only: bool = Field(False, description="Only (re)write BM25 sparse vectors and statistics from the stored "
                                                  "text.")
-    allow_foreign: bool = Field(False, description="Add to a collection rf-mcp did not create.")
+    allow_foreign: AllowForeign = False
     build_index: Annotated[bool, Surfaces(mcp=False, cli=False)] = Field(
         False, description="Build the HNSW index once the collection reaches [qdrant] hnsw_threshold points.")
 
@@ -285,13 +291,12 @@ class Document(Request):
         return len(self.text) + len(self.title or "") + meta
 
 
-class AddDocumentsRequest(Request):
+class AddDocumentsRequest(CollectionArgs):
     # no vector_name: documents are embedded by this server's retriever, into the vector configured for it
-    collection: Annotated[CollectionName | None, ConfigDefault("collection.default_collection")] = Field(
-        None, description=_COLLECTION)
     documents: list[Document] = Field(
         min_length=1, max_length=MAX_DOCUMENTS,
         description="1-100 documents, 1,000,000 characters in all.")
+    allow_foreign: AllowForeign = False
 
     @model_validator(mode="after")
     def _bounded(self) -> AddDocumentsRequest:
@@ -306,10 +311,9 @@ class AddDocumentsRequest(Request):
         return self
 
 
-class DeleteDocumentsRequest(Request):
-    collection: Annotated[CollectionName | None, ConfigDefault("collection.default_collection")] = Field(
-        None, description=_COLLECTION)
+class DeleteDocumentsRequest(CollectionArgs):
     ids: list[SeedId] = Field(min_length=1, max_length=MAX_DOCUMENTS, description="1-100 doc_ids or point ids.")
+    allow_foreign: AllowForeign = False
 
 
 class RollbackRequest(FusionArgs):

@@ -287,12 +287,9 @@ class RFService:
             raise InputError("No corpus file given.", fix="Pass the JSONL corpus to index (or sparse_only=true).")
         if not await self.engine.exists(name):  # existing collections keep the names other tools gave them
             self._new_collection_name(name)
-        elif not r.allow_foreign and indexing.CREATED_BY_KEY not in await self.engine.get_metadata(name):
-            raise GuardrailError(
-                f"Collection {name!r} was not created by rf-mcp (it has no {indexing.CREATED_BY_KEY} mark): indexing "
-                "would add points and vectors to another tool's collection. Nothing was written.",
-                fix="Index into a new collection; or, if adding to it is intended, pass allow_foreign=true "
-                    "(--allow-foreign). To add only BM25 vectors for hybrid search, use sparse_only.")
+        else:
+            await self._owned(name, r.allow_foreign, "indexing would add points and vectors to",
+                              " To add only BM25 vectors for hybrid search, use sparse_only.")
         corpus = self.files.open(r.input_path, "corpus")
         vectors = None if r.vectors_path is None else load_vectors(r.vectors_path, files=self.files)
         report = await indexing.index_file(
@@ -313,6 +310,16 @@ class RFService:
                 f"`rf-mcp optimize -c {name}` (the collection is busy while it builds); a Qdrant server builds it by "
                 "itself.")
         return report
+
+    async def _owned(self, name: str, allow_foreign: bool, what: str, more: str = "") -> None:
+        """An existing collection this operation may write into: one rf-mcp created, or any when told so
+        (``allow_foreign``); refuses another tool's, naming what the write would do."""
+        if not allow_foreign and indexing.CREATED_BY_KEY not in await self.engine.get_metadata(name):
+            raise GuardrailError(
+                f"Collection {name!r} was not created by rf-mcp (it has no {indexing.CREATED_BY_KEY} mark): {what} "
+                "another tool's collection. Nothing was written.",
+                fix="Use a collection rf-mcp created; or, if writing into this one is intended, pass "
+                    f"allow_foreign=true (--allow-foreign).{more}")
 
     async def add_documents(self, collection: str | None, documents: Sequence[Document | dict[str, Any]],
                             **fields: Any) -> DocumentsReport:
@@ -344,7 +351,9 @@ class RFService:
         exists = await self.engine.exists(name)
         if not exists:
             self._new_collection_name(name)
-        elif sparse_name and (await self.engine.describe(name)).vector(sparse_name) is None:
+        else:
+            await self._owned(name, r.allow_foreign, "adding documents would write into")
+        if exists and sparse_name and (await self.engine.describe(name)).vector(sparse_name) is None:
             sparse_name = None  # the collection has no BM25 vector: it is not added behind its owner's back
         loaded = [(d.id, self._document_payload(d)) for d in r.documents]
         point_ids = None
@@ -375,6 +384,7 @@ class RFService:
         name = self._collection(r.collection)
         if not await self.engine.exists(name):
             raise InputError(f"Collection {name!r} does not exist.", fix="List collections to see their names.")
+        await self._owned(name, r.allow_foreign, "deleting documents would remove points from")
         c = self.config.collection
         found, missing = await search.locate(self.engine, name, c.id_field, r.ids, what="Document id")
         gone, notes = await indexing.delete_points(self.engine, name, list(dict.fromkeys(found)),

@@ -186,3 +186,25 @@ async def test_index_refuses_another_tools_collection_unless_told(templates, cor
                                              "allow_foreign": True})
         assert not r.is_error and (await engine.describe("memories")).points_count == 300, text(r)
     assert CREATED_BY_KEY not in await engine.get_metadata("memories")  # still another tool's collection
+
+
+async def test_documents_are_added_to_or_deleted_from_another_tools_collection_only_when_told():
+    """add_documents and delete_documents go through the same ownership check as index: another tool's collection
+    is refused (nothing written or removed) unless allow_foreign=true."""
+    engine = MemoryEngine()
+    await engine.create_collection("memories", CollectionSpec("dense", doubles.DIM))
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"vector_name": "dense"}})
+    rf = doubles.service(cfg, engine=engine)
+    doc = {"id": "n1", "text": "platypus river"}
+    async with Client(build_server(rf)) as client:
+        r = await client.call_tool("add_documents", {"collection": "memories", "documents": [doc]})
+        assert r.is_error and "not created by rf-mcp" in text(r) and "allow_foreign" in text(r), text(r)
+        assert (await engine.describe("memories")).points_count == 0
+        r = await client.call_tool("add_documents", {"collection": "memories", "documents": [doc],
+                                                     "allow_foreign": True})
+        assert not r.is_error and (await engine.describe("memories")).points_count == 1, text(r)
+        r = await client.call_tool("delete_documents", {"collection": "memories", "ids": ["n1"]})
+        assert r.is_error and "not created by rf-mcp" in text(r), text(r)
+        assert (await engine.describe("memories")).points_count == 1
+        r = await client.call_tool("delete_documents", {"collection": "memories", "ids": ["n1"], "allow_foreign": True})
+        assert not r.is_error and (await engine.describe("memories")).points_count == 0, text(r)
