@@ -18,7 +18,7 @@ import json
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,31 +168,20 @@ class ClientGrading:
     async def _modern(self, params: CallToolRequestParams, start: Callable[[], Plan]) -> SearchResult | InputRequiredResult:
         """2026-07-28: each round is an ``InputRequiredResult``; the client calls again with the reply."""
         self._expire()
-        state = params.request_state
-        if state is None:  # a new search
-            pending = _Pending(start(), _Round(GradeRequest("", ())), 0.0, set())
-            grades: Sequence[float] | None = None
-            try:
+        resumed = params.request_state is not None
+        pending = self._take(params.request_state) if resumed else _Pending(start(), _Round(GradeRequest("", ())), 0.0,
+                                                                            set())
+        try:  # a plan that fails or is refused here is finalized; one handed back by _ask waits for its reply
+            if not resumed:
                 step = await pending.plan.__anext__()
-            except BaseException:
-                await pending.plan.aclose()
-                raise
-        else:
-            pending = self._take(state)
-            reply = (params.input_responses or {}).get(KEY)
-            try:
-                answer = self._answer(pending.round, reply, pending.models)
-            except BaseException:
-                await pending.plan.aclose()
-                raise
-            if isinstance(answer, _Round):  # asked again: the plan keeps waiting
-                return self._ask(pending, answer)
-            grades = answer
-            try:
-                step = await pending.plan.asend(grades)
-            except BaseException:
-                await pending.plan.aclose()
-                raise
+            else:
+                answer = self._answer(pending.round, (params.input_responses or {}).get(KEY), pending.models)
+                if isinstance(answer, _Round):  # asked again: the plan keeps waiting
+                    return self._ask(pending, answer)
+                step = await pending.plan.asend(answer)
+        except BaseException:
+            await pending.plan.aclose()
+            raise
         if isinstance(step, GradeRequest):
             return self._ask(pending, self._first(step))
         await pending.plan.aclose()
