@@ -39,7 +39,9 @@ class Engine(ABC):
 
     @abstractmethod
     async def add_sparse_vector(self, collection: str, name: str) -> None:
-        """Declare a BM25 sparse vector (IDF modifier) on an existing collection."""
+        """Declare a BM25 sparse vector (IDF modifier) on an existing collection, keeping its points (they have none
+        until ``update_vectors`` gives them one). A sparse vector of that name already there: nothing to do; a dense
+        one: ``InputError``."""
 
     @abstractmethod
     async def upsert(self, collection: str, points: Sequence[PointInput]) -> None: ...

@@ -22,7 +22,7 @@ from rf_mcp.adapters.engines.client import ClientEngine
 from rf_mcp.adapters.engines.edge import EdgeEngine
 from rf_mcp.adapters.engines.memory import MemoryEngine
 from rf_mcp.config import QdrantSettings
-from rf_mcp.errors import InputError
+from rf_mcp.errors import EngineError, InputError
 from rf_mcp.ports import (
     CollectionSpec,
     Engine,
@@ -307,3 +307,74 @@ async def test_scroll_with_a_filter(engine, reference, flt):
                 return seen
 
     assert await all_ids(engine, engine.test_collection) == await all_ids(reference, "ref") != set()
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_a_sparse_vector_added_to_an_existing_collection(kind, tmp_path, corpus):
+    """A collection made with a dense vector only (another tool's) gets the BM25 sparse vector: its points, dense
+    vectors and payloads stay as they were; the points given a sparse vector are found by sparse search (IDF over
+    those only) as on the reference; the others (written later by that tool) by the dense side of a fusion."""
+    vectors, payloads, sparse = corpus
+    n, given = 120, 90  # points 90..119 keep no sparse vector
+    name = f"added_{uuid.uuid4().hex[:8]}"
+    points = [PointInput(pid(i), {"dense": vectors[i].tolist()}, payloads[i]) for i in range(n)]
+    ids = [pid(i) for i in range(n)]
+    ref = MemoryEngine()
+    e = open_engine(kind, tmp_path)
+    try:
+        for eng in (e, ref):
+            await eng.create_collection(name, CollectionSpec("dense", DIM, "Cosine"))
+            await eng.upsert(name, points)
+        if kind in ("edge", "local", "edge-process"):  # written, closed, opened again: as another tool leaves it
+            await e.close()
+            e = open_engine(kind, tmp_path)
+        before = sorted(await e.retrieve(name, ids, with_vector="dense"), key=lambda p: str(p.id))
+        for eng in (e, ref):
+            await eng.add_sparse_vector(name, "bm25")
+            await eng.add_sparse_vector(name, "bm25")  # already there: nothing to do
+            with pytest.raises(InputError, match="is dense"):
+                await eng.add_sparse_vector(name, "dense")
+            await eng.update_vectors(name, [PointInput(pid(i), {"bm25": sparse[i]}) for i in range(given)])
+        info = await e.describe(name)
+        assert info.points_count == n and info.vector("bm25").kind == "sparse" and info.vector("bm25").modifier == "idf"
+        assert sorted(await e.retrieve(name, ids, with_vector="dense"), key=lambda p: str(p.id)) == before
+        for terms in ((1, 5, 9), (2, 30, 31, 40)):
+            query = SparseNearest(SparseVector(terms, tuple(1.0 for _ in terms)), "bm25")
+            got = await e.query(name, QueryRequest(query, 20))
+            same(got, await ref.query(name, QueryRequest(query, 40)))
+            assert got and all(p.id in {pid(i) for i in range(given)} for p in got)
+            fused = Fusion((Prefetch(Nearest(vectors[n - 10].tolist(), "dense"), 30), Prefetch(query, 30)))
+            got = await e.query(name, QueryRequest(fused, 10))
+            same(got, await ref.query(name, QueryRequest(fused, 30)))
+            assert pid(n - 10) in {p.id for p in got}  # no sparse vector: found by the dense side
+        later = PointInput(str(uuid.uuid4()), {"dense": vectors[n].tolist()}, payloads[n])  # the other tool writes on
+        await e.upsert(name, [later])
+        assert (await e.query(name, QueryRequest(Nearest(vectors[n].tolist(), "dense"), 1)))[0].id == later.id
+        if kind in ("edge", "local", "edge-process"):
+            await e.close()
+            e = open_engine(kind, tmp_path)
+            assert (await e.describe(name)).vector("bm25").kind == "sparse"
+            query = SparseNearest(SparseVector((1, 5, 9), (1.0, 1.0, 1.0)), "bm25")
+            same(await e.query(name, QueryRequest(query, 20)), await ref.query(name, QueryRequest(query, 40)))
+    finally:
+        await e.close()
+
+
+async def test_adding_a_vector_needs_qdrant_1_18_on_a_server():
+    """PUT /collections/{name}/vectors/{vector} came with Qdrant 1.18: an older server is refused by name, before
+    any request that would change the collection (a 1.17 server still serves everything else)."""
+    from qdrant_client import QdrantClient
+
+    e = ClientEngine(QdrantSettings(url="http://127.0.0.1:9"))
+    e._client = QdrantClient(location=":memory:")  # stands in for the server's client: only the version is faked
+    try:
+        await e.create_collection("c", CollectionSpec("dense", DIM))
+        e._server_version = (1, 17)
+        with pytest.raises(EngineError, match=r"runs version 1\.17: adding the sparse vector 'bm25'.*1\.18 or newer"):
+            await e.add_sparse_vector("c", "bm25")
+        assert (await e.describe("c")).vector("bm25") is None
+        e._server_version = (1, 18)
+        await e.add_sparse_vector("c", "bm25")
+        assert (await e.describe("c")).vector("bm25").modifier == "idf"
+    finally:
+        await e.close()

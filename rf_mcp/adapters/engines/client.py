@@ -51,6 +51,7 @@ from rf_mcp.ports import (
 T = TypeVar("T")
 log = logging.getLogger("rf_mcp.engine")
 MIN_SERVER = (1, 17)  # RelevanceFeedbackQuery became public in Qdrant 1.17
+MIN_SERVER_NEW_VECTOR = (1, 18)  # PUT /collections/{name}/vectors/{vector}: a vector added to an existing collection
 _SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
             "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
 
@@ -148,6 +149,7 @@ class ClientEngine(Engine):
         self._lock = threading.RLock()
         self._client: QdrantClient | None = None
         self._folder_lock: IO[str] | None = None
+        self._server_version: tuple[int, int] | None = None  # a server's (major, minor), once connected
 
     @property
     def location(self) -> str:
@@ -199,6 +201,7 @@ class ClientEngine(Engine):
         """The server must answer, and be recent enough for the relevance-feedback query (Qdrant 1.17)."""
         version = guarded(lambda: client.info().version, self._map_error)
         parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+        self._server_version = (parts[0], parts[1]) if len(parts) == 2 else None
         if len(parts) == 2 and tuple(parts) < MIN_SERVER:
             client.close()
             raise EngineError(f"Qdrant at {self.location} runs version {version}; the relevance-feedback query "
@@ -288,8 +291,28 @@ class ClientEngine(Engine):
         await self._run(create)
 
     async def add_sparse_vector(self, collection: str, name: str) -> None:
-        await self._run(lambda c: c.update_collection(
-            collection, sparse_vectors_config={name: models.SparseVectorParams(modifier=models.Modifier.IDF)}))
+        def add(c: QdrantClient) -> None:
+            if not c.collection_exists(collection):
+                raise self._missing(c, collection)
+            params = c.get_collection(collection).config.params
+            if name in (params.sparse_vectors or {}):
+                return
+            dense = params.vectors
+            if name in (dense if isinstance(dense, dict) else {"": dense}):
+                raise InputError(f"Vector {name!r} of {collection!r} is dense, not a BM25 sparse vector.",
+                                 fix="Set [collection].sparse_vector to another name (default \"bm25\").")
+            have = self._server_version
+            if self._remote and have is not None and have < MIN_SERVER_NEW_VECTOR:
+                need = ".".join(map(str, MIN_SERVER_NEW_VECTOR))
+                raise EngineError(
+                    f"Qdrant at {self.location} runs version {have[0]}.{have[1]}: adding the sparse vector {name!r} to "
+                    f"the existing collection {collection!r} needs {need} or newer. Nothing was changed.",
+                    fix=f"Upgrade the Qdrant server to {need}+; or set [collection].sparse_vector = \"\" (BM25 term "
+                        "statistics only, no hybrid search).")
+            c.create_vector_name(collection, name, models.SparseVectorNameConfig(
+                sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+
+        await self._run(add)
 
     @staticmethod
     def _vectors(vectors: Any) -> Any:

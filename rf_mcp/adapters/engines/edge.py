@@ -286,9 +286,13 @@ class EdgeEngine(Engine):
         def add() -> None:
             with self._file_lock(collection):
                 meta = self._read_meta(collection)
-                if any(v["name"] == name for v in meta["vectors"]):
+                if any(v["name"] == name and v.get("kind") == "sparse" for v in meta["vectors"]):
                     return
+                if any(v["name"] == name for v in meta["vectors"]):
+                    raise InputError(f"Vector {name!r} of {collection!r} is dense, not a BM25 sparse vector.",
+                                     fix="Set [collection].sparse_vector to another name (default \"bm25\").")
                 shard = self._shard(collection)
+                ensure_free_bytes(self.root, 0, f"adding the sparse vector {name!r} to {collection!r}")
                 shard.update(qe.UpdateOperation.create_sparse_vector(name, modifier=qe.Modifier.Idf))
                 shard.flush()
                 self._write_meta(collection, {**meta, "vectors": [*meta["vectors"],

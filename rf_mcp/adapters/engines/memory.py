@@ -151,6 +151,9 @@ class MemoryEngine(Engine):
 
     async def add_sparse_vector(self, collection: str, name: str) -> None:
         c = self._get(collection)
+        if name == c.spec.vector_name:
+            raise InputError(f"Vector {name!r} of {collection!r} is dense, not a BM25 sparse vector.",
+                             fix="Set [collection].sparse_vector to another name (default \"bm25\").")
         if name not in c.sparse:
             c.sparse.append(name)
 
