@@ -57,8 +57,9 @@ def sparse_vector(info: CollectionInfo, name: str) -> VectorInfo:
         raise InputError(
             f"Collection {info.name!r} has no sparse vector {name!r} (sparse vectors: {have or 'none'}): fusion with "
             "BM25 needs one.",
-            fix=f'Back-fill it with `rf-mcp index --sparse-only -c {info.name}` (or the index tool with sparse_only), '
-                'name the collection\'s own in [collection].sparse_vector, or search with fusion = "none".')
+            fix=f'`rf-mcp index --sparse-only -c {info.name}` (or the index tool with sparse_only) adds it and writes '
+                'it into every point, on any collection (another tool\'s keeps working as before; Qdrant server 1.18+); '
+                'or name the collection\'s own in [collection].sparse_vector, or search with fusion = "none".')
     return vec
 
 

@@ -465,14 +465,14 @@ async def write_documents(engine: Engine, retriever: Retriever, collection: str,
 
 async def backfill_sparse(engine: Engine, collection: str, text_fields: Sequence[str], name: str | None,
                           encoder: SparseEncoder, *, batch: int = 256, progress: Progress | None = None) -> IndexReport:
-    """(Re)write the BM25 sparse vector of every point from its payload text (collections built by other tools), and
-    count the collection's BM25 term statistics; with ``name`` None, only the statistics."""
+    """(Re)write the BM25 sparse vector of every point from its payload text (collections built by other tools:
+    the vector is added first when the collection has none; only that vector of each point is written, its dense
+    vector and payload stay as they are), and count the collection's BM25 term statistics; with ``name`` None, only
+    the statistics."""
     t0 = time.perf_counter()
     info = await engine.describe(collection)
     vec = None if name is None else info.vector(name)
-    if name is not None and vec is None:
-        await engine.add_sparse_vector(collection, name)
-    elif vec is not None and vec.kind != "sparse":
+    if vec is not None and vec.kind != "sparse":
         raise InputError(f"Vector {name!r} of {collection!r} is not sparse.", fix="Name a sparse vector.")
     ids: list[PointId] = []
     texts: list[str] = []
@@ -492,6 +492,12 @@ async def backfill_sparse(engine: Engine, collection: str, text_fields: Sequence
                          f"(payload keys seen: {sorted(keys)[:20] or 'none'}).",
                          fix="Set [collection].text_fields to the payload keys holding the document text (dotted paths "
                              'are fine, e.g. "document" or "metadata.body").')
+    notes: list[str] = []
+    if name is not None and vec is None:  # after the checks: bad input changes nothing
+        await engine.add_sparse_vector(collection, name)
+        notes.append(f"Added the BM25 sparse vector {name!r} to {collection!r}: hybrid search uses it. Points another "
+                     "tool writes later have none (hybrid search finds them by their dense vector only) until the "
+                     f"next sparse_only run (`rf-mcp index --sparse-only -c {collection}`).")
     index = None if name is None else SparseIndex(engine, collection, name, encoder)
     if index is not None:
         await index.prepare(texts, rebuild=True)
@@ -510,7 +516,7 @@ async def backfill_sparse(engine: Engine, collection: str, text_fields: Sequence
     await stats.save()
     await engine.set_metadata(collection, {TERM_STATS_WRITING_KEY: None})  # a full count supersedes any run's mark
     made = "their sparse vectors are empty" if name is not None else "they count as empty documents"
-    notes = [f"{empty} points have no text in {list(text_fields)}: {made}."] if empty else []
+    notes += [f"{empty} points have no text in {list(text_fields)}: {made}."] if empty else []
     return IndexReport(collection=collection, vector_name=info.vectors[0].name if info.vectors else "", documents=len(ids),
                        created=False, points_count=info.points_count, seconds=round(time.perf_counter() - t0, 3),
                        sparse_vector=name, notes=notes)

@@ -280,7 +280,7 @@ class RFService:
         name = self._collection(r.collection)
         c = self.config.collection
         sparse_name = c.sparse_vector or None
-        if r.sparse_only:  # without a sparse vector, only the BM25 term statistics are counted
+        if r.sparse_only:  # adds the sparse vector if missing (any collection); "": only the term statistics
             return await indexing.backfill_sparse(self.engine, name, c.text_fields, sparse_name, self.sparse_encoder,
                                                   progress=progress)
         if r.input_path is None:
