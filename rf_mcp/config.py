@@ -263,15 +263,15 @@ Feedback = Annotated[
 
 LAYOUTS: dict[str, dict[str, Any]] = {
     # Qdrant's official MCP server (mcp-server-qdrant 0.8): named vector fast-<model> (set from [retriever] model by
-    # Config), payload {document, metadata}
-    "mcp-server-qdrant": {"text_fields": ["document"], "id_field": "metadata.doc_id", "sparse_vector": ""},
+    # Config), payload {document, metadata}; no sparse vector until `index --sparse-only` adds [collection].sparse_vector
+    "mcp-server-qdrant": {"text_fields": ["document"], "id_field": "metadata.doc_id"},
 }
 
 
 class CollectionSettings(_Section):
     layout: Literal["rf-mcp", "mcp-server-qdrant"] = Field(
         "rf-mcp", description='A preset for collections built by another tool: "mcp-server-qdrant" sets vector_name, '
-                              "text_fields, id_field and sparse_vector to that server's layout (keys set here win).")
+                              "text_fields and id_field to that server's layout (keys set here win).")
     default_collection: str | None = Field(None, min_length=1, max_length=255,
                                            description="The collection tools use when they name none (COLLECTION_NAME).")
     vector_name: str = Field("dense", description='Named dense vector to search; "" means the unnamed default vector.')

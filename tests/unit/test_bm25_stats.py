@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rf_mcp.adapters.scorers.bm25 import BM25Scorer
 from rf_mcp.config import Config
 from rf_mcp.domain import indexing
 from rf_mcp.domain.payload import payload_text
-from rf_mcp.errors import InputError
+from rf_mcp.errors import GuardrailError, InputError
 from rf_mcp.ports import CollectionSpec, PointId, PointInput, TermStatistics
 from tests import doubles
 from tests.common import MINI, needs_shared
@@ -241,3 +242,66 @@ def test_the_packed_table_round_trips():
     assert len(empty[0]) == len(empty[1]) == 0
     with pytest.raises(ValueError):
         indexing.unpack_frequencies(indexing.pack_frequencies(ids, dfs), len(ids), 10)  # a df above the count
+
+
+class WriteLog(MemoryEngine):
+    """The in-memory engine, logging the writes of points (which method, which vectors)."""
+
+    writes: list[tuple[str, set[str]]]
+
+    async def upsert(self, collection: str, points: Sequence[PointInput]) -> None:
+        self.writes.append(("upsert", {n for p in points for n in p.vectors}))
+        await super().upsert(collection, points)
+
+    async def update_vectors(self, collection: str, points: Sequence[PointInput]) -> None:
+        self.writes.append(("update_vectors", {n for p in points for n in p.vectors}))
+        await super().update_vectors(collection, points)
+
+
+async def test_sparse_only_adds_the_bm25_vector_to_an_mcp_server_qdrant_collection():
+    """The mcp-server-qdrant layout: --sparse-only adds the BM25 vector, writes it into every point with
+    update_vectors alone (dense vectors and payloads stay), counts the statistics, and says so; hybrid search is
+    then served and finds a point written later without the vector by its dense side; a re-run gives it one.
+    Read-only refuses and changes nothing."""
+    cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"layout": "mcp-server-qdrant"}})
+    vector = cfg.collection.vector_name
+    engine = WriteLog()
+    engine.writes = []
+    retriever = doubles.HashRetriever()
+    texts = [f"{d['title']} {d['text']}" for d in doubles.corpus(30)]
+    await engine.create_collection("memories", CollectionSpec(vector, doubles.DIM))  # as mcp-server-qdrant makes it
+    await engine.upsert("memories", [PointInput(uuid.uuid4().hex, {vector: retriever.embed(t).tolist()},
+                                                {"document": t, "metadata": {"doc_id": f"m{i}"}})
+                                     for i, t in enumerate(texts)])
+    before = await engine.scroll("memories", limit=100, with_vector=vector)
+    engine.writes.clear()
+
+    with pytest.raises(GuardrailError, match="read-only"):
+        await doubles.service(cfg, engine=engine, retriever=retriever, read_only=True).index("memories",
+                                                                                           sparse_only=True)
+    assert (await engine.describe("memories")).vector("bm25") is None and engine.writes == []
+
+    rf = doubles.service(cfg, engine=engine, retriever=retriever)
+    with pytest.raises(InputError, match="no sparse vector 'bm25'") as refused:
+        await rf.search_precision("memories", "tau protein", vanilla=True, fusion="sparse")
+    assert "adds it" in refused.value.fix
+    report = await rf.index("memories", sparse_only=True)
+    assert report.sparse_vector == "bm25" and report.documents == 30
+    assert any("Added the BM25 sparse vector 'bm25' to 'memories'" in n for n in report.notes), report.notes
+    assert (await engine.describe("memories")).vector("bm25").modifier == "idf"
+    assert engine.writes and all(w == ("update_vectors", {"bm25"}) for w in engine.writes)  # never a whole point
+    assert await engine.scroll("memories", limit=100, with_vector=vector) == before
+    stored_sparse = {pid: vecs.get("bm25") for pid, (vecs, _) in engine._collections["memories"].points.items()}
+    assert all(v is not None and v.indices for v in stored_sparse.values())
+    await assert_stored_equals_full_count(engine, "memories", ["document"])
+
+    hits = (await rf.search_precision("memories", "tau protein", vanilla=True, fusion="sparse")).hits
+    assert hits and {h.source for h in hits} == {"hybrid"}
+    later = "platypus echidna monotreme"  # written later by mcp-server-qdrant: a whole point, no BM25 vector
+    await engine.upsert("memories", [PointInput(uuid.uuid4().hex, {vector: retriever.embed(later).tolist()},
+                                                {"document": later, "metadata": None})])
+    hits = (await rf.search_precision("memories", later, vanilla=True, fusion="sparse")).hits
+    assert hits[0].text == later  # by its dense vector
+    again = await rf.index("memories", sparse_only=True)  # refreshes it; the vector is there already
+    assert again.documents == 31 and not any("Added" in n for n in again.notes)
+    assert all(vecs.get("bm25") is not None for vecs, _ in engine._collections["memories"].points.values())

@@ -91,7 +91,8 @@ def test_the_mcp_server_qdrant_layout_preset(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('[collection]\nlayout = "mcp-server-qdrant"\nid_field = "metadata.ref"\n')
     c = load_config(p, env={}).collection
-    assert (c.vector_name, c.text_fields, c.sparse_vector) == ("fast-all-minilm-l6-v2", ["document"], "")
+    assert (c.vector_name, c.text_fields) == ("fast-all-minilm-l6-v2", ["document"])
+    assert c.sparse_vector == "bm25"  # added by `index --sparse-only` (hybrid search), not there before
     assert c.id_field == "metadata.ref"  # a key set in the file wins over the preset
     other = load_config(p, env={"EMBEDDING_MODEL": "BAAI/bge-small-en-v1.5"}).collection
     assert other.vector_name == "fast-bge-small-en-v1.5"  # named after the model, as mcp-server-qdrant names it

@@ -145,7 +145,7 @@ async def test_a_new_collection_is_created_and_a_foreign_layout_keeps_its_payloa
     cfg = Config.model_validate({"qdrant": {"backend": "memory"}, "collection": {"layout": "mcp-server-qdrant"}})
     rf = doubles.service(cfg)
     report = await rf.add_documents("memories", [NEW, {"id": "n2", "text": "platypus river"}])
-    assert report.created and report.points_count == 2 and report.notes == []  # the layout has no sparse vector
+    assert report.created and report.points_count == 2 and report.notes == []
     (point,) = await rf.engine.retrieve("memories", [report.point_ids[0]])
     assert point.payload["document"] == NEW["text"] and point.payload["metadata"] == {**NEW["metadata"],
                                                                                      "doc_id": "new-1"}
