@@ -1,6 +1,6 @@
 """Speed and accuracy of the embedded engine's HNSW path for RF queries, and a whole precision search on SciFact.
 
-    python -m benchmarks.latency --shared ../shared                       # 10k, 100k, 1M + SciFact (~15 min)
+    python -m benchmarks.latency --shared ../shared                       # 10k, 100k, 1M x 3 builds + SciFact (~30 min)
     python -m benchmarks.latency --sizes 10000 --skip-scifact             # quick
     python -m benchmarks.latency --sizes none                             # SciFact only
 
@@ -88,11 +88,18 @@ async def timed(engine: Engine, request: QueryRequest) -> tuple[list[int | str],
     return [p.id for p in points], (time.perf_counter() - t) * 1000
 
 
+def spread(overlaps: list[float]) -> dict[str, Any]:
+    """Mean, minimum and 5th percentile of per-query overlaps (the per-query values are kept for pooling builds)."""
+    return {"overlap": round(float(np.mean(overlaps)), 3), "min_overlap": round(float(np.min(overlaps)), 2),
+            "p5_overlap": round(float(np.percentile(overlaps, 5)), 2), "overlaps": [round(o, 2) for o in overlaps]}
+
+
 def overlap(a: list[int | str], b: list[int | str]) -> float:
     return len(set(a) & set(b)) / max(1, len(b))
 
 
-async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
+async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
+    """One build of an ``n``-point collection and every row measured on it (per-query values in ``raw``)."""
     tmp = Path(tempfile.mkdtemp(prefix="rf-latency-"))
     settings = QdrantSettings(path=str(tmp / "edge"), backend="edge")
     engine = open_engine(settings)
@@ -113,27 +120,21 @@ async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
         reopen_s = time.perf_counter() - t
         print(f"{n:,} points: upsert {upsert_s:.1f} s, HNSW build {build_s:.1f} s, reopen {reopen_s:.2f} s "
               f"({info.indexed_vectors:,} indexed)", flush=True)
-        common = {"points": n, "upsert_s": round(upsert_s, 1), "build_s": round(build_s, 1),
+        common = {"points": n, "build": build, "upsert_s": round(upsert_s, 1), "build_s": round(build_s, 1),
                   "reopen_s": round(reopen_s, 2)}
         rows = []
         qs = queries(n, count)
-        near: dict[str, list[float]] = {"ov": [], "ms": [], "auto_ov": [], "auto_ms": [], "exact_ms": []}
+        near: dict[str, list[float]] = {"default_ov": [], "default_ms": [], "auto_ov": [], "auto_ms": [], "exact_ms": []}
         for q in qs:
             exact, exact_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10, params=EXACT))
             got, ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10))
             mine, mine_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10,
                                                              params=SearchParams(hnsw_ef=search.NEAREST_EF)))
-            near["ov"].append(overlap(got, exact))
-            near["ms"].append(ms)
-            near["auto_ov"].append(overlap(mine, exact))
-            near["auto_ms"].append(mine_ms)
-            near["exact_ms"].append(exact_ms)
-        rows.append({**common, "query": "nearest", "default": {"overlap": round(float(np.mean(near["ov"])), 3),
-                                                               **pct(near["ms"])},
-                     "rf_mcp": {"overlap": round(float(np.mean(near["auto_ov"])), 3), **pct(near["auto_ms"]),
-                                "min_overlap": round(float(np.min(near["auto_ov"])), 2), "hnsw_ef": [search.NEAREST_EF]},
-                     "exact": pct(near["exact_ms"])})
-        print(json.dumps(rows[-1]), flush=True)
+            for k, v in (("default_ov", overlap(got, exact)), ("default_ms", ms), ("auto_ov", overlap(mine, exact)),
+                         ("auto_ms", mine_ms), ("exact_ms", exact_ms)):
+                near[k].append(v)
+        rows.append({**common, "query": "nearest", "raw": near, "hnsw_ef": [search.NEAREST_EF]})
+        print(json.dumps(summary([rows[-1]])), flush=True)
         rng = np.random.default_rng(11)
         for label, c, source in SCENARIOS:
             weights = Weights(a=0.15, b=0.4, c=c)
@@ -152,22 +153,16 @@ async def synthetic(n: int, count: int) -> list[dict[str, Any]]:
                 exact, exact_ms = await timed(engine, QueryRequest(rf, 10, params=EXACT))
                 default, default_ms = await timed(engine, QueryRequest(rf, 10))
                 pull = search.feedback_pull(q, [f.tolist() for f in feedback], scores, weights, "Cosine")
-                params = search.rf_search_params(info, pull, None)  # what rf-mcp sends
-                auto, auto_ms = await timed(engine, QueryRequest(rf, 10, params=params))
-                acc["default_ov"].append(overlap(default, exact))
-                acc["auto_ov"].append(overlap(auto, exact))
-                acc["default_ms"].append(default_ms)
-                acc["auto_ms"].append(auto_ms)
-                acc["exact_ms"].append(exact_ms)
-                acc["ef"].append(float((params.hnsw_ef or 0) if params else 0))
-                acc["pull"].append(pull)
-            rows.append({**common, "query": f"RF, {label}",
-                         "default": {"overlap": round(float(np.mean(acc["default_ov"])), 3), **pct(acc["default_ms"])},
-                         "rf_mcp": {"overlap": round(float(np.mean(acc["auto_ov"])), 3), **pct(acc["auto_ms"]),
-                                    "min_overlap": round(float(np.min(acc["auto_ov"])), 2),
-                                    "hnsw_ef": sorted({int(e) for e in acc["ef"]})},
-                         "exact": pct(acc["exact_ms"]), "pull_p50": round(statistics.median(acc["pull"]), 2)})
-            print(json.dumps(rows[-1]), flush=True)
+                sent, params = search.rf_query(info, "dense", "Cosine", q, rf.feedback, weights, 10,  # what rf-mcp sends
+                                               vectors=[f.tolist() for f in feedback])
+                auto, auto_ms = await timed(engine, QueryRequest(sent, 10, params=params))
+                for k, v in (("default_ov", overlap(default, exact)), ("default_ms", default_ms),
+                             ("auto_ov", overlap(auto, exact)), ("auto_ms", auto_ms), ("exact_ms", exact_ms),
+                             ("ef", float((params.hnsw_ef or 0) if params else 0)), ("pull", pull)):
+                    acc[k].append(v)
+            rows.append({**common, "query": f"RF, {label}", "raw": acc, "hnsw_ef": sorted({int(e) for e in acc["ef"]}),
+                         "pull_p50": round(statistics.median(acc["pull"]), 2)})
+            print(json.dumps(summary([rows[-1]])), flush=True)
         return rows
     finally:
         await engine.close()
@@ -239,25 +234,48 @@ async def scifact(shared: Path, count: int) -> list[dict[str, Any]]:
     return rows
 
 
+def summary(builds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table row from the same row of one or more builds: per-query values pooled over the builds."""
+    raw = {k: [v for r in builds for v in r["raw"][k]] for k in ("default_ov", "default_ms", "auto_ov", "auto_ms",
+                                                                  "exact_ms")}
+    return {"points": builds[0]["points"], "query": builds[0]["query"], "builds": len(builds),
+            "queries": len(raw["auto_ov"]),
+            "default": {"overlap": round(float(np.mean(raw["default_ov"])), 3), **pct(raw["default_ms"])},
+            "rf_mcp": {**spread(raw["auto_ov"]), **pct(raw["auto_ms"]),
+                       "hnsw_ef": sorted({e for r in builds for e in r["hnsw_ef"]}),
+                       "per_build": [spread(r["raw"]["auto_ov"]) | pct(r["raw"]["auto_ms"]) for r in builds]},
+            "exact": pct(raw["exact_ms"])}
+
+
 def latency_md(rows: list[dict[str, Any]]) -> str:
+    """The table (one row per size and query, pooled over the builds) and each build's own figures."""
+    keys = list(dict.fromkeys((r["points"], r["query"]) for r in rows))
+    table = [summary([r for r in rows if (r["points"], r["query"]) == k]) for k in keys]
     lines = ["## HNSW vs exact search on the edge engine", "",
-             "Clustered 384-d vectors, top 10. *overlap*: share of the exact top-10 ids found (mean over queries); "
-             "latencies in ms (p50 / p95). *default*: the engine's default HNSW breadth; *rf-mcp*: the breadth "
-             "rf-mcp sends (chosen from the feedback's pull; `min` is the worst query); *exact*: no index.", "",
-             "| points | query | default overlap | default p50 / p95 | rf-mcp overlap (min) | rf-mcp p50 / p95 | "
-             "rf-mcp hnsw_ef | exact p50 |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        d, x = r["default"], r["exact"]
-        m = r.get("rf_mcp")
-        breadth = ",".join("exact" if e == 0 else str(e) for e in m["hnsw_ef"]) if m else ""
-        mine = (f"{m['overlap']} ({m['min_overlap']}) | {m['p50']} / {m['p95']} | {breadth}"
-                if m else "same as default | | -")
-        lines.append(f"| {r['points']:,} | {r['query']} | {d['overlap']} | {d['p50']} / {d['p95']} | {mine} | "
+             f"Clustered 384-d vectors, top 10, {table[0]['queries'] // table[0]['builds']} queries per build; each size "
+             "built (upsert + HNSW) separately several times, since an HNSW graph differs from build to build. "
+             "*overlap*: share of the exact top-10 ids found, over every query of every build: mean, minimum and 5th "
+             "percentile; latencies in ms (p50 / p95). *default*: the engine's RF query at its default HNSW breadth; "
+             "*rf-mcp*: the query rf-mcp sends (`rf_mcp.domain.search.rf_query`: its breadth chosen from the "
+             "feedback's pull, the RF formula scored on the union of its graph search and the plain neighbourhoods of "
+             "the query and of each feedback example); *exact*: no index.", "",
+             "| points | query | builds | default overlap | default p50 / p95 | rf-mcp overlap mean / min / p5 | "
+             "rf-mcp p50 / p95 | rf-mcp hnsw_ef | exact p50 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        d, m, x = r["default"], r["rf_mcp"], r["exact"]
+        breadth = ",".join("exact" if e == 0 else str(e) for e in m["hnsw_ef"])
+        lines.append(f"| {r['points']:,} | {r['query']} | {r['builds']} | {d['overlap']} | {d['p50']} / {d['p95']} | "
+                     f"{m['overlap']} / {m['min_overlap']} / {m['p5_overlap']} | {m['p50']} / {m['p95']} | {breadth} | "
                      f"{x['p50']} |")
-    lines += ["", "Build: " + "; ".join(
-        f"{r['points']:,} points: upsert {r['upsert_s']} s, HNSW {r['build_s']} s, reopen {r['reopen_s']} s"
-        for r in rows if r["query"] == "nearest") + "."]
+    lines += ["", "Per build, rf-mcp: overlap mean (min), p50 ms:", ""]
+    for r in table:
+        lines.append(f"- {r['points']:,}, {r['query']}: " + "; ".join(
+            f"{b['overlap']} ({b['min_overlap']}), {b['p50']}" for b in r["rf_mcp"]["per_build"]))
+    builds = [r for r in rows if r["query"] == "nearest"]
+    lines += ["", "Builds: " + "; ".join(
+        f"{r['points']:,} points #{r['build'] + 1}: upsert {r['upsert_s']} s, HNSW {r['build_s']} s, reopen "
+        f"{r['reopen_s']} s" for r in builds) + "."]
     return "\n".join(lines)
 
 
@@ -288,7 +306,8 @@ def save(part: str, rows: list[dict[str, Any]]) -> None:
 async def main(a: argparse.Namespace) -> None:
     syn: list[dict[str, Any]] = []
     for n in [int(s) for s in a.sizes.split(",") if s.strip() and s != "none"]:
-        syn += await synthetic(n, a.queries)
+        for build in range(a.builds):
+            syn += await synthetic(n, a.queries, build)
     if syn:
         save("synthetic", syn)
         write_section("latency", latency_md(syn))
@@ -302,7 +321,8 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--shared", default="../shared")
     p.add_argument("--sizes", default="10000,100000,1000000")
-    p.add_argument("--queries", type=int, default=30, help="queries per synthetic size")
+    p.add_argument("--queries", type=int, default=50, help="queries per synthetic build")
+    p.add_argument("--builds", type=int, default=3, help="separate builds of each synthetic size")
     p.add_argument("--scifact-queries", type=int, default=150)
     p.add_argument("--skip-scifact", action="store_true")
     anyio.run(main, p.parse_args())

@@ -39,6 +39,7 @@ from rf_mcp.ports import (
     Prefetch,
     QueryRequest,
     RelevanceFeedback,
+    Rescore,
     SearchParams,
     SparseNearest,
     SparseVector,
@@ -223,23 +224,50 @@ def rf_search_params(info: CollectionInfo, pull: float, explicit: SearchParams |
     return SearchParams(hnsw_ef=ef)
 
 
+NEIGHBOURHOOD = 100
+"""Nearest neighbours of the query and of each feedback example that an HNSW RF query is also scored on."""
+
+
+def rf_query(info: CollectionInfo, using: str, distance: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
+             weights: Weights, limit: int, *, vectors: Sequence[Sequence[float]] = (), flt: Filter | None = None,
+             explicit: SearchParams | None = None) -> tuple[RelevanceFeedback | Rescore, SearchParams | None]:
+    """The RF query an engine runs, and its search parameters (see :func:`rf_search_params`).
+
+    On an HNSW index the graph search for the RF formula can be trapped: at 1M points it returned none of the exact
+    top 10 for one query in 300 (benchmarks/LATENCY.md), the plain search of the same query at the same breadth
+    found them all. So the RF formula is scored exactly on the union of its own graph search and the plain
+    neighbourhoods of the query and of each feedback example (``vectors``), where its top lies unless the pull is
+    large, in one engine call; ``flt`` (with point-id examples left out) restricts every candidate search."""
+    rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), using)
+    pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, distance)
+    params = rf_search_params(info, pull, explicit)
+    if params is None or params.exact:
+        return rf, params
+    around = Filter.combine(flt, exclude=[f.example for f in feedback if isinstance(f.example, int | str)])
+    near = SearchParams(hnsw_ef=max(NEAREST_EF, NEIGHBOURHOOD))
+    return Rescore(rf, (Prefetch(rf, limit, flt, params),
+                        *(Prefetch(Nearest(list(map(float, v)), using), NEIGHBOURHOOD, around, near)
+                          for v in (qv.tolist(), *vectors) if len(v)))), params
+
+
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
                           weights: Weights, limit: int, *, vectors: Sequence[Sequence[float]] = (),
                           exclude: Sequence[PointId] = ()) -> tuple[list[Point], SearchParams | None]:
-    """The RF query, fused with BM25 in the sparse mode, and the engine search parameters it ran with; ``exclude``
-    (and point-id examples) never come back. ``vectors`` are the feedback examples' vectors (they choose the HNSW
-    breadth; see :func:`rf_search_params`)."""
-    rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), target.vector_name)
-    pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, target.distance)
-    params = rf_search_params(target.info, pull, target.params)
+    """The RF query (:func:`rf_query`), fused with BM25 in the sparse mode, and the engine search parameters it ran
+    with; ``exclude`` (and point-id examples) never come back. ``vectors`` are the feedback examples' vectors."""
+    flt = Filter.combine(target.filter, exclude=exclude)
     sq = _sparse_query(target, query)
-    if sq is None or target.sparse is None:
-        return _finite(await target.engine.query(target.collection, QueryRequest(
-            rf, limit, filter=Filter.combine(target.filter, exclude=exclude), params=params))), params
-    depth = max(limit, FUSION_PREFETCH)
+    fused = sq is not None and target.sparse is not None
+    depth = max(limit, FUSION_PREFETCH) if fused else limit
+    rf, params = rf_query(target.info, target.vector_name, target.distance, qv, feedback, weights, depth,
+                          vectors=vectors, flt=flt, explicit=target.params)
+    if not fused:
+        return _finite(await target.engine.query(target.collection, QueryRequest(rf, limit, filter=flt,
+                                                                                 params=params))), params
+    assert sq is not None and target.sparse is not None
     return _ranked(await target.engine.query(target.collection, QueryRequest(  # rank fusion: finite by construction
         Fusion((Prefetch(rf, depth), Prefetch(SparseNearest(sq, target.sparse.name), depth))), limit,
-        filter=Filter.combine(target.filter, exclude=exclude), params=params))), params
+        filter=flt, params=params))), params
 
 
 def _finite(points: list[Point]) -> list[Point]:

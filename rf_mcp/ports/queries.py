@@ -221,10 +221,19 @@ class RelevanceFeedback:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchParams:
+    hnsw_ef: int | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Prefetch:
-    query: Nearest | SparseNearest | RelevanceFeedback
+    """A candidate search under a query; ``params`` None: the request's search parameters."""
+
+    query: Nearest | SparseNearest | RelevanceFeedback | Rescore
     limit: int
     filter: Filter | None = None
+    params: SearchParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,13 +243,15 @@ class Fusion:
     prefetch: tuple[Prefetch, ...]
 
 
-Query = Nearest | SparseNearest | RelevanceFeedback | Fusion
-
-
 @dataclass(frozen=True, slots=True)
-class SearchParams:
-    hnsw_ef: int | None = None
-    exact: bool = False
+class Rescore:
+    """``query`` scored exactly on the union of the prefetches' results (Qdrant's query over prefetches)."""
+
+    query: RelevanceFeedback
+    prefetch: tuple[Prefetch, ...]
+
+
+Query = Nearest | SparseNearest | RelevanceFeedback | Fusion | Rescore
 
 
 @dataclass(frozen=True, slots=True)

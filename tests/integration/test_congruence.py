@@ -39,6 +39,7 @@ from rf_mcp.ports import (
     QueryRequest,
     Range,
     RelevanceFeedback,
+    Rescore,
     SearchParams,
     SparseNearest,
     SparseVector,
@@ -234,6 +235,33 @@ async def test_sparse_idf_and_fusion(engine, reference, corpus):
         same(got, want)
         assert all(p.vector is not None and len(p.vector) == DIM for p in got)
         assert not {pid(1), pid(2)} & {p.id for p in got}
+
+
+@pytest.mark.parametrize("as_ids", [True, False])
+async def test_rf_rescored_on_the_union_of_its_prefetches(engine, reference, corpus, as_ids):
+    """An RF query scored on the union of narrow candidate searches (its own, and plain neighbourhoods with their own
+    parameters), alone and inside a fusion, under a filter: the same points and scores on every engine."""
+    vectors, _, sparse = corpus
+    seeds = [(3, 0.9), (8, 0.1), (21, 0.5)]
+    feedback = [FeedbackItem(pid(i) if as_ids else vectors[i].tolist(), s) for i, s in seeds]
+    rf = RelevanceFeedback(vectors[40].tolist(), feedback, (0.2, 0.5, 0.3), "dense")
+    flt = Filter(must_not=[FieldCondition(key="group", match=Match(value="g4"))])
+    around = Filter.combine(flt, exclude=[pid(i) for i, _ in seeds])
+    near = SearchParams(hnsw_ef=128)
+    rescored = Rescore(rf, (Prefetch(rf, 4, flt, SearchParams(hnsw_ef=64)),
+                            Prefetch(Nearest(vectors[40].tolist(), "dense"), 6, around, near),
+                            Prefetch(Nearest(vectors[21].tolist(), "dense"), 6, around, near)))
+    for query in (rescored, Fusion((Prefetch(rescored, 12), Prefetch(SparseNearest(sparse[40], "bm25"), 12)))):
+        got, want = await both(engine, reference, QueryRequest(query, 10, filter=flt))
+        same(got, want)
+        assert len(got) == 10 and all(p.payload["group"] != "g4" for p in got)
+        if as_ids:  # point-id examples are left out, by the RF query and by the neighbourhoods' filter
+            assert not {pid(i) for i, _ in seeds} & {p.id for p in got}
+    alone = await engine.query(engine.test_collection, QueryRequest(rf, 40, filter=flt))  # type: ignore[attr-defined]
+    union = await engine.query(engine.test_collection, QueryRequest(rescored, 16, filter=flt))  # type: ignore[attr-defined]
+    scores = {p.id: p.score for p in alone}
+    assert all(abs(scores[p.id] - p.score) < 1e-4 for p in union if p.id in scores)  # the RF formula's own scores
+    assert {p.id for p in union} - {p.id for p in alone[:4]}, "the neighbourhoods add candidates"
 
 
 async def test_points_ids_scroll_update_and_metadata(engine, corpus):

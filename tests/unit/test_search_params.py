@@ -128,3 +128,58 @@ async def test_recall_seeds_carry_their_vectors_for_the_policy(templates, monkey
     await rf.search_recall("docs", Q, seed_ids=["d1", "d2", "d3"])
     await rf.search_precision("docs", Q)
     assert len(pulls) == 3 and all(p > 0 for p in pulls)
+
+
+class TrappedGraph(MemoryEngine):
+    """A model of the collapse measured at 1M points (benchmarks/LATENCY.md): the engine's HNSW graph search for the
+    RF formula gets trapped in a far region (``trap``) and returns the best points there, none of the exact top 10,
+    while plain nearest-neighbour searches and the exact scoring of given candidates stay right. Every collection
+    reports an HNSW index, so rf-mcp searches with a breadth, not exactly."""
+
+    def __init__(self, trap: set[int]) -> None:
+        super().__init__()
+        self.trap = trap
+        self.exact = False
+
+    async def describe(self, collection: str) -> CollectionInfo:
+        info = await super().describe(collection)
+        return info.model_copy(update={"indexed_vectors": info.points_count})
+
+    async def query(self, collection: str, request: QueryRequest) -> list:  # type: ignore[type-arg]
+        self.exact = request.params is not None and request.params.exact
+        return await super().query(collection, request)
+
+    def _scored(self, c, query, flt, limit, among=None):  # type: ignore[no-untyped-def]
+        if isinstance(query, RelevanceFeedback) and among is None and not self.exact:  # a graph search: trapped
+            among = self.trap
+        return super()._scored(c, query, flt, limit, among)
+
+
+async def test_a_trapped_rf_graph_search_is_rescued_by_the_plain_neighbourhoods():
+    """The collapse mechanism on a constructed case: before the fix (the RF query sent alone) the search returns none
+    of the exact top 10; rf-mcp's query scores the RF formula on its graph search and on the plain neighbourhoods of
+    the query and of the feedback examples, and returns the exact top 10."""
+    rng = np.random.default_rng(5)
+    dim = 16
+    centre, far = rng.normal(size=dim), rng.normal(size=dim)
+    near_docs = centre + 0.6 * rng.normal(size=(300, dim))
+    far_docs = far + 0.6 * rng.normal(size=(1200, dim))
+    docs = np.vstack([near_docs, far_docs])
+    engine = TrappedGraph(trap=set(range(301, 1501)))  # the far cluster's ids
+    await engine.create_collection("c", CollectionSpec("dense", dim))
+    await engine.upsert("c", [PointInput(i + 1, {"dense": docs[i].tolist()}, {}) for i in range(len(docs))])
+    info = await engine.describe("c")
+    q = centre + 0.3 * rng.normal(size=dim)
+    seeds = near_docs[:5]
+    weights = Weights(a=0.15, b=0.4, c=0.007)
+    feedback = [FeedbackItem(s.tolist(), float(g)) for s, g in zip(seeds, [0.9, 0.7, 0.5, 0.3, 0.1], strict=True)]
+    rf = RelevanceFeedback(q.tolist(), feedback, weights.as_tuple(), "dense")
+    exact = {p.id for p in await engine.query("c", QueryRequest(rf, 10, params=SearchParams(exact=True)))}
+    assert exact <= set(range(1, 301))
+
+    sent, params = search.rf_query(info, "dense", "Cosine", q, feedback, weights, 10, vectors=[s.tolist() for s in seeds])
+    assert params == SearchParams(hnsw_ef=256)  # a small pull: the default breadth, as in the 1M collapse
+    alone = {p.id for p in await engine.query("c", QueryRequest(rf, 10, params=params))}
+    assert not alone & exact  # the RF query on its own: trapped, none of the exact top 10
+    got = await engine.query("c", QueryRequest(sent, 10, params=params))
+    assert {p.id for p in got} == exact

@@ -42,6 +42,7 @@ from rf_mcp.ports import (
     PointInput,
     QueryRequest,
     RelevanceFeedback,
+    Rescore,
     SearchParams,
     SparseNearest,
     SparseVector,
@@ -123,15 +124,30 @@ def to_request(request: QueryRequest) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"limit": request.limit, "query_filter": to_filter(request.filter),
                               "with_payload": True, "with_vectors": _with_vectors(request.with_vector),
                               "search_params": _params(request.params)}
-    if isinstance(q, Fusion):
-        kwargs["prefetch"] = [models.Prefetch(query=to_query(p.query), using=_using(p.query), limit=p.limit,
-                                              filter=to_filter(p.filter), params=_params(request.params))
-                              for p in q.prefetch]
-        kwargs["query"] = models.FusionQuery(fusion=models.Fusion.RRF)
+    if isinstance(q, Fusion | Rescore):
+        kwargs["prefetch"] = _prefetches(q, request.params)
+        kwargs["query"] = models.FusionQuery(fusion=models.Fusion.RRF) if isinstance(q, Fusion) else to_query(q.query)
+        kwargs["using"] = None if isinstance(q, Fusion) else _using(q.query)
     else:
         kwargs["query"] = to_query(q)
         kwargs["using"] = _using(q)
     return kwargs
+
+
+def _prefetches(q: Fusion | Rescore, params: SearchParams | None) -> list[models.Prefetch]:
+    """The prefetches of a fusion or a rescoring, nested ones included, each with its own search parameters."""
+    out = []
+    for p in q.prefetch:
+        inner = p.query
+        own = p.params or params
+        if isinstance(inner, Rescore):
+            out.append(models.Prefetch(prefetch=_prefetches(inner, own), query=to_query(inner.query),
+                                       using=_using(inner.query), limit=p.limit, filter=to_filter(p.filter),
+                                       params=_params(own)))
+        else:
+            out.append(models.Prefetch(query=to_query(inner), using=_using(inner), limit=p.limit,
+                                       filter=to_filter(p.filter), params=_params(own)))
+    return out
 
 
 def _vector_out(raw: Any, name: str | None) -> list[float] | None:

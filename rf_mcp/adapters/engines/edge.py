@@ -54,6 +54,7 @@ from rf_mcp.ports import (
     PointInput,
     QueryRequest,
     RelevanceFeedback,
+    Rescore,
     SearchParams,
     SparseNearest,
     SparseVector,
@@ -377,20 +378,28 @@ class EdgeEngine(Engine):
                              vector=vector))
         return out
 
+    def _layer(self, collection: str, q: Any, flt: Filter | None, params: SearchParams | None
+               ) -> tuple[Any, Filter | None, list[Any] | None]:
+        """One level of a query: the edge query, its filter and its prefetches (each with its own parameters)."""
+        qe = _edge()
+        if not isinstance(q, Fusion | Rescore):
+            query, flt = self._query(collection, q, flt)
+            return query, flt, None
+        prefetches = []
+        for p in q.prefetch:
+            inner, inner_filter, nested = self._layer(collection, p.query, p.filter, p.params or params)
+            prefetches.append(qe.Prefetch(limit=p.limit, query=inner, prefetches=nested, filter=to_filter(inner_filter),
+                                          params=_params(p.params or params)))
+        if isinstance(q, Fusion):
+            return qe.Fusion.Rrf(k=RRF_K), flt, prefetches
+        query, flt = self._query(collection, q.query, flt)
+        return query, flt, prefetches
+
     def _query_sync(self, collection: str, request: QueryRequest) -> list[Point]:
         qe = _edge()
         q = request.query
         params = _params(request.params)
-        if isinstance(q, Fusion):
-            prefetches = []
-            for p in q.prefetch:
-                inner, inner_filter = self._query(collection, p.query, p.filter)
-                prefetches.append(qe.Prefetch(limit=p.limit, query=inner, filter=to_filter(inner_filter), params=params))
-            query: Any = qe.Fusion.Rrf(k=RRF_K)
-            flt = request.filter
-        else:
-            query, flt = self._query(collection, q, request.filter)
-            prefetches = None
+        query, flt, prefetches = self._layer(collection, q, request.filter, request.params)
         req = qe.QueryRequest(limit=request.limit, query=query, prefetches=prefetches, filter=to_filter(flt),
                               with_payload=True, params=params,
                               with_vector=[request.with_vector] if request.with_vector is not None else False)

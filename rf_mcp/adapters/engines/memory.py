@@ -36,6 +36,7 @@ from rf_mcp.ports import (
     PointInput,
     QueryRequest,
     RelevanceFeedback,
+    Rescore,
     SparseNearest,
     SparseVector,
     VectorInfo,
@@ -230,13 +231,17 @@ class MemoryEngine(Engine):
             return np.zeros((0, c.spec.dim), dtype=np.float32)
         return np.stack([c.points[i][0][c.spec.vector_name] for i in ids])
 
-    def _scored(self, c: _Collection, query: Any, flt: Filter | None, limit: int) -> list[tuple[PointId, float]]:
-        if isinstance(query, Fusion):
+    def _scored(self, c: _Collection, query: Any, flt: Filter | None, limit: int,
+                among: set[PointId] | None = None) -> list[tuple[PointId, float]]:
+        """The top ``limit`` (id, score) for ``query`` (exact: this double has no index), ``among`` these ids only."""
+        if isinstance(query, Fusion | Rescore):
             fused: dict[PointId, float] = {}
             for pre in query.prefetch:
                 inner = pre.filter if flt is None else (flt if pre.filter is None else Filter(must=[flt, pre.filter]))
                 for rank, (pid, _) in enumerate(self._scored(c, pre.query, inner, pre.limit)):
                     fused[pid] = fused.get(pid, 0.0) + 1.0 / (rank + RRF_K)
+            if isinstance(query, Rescore):
+                return self._scored(c, query.query, flt, limit, among=set(fused))
             return sorted(fused.items(), key=lambda t: -t[1])[:limit]
         if isinstance(query, SparseNearest):
             return self._sparse(c, query, flt, limit)
@@ -245,7 +250,7 @@ class MemoryEngine(Engine):
             stored = {i: c.points[i][0][c.spec.vector_name] for i in ids if i in c.points}
             items = feedback_vectors(query.feedback, stored, "memory")
             flt = Filter.combine(flt, exclude=ids)
-        ids = self._candidates(c, flt)
+        ids = [i for i in self._candidates(c, flt) if among is None or i in among]
         vectors = self._dense(c, ids)
         if isinstance(query, Nearest):
             core = self._core(c, query.vector, vectors)
