@@ -169,6 +169,12 @@ def feedback_items(examples: Sequence[PointId | Sequence[float]], scores: Sequen
 # these widths keep overlap@10 >= 0.95 at a few milliseconds.
 RF_EF_STEPS = ((0.5, 256), (2.0, 2048), (math.inf, 4096))
 """(pull below, hnsw_ef): the breadth of an RF query whose feedback pull is below the first value."""
+NEIGHBOURHOOD_STEPS = ((0.5, 100), (math.inf, 500))
+"""(pull below, size): how many nearest neighbours of the query the RF formula is also scored on (:func:`rf_query`).
+A large pull moves the RF top away from the query's closest points but, measured on 1M clustered points, not out of
+its wider neighbourhood (ranks up to about 450 of the query's nearest), where the graph search can miss it."""
+EXAMPLE_NEIGHBOURHOOD = 100
+"""Nearest neighbours of each feedback example the RF formula is also scored on."""
 EXACT_BELOW_EF_SHARE = 4
 """Search exactly when the chosen breadth is at least a quarter of the collection (measured: hnsw_ef=4096 on 10k
 points is slower than an exact scan)."""
@@ -224,30 +230,30 @@ def rf_search_params(info: CollectionInfo, pull: float, explicit: SearchParams |
     return SearchParams(hnsw_ef=ef)
 
 
-NEIGHBOURHOOD = 100
-"""Nearest neighbours of the query and of each feedback example that an HNSW RF query is also scored on."""
-
-
 def rf_query(info: CollectionInfo, using: str, distance: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
              weights: Weights, limit: int, *, vectors: Sequence[Sequence[float]] = (), flt: Filter | None = None,
              explicit: SearchParams | None = None) -> tuple[RelevanceFeedback | Rescore, SearchParams | None]:
     """The RF query an engine runs, and its search parameters (see :func:`rf_search_params`).
 
-    On an HNSW index the graph search for the RF formula can be trapped: at 1M points it returned none of the exact
-    top 10 for one query in 300 (benchmarks/LATENCY.md), the plain search of the same query at the same breadth
-    found them all. So the RF formula is scored exactly on the union of its own graph search and the plain
-    neighbourhoods of the query and of each feedback example (``vectors``), where its top lies unless the pull is
-    large, in one engine call; ``flt`` (with point-id examples left out) restricts every candidate search."""
+    On an HNSW index the engine's graph search for the RF formula can miss the formula's top entirely: at 1M points,
+    whatever the breadth, one query in a few hundred got none of the exact top 10 (benchmarks/LATENCY.md), although
+    that top lay among the nearest neighbours of the query. So the RF formula is scored exactly, in the same engine
+    call, on the union of its own graph search, the query's nearest neighbours (:data:`NEIGHBOURHOOD_STEPS`) and
+    each feedback example's (``vectors``); ``flt`` (with point-id examples left out) restricts every candidate
+    search. Exact search (no index, or as wide as a quarter of the collection) sends the RF query alone."""
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), using)
     pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, distance)
     params = rf_search_params(info, pull, explicit)
     if params is None or params.exact:
         return rf, params
     around = Filter.combine(flt, exclude=[f.example for f in feedback if isinstance(f.example, int | str)])
-    near = SearchParams(hnsw_ef=max(NEAREST_EF, NEIGHBOURHOOD))
-    return Rescore(rf, (Prefetch(rf, limit, flt, params),
-                        *(Prefetch(Nearest(list(map(float, v)), using), NEIGHBOURHOOD, around, near)
-                          for v in (qv.tolist(), *vectors) if len(v)))), params
+    size = next(size for below, size in NEIGHBOURHOOD_STEPS if pull < below)
+
+    def near(v: Sequence[float], k: int) -> Prefetch:
+        return Prefetch(Nearest([float(x) for x in v], using), k, around, SearchParams(hnsw_ef=max(NEAREST_EF, k)))
+
+    return Rescore(rf, (Prefetch(rf, limit, flt, params), near(qv.tolist(), size),
+                        *(near(v, EXAMPLE_NEIGHBOURHOOD) for v in vectors if len(v)))), params
 
 
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],
