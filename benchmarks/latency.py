@@ -5,11 +5,14 @@
     python -m benchmarks.latency --sizes none                             # SciFact only
 
 Synthetic: clustered 384-d unit vectors (one cluster per 500 points); queries drawn like the data (a cluster centre
-plus noise). Each row compares, on the same edge shard with its HNSW index built, the engine's default HNSW search
-and rf-mcp's search parameters (the breadth chosen from the feedback's pull, ``rf_mcp.domain.search``) with exact
-search: overlap@10 of result ids and latency. RF queries: a=0.15, b=0.4 and c=0.007 (a small pull, like the BM25
-calibrations) or c=0.3 (a large one), 5 feedback vectors with random scores in [0, 1], taken either from the query's
-top 5 or at random from the collection (feedback chosen by a user: seed_ids). Everything goes through the engine port
+plus noise). Each size is built ``--builds`` times (each HNSW graph differs, and so does its worst query). Each row
+compares, on the same edge shard with its HNSW index built, the engine's RF query at its default HNSW breadth and the
+query rf-mcp sends (``rf_mcp.domain.search.rf_query``: the breadth chosen from the feedback's pull, the RF formula
+scored on the union of its graph search and the plain neighbourhoods of the query and of the feedback examples) with
+exact search: overlap@10 of result ids (mean, minimum, 5th percentile, per build and pooled) and latency. RF queries:
+a=0.15, b=0.4 and c=0.007 (a small pull, like the BM25 calibrations) or c=0.3 (a large one), 5 feedback vectors with
+random scores in [0, 1], taken either from the query's top 5 or at random from the collection (feedback chosen by a
+user: seed_ids). Everything goes through the engine port
 (``rf_mcp.factory.open_engine``, the product's adapter), not the engine library.
 
 SciFact: a whole ``RFService.search_precision`` (real int8 MiniLM query embedding, BM25 feedback, calibrated on 100
@@ -134,7 +137,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
                          ("auto_ms", mine_ms), ("exact_ms", exact_ms)):
                 near[k].append(v)
         rows.append({**common, "query": "nearest", "raw": near, "hnsw_ef": [search.NEAREST_EF]})
-        print(json.dumps(summary([rows[-1]])), flush=True)
+        print(json.dumps(brief(summary([rows[-1]]))), flush=True)
         rng = np.random.default_rng(11)
         for label, c, source in SCENARIOS:
             weights = Weights(a=0.15, b=0.4, c=c)
@@ -162,7 +165,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
                     acc[k].append(v)
             rows.append({**common, "query": f"RF, {label}", "raw": acc, "hnsw_ef": sorted({int(e) for e in acc["ef"]}),
                          "pull_p50": round(statistics.median(acc["pull"]), 2)})
-            print(json.dumps(summary([rows[-1]])), flush=True)
+            print(json.dumps(brief(summary([rows[-1]]))), flush=True)
         return rows
     finally:
         await engine.close()
@@ -245,6 +248,12 @@ def summary(builds: list[dict[str, Any]]) -> dict[str, Any]:
                        "hnsw_ef": sorted({e for r in builds for e in r["hnsw_ef"]}),
                        "per_build": [spread(r["raw"]["auto_ov"]) | pct(r["raw"]["auto_ms"]) for r in builds]},
             "exact": pct(raw["exact_ms"])}
+
+
+def brief(row: dict[str, Any]) -> dict[str, Any]:
+    """A summary row without its per-query values (for the progress lines)."""
+    m = {k: v for k, v in row["rf_mcp"].items() if k not in ("overlaps", "per_build")}
+    return {**row, "rf_mcp": m}
 
 
 def latency_md(rows: list[dict[str, Any]]) -> str:

@@ -240,7 +240,8 @@ def rf_query(info: CollectionInfo, using: str, distance: str, qv: np.ndarray, fe
     that top lay among the nearest neighbours of the query. So the RF formula is scored exactly, in the same engine
     call, on the union of its own graph search, the query's nearest neighbours (:data:`NEIGHBOURHOOD_STEPS`) and
     each feedback example's (``vectors``); ``flt`` (with point-id examples left out) restricts every candidate
-    search. Exact search (no index, or as wide as a quarter of the collection) sends the RF query alone."""
+    search. Exact search (no index, or all these searches together as wide as a quarter of the collection) sends the
+    RF query alone."""
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), using)
     pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, distance)
     params = rf_search_params(info, pull, explicit)
@@ -252,8 +253,12 @@ def rf_query(info: CollectionInfo, using: str, distance: str, qv: np.ndarray, fe
     def near(v: Sequence[float], k: int) -> Prefetch:
         return Prefetch(Nearest([float(x) for x in v], using), k, around, SearchParams(hnsw_ef=max(NEAREST_EF, k)))
 
-    return Rescore(rf, (Prefetch(rf, limit, flt, params), near(qv.tolist(), size),
-                        *(near(v, EXAMPLE_NEIGHBOURHOOD) for v in vectors if len(v)))), params
+    prefetch = (Prefetch(rf, limit, flt, params), near(qv.tolist(), size),
+                *(near(v, EXAMPLE_NEIGHBOURHOOD) for v in vectors if len(v)))
+    breadth = sum((p.params.hnsw_ef or 0) if p.params else 0 for p in prefetch)
+    if explicit is None and breadth * EXACT_BELOW_EF_SHARE >= info.points_count:  # as costly as a scan: scan
+        return rf, SearchParams(exact=True)
+    return Rescore(rf, prefetch), params
 
 
 async def feedback_search(target: Target, query: str, qv: np.ndarray, feedback: Sequence[FeedbackItem],

@@ -163,9 +163,9 @@ async def test_a_trapped_rf_graph_search_is_rescued_by_the_plain_neighbourhoods(
     dim = 16
     centre, far = rng.normal(size=dim), rng.normal(size=dim)
     near_docs = centre + 0.6 * rng.normal(size=(300, dim))
-    far_docs = far + 0.6 * rng.normal(size=(1200, dim))
+    far_docs = far + 0.6 * rng.normal(size=(7700, dim))  # enough points for an HNSW search to beat a scan
     docs = np.vstack([near_docs, far_docs])
-    engine = TrappedGraph(trap=set(range(301, 1501)))  # the far cluster's ids
+    engine = TrappedGraph(trap=set(range(301, 8001)))  # the far cluster's ids
     await engine.create_collection("c", CollectionSpec("dense", dim))
     await engine.upsert("c", [PointInput(i + 1, {"dense": docs[i].tolist()}, {}) for i in range(len(docs))])
     info = await engine.describe("c")
@@ -183,3 +183,6 @@ async def test_a_trapped_rf_graph_search_is_rescued_by_the_plain_neighbourhoods(
     assert not alone & exact  # the RF query on its own: trapped, none of the exact top 10
     got = await engine.query("c", QueryRequest(sent, 10, params=params))
     assert {p.id for p in got} == exact
+    small = info.model_copy(update={"points_count": 5000, "indexed_vectors": 5000})  # the searches would cost a scan
+    sent, params = search.rf_query(small, "dense", "Cosine", q, feedback, weights, 10, vectors=[s.tolist() for s in seeds])
+    assert isinstance(sent, RelevanceFeedback) and params == SearchParams(exact=True)
