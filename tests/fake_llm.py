@@ -45,6 +45,7 @@ class FakeLLM:
     # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
     # | reject_schema (400 naming response_format to a request that carries one, as servers without structured output)
     mode: str = "ok"
+    garbage_queries: set[str] = field(default_factory=set)  # these queries get garbage every time, in any mode
     delay: float = 0.0
     requests: int = 0
     in_flight: int = 0
@@ -76,7 +77,8 @@ class FakeLLM:
             prompt = user[0]
             self.prompts.append(prompt)
             retrying = len(user) > 1
-            if self.mode == "garbage" or (self.mode == "garbage_once" and not retrying):
+            if (self.mode == "garbage" or (self.mode == "garbage_once" and not retrying)
+                    or read_prompt(prompt)[0] in self.garbage_queries):
                 content = "I think they are all quite relevant!"
             elif self.mode == "out_of_range":
                 content = json.dumps({"grades": [{"id": i, "grade": 42} for i in rule_grades(prompt)]})

@@ -4,8 +4,9 @@ All documents of one round are graded in one request: they are numbered and wrap
 (``<doc id=N>...</doc>``, with every ``<`` inside a document escaped so a document cannot close its block or
 open another), and the system prompt says they are untrusted data. The reply must be exactly one JSON object
 (bare, or as the only fenced block) with one integer id and one numeric grade per document, each within the
-scale; a reply that is not is asked again once, then the call fails: a grade is never invented. The HTTP judge
-caches its grades per (query, document).
+scale; a reply that is not is asked again once, then the call fails with :class:`UnusableGrades` (calibrate and
+evaluate skip and count such a query, within a bound): a grade is never invented. The HTTP judge caches its grades
+per (query, document).
 
 Two transports share the prompt and the identity (so a calibration made through one serves the other with the
 same model):
@@ -33,7 +34,7 @@ import anyio
 import httpx
 
 from rf_mcp.config import LlmFeedback
-from rf_mcp.errors import ConfigError, ModelError
+from rf_mcp.errors import ConfigError, ModelError, UnusableGrades
 from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer
 
 log = logging.getLogger("rf_mcp")
@@ -307,8 +308,9 @@ class HttpJudge(_Judge, Scorer):
             try:
                 return parse(reply, len(docs))
             except GradeReplyError as second:
-                raise ModelError(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
-                                 fix="Use a model that follows the JSON format, or lower [feedback].batch_size.") from None
+                raise UnusableGrades(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
+                                     fix='Use a model that follows the JSON format (or [feedback] structured_output = '
+                                         '"on" if the endpoint takes it), or lower [feedback].batch_size.') from None
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         todo = self.cache.missing(query, documents)
@@ -323,8 +325,8 @@ class HttpJudge(_Judge, Scorer):
         async with anyio.create_task_group() as tg:
             for batch in self.batches(todo):
                 tg.start_soon(run, batch)
-        if errors:
-            raise errors[0]
+        if errors:  # a transport fault first: only unusable grades may be skipped by a batch operation
+            raise next((e for e in errors if not isinstance(e, UnusableGrades)), errors[0])
         return self.cached(query, documents)
 
 
