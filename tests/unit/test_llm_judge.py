@@ -121,8 +121,10 @@ def test_reply_schema_fixes_the_shape_the_parser_takes():
     assert grades["minItems"] == grades["maxItems"] == 3
     entry = grades["items"]
     assert entry["required"] == ["id", "grade"] and entry["additionalProperties"] is False
-    assert entry["properties"]["id"] == {"type": "integer", "minimum": 1, "maximum": 3}
-    assert entry["properties"]["grade"] == {"type": "number", "minimum": 0, "maximum": 10}
+    # enums: grammar-based servers (llama.cpp) enforce them, not a minimum or maximum
+    assert entry["properties"]["id"] == {"type": "integer", "enum": [1, 2, 3]}
+    assert entry["properties"]["grade"] == {"type": "integer", "enum": list(range(11))}
+    assert parse('{"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 10}, {"id": 3, "grade": 5}]}', 3)
 
 
 async def test_http_judge_sends_the_reply_schema_for_each_batch():
@@ -146,9 +148,10 @@ async def test_http_judge_auto_falls_back_once_to_plain_requests(caplog):
         async with http_judge(base_url=served.base_url) as judge:
             assert len(await judge.score(QUERY, DOCS)) == 3
             assert len(await judge.score("another query about neurons", DOCS)) == 3
-    bodies = served.llm.bodies
-    assert ["response_format" in b for b in bodies] == [True, False, False]  # one refusal, then plain only
-    warnings = [r for r in caplog.records if "structured output" in r.getMessage()]
+    # json_schema refused, then llama-cpp-python's json_object form refused, then plain only
+    assert [b.get("response_format", {}).get("type") for b in served.llm.bodies] == ["json_schema", "json_object",
+                                                                                     None, None]
+    warnings = [r for r in caplog.records if "structured output" in r.getMessage() and r.levelname == "WARNING"]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
     assert "Unrecognized" not in warnings[0].getMessage()  # the endpoint's body is not repeated
 
@@ -167,7 +170,21 @@ async def test_http_judge_structured_output_on_never_falls_back():
             with pytest.raises(ModelError, match='structured_output = "on"') as err:
                 await judge.score(QUERY, DOCS)
     assert "Unrecognized" not in str(err.value) and 'structured_output = "auto" or "off"' in err.value.fix
-    assert served.llm.requests == 1 and "response_format" in served.llm.bodies[0]
+    assert served.llm.requests == 2 and all("response_format" in b for b in served.llm.bodies)  # both forms, no plain
+
+
+@pytest.mark.parametrize("mode", ["on", "auto"])
+async def test_http_judge_sends_llama_cpp_python_its_json_object_form(mode, caplog):
+    """llama-cpp-python's server answers response_format json_schema with a 500 naming the field, and takes json_object
+    with a schema: the judge moves to that form at once (no retries of the 500) and stays structured."""
+    with Served(FakeLLM(mode="json_object_only")) as served:
+        async with http_judge(base_url=served.base_url, structured_output=mode, max_retries=2) as judge:
+            assert len(await judge.score(QUERY, DOCS)) == 3
+            assert len(await judge.score("another query about neurons", DOCS)) == 3
+    formats = [b["response_format"] for b in served.llm.bodies]
+    assert [f["type"] for f in formats] == ["json_schema", "json_object", "json_object"]
+    assert formats[1]["schema"] == reply_schema(3)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 async def test_http_judge_structured_output_off_sends_no_schema():

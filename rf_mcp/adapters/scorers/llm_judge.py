@@ -12,8 +12,9 @@ Two transports share the prompt and the identity (so a calibration made through 
 same model):
 * ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap). Unless
   ``[feedback] structured_output = "off"`` each request carries the reply's JSON schema (``response_format``
-  ``json_schema``, exactly n entries); the strict parser still checks every reply. The request format is the
-  transport's, not part of the identity;
+  ``json_schema``, exactly n entries; an endpoint that refuses it gets ``json_object`` with the schema, the form of
+  llama-cpp-python's server); the strict parser still checks every reply. The request format is the transport's,
+  not part of the identity;
 * ``sampling``: the MCP client's own LLM. The protocol layer asks the client with :meth:`SamplingJudge.prompt` and
   checks the reply with :meth:`SamplingJudge.parse` (:mod:`rf_mcp.server.sampling`); a search's plan receives the
   grades directly, so nothing is cached between clients.
@@ -65,21 +66,32 @@ def grading_prompt(query: str, documents: Sequence[str], max_chars: int = 2000) 
 
 
 def reply_schema(n: int) -> dict[str, Any]:
-    """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say."""
+    """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say, with
+    integer grades (the prompt's scale). Ids and grades are enums: grammar-based servers (llama.cpp) enforce an enum,
+    not a minimum or maximum."""
     entry = {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
-             "properties": {"id": {"type": "integer", "minimum": 1, "maximum": n},
-                            "grade": {"type": "number", "minimum": SCALE[0], "maximum": SCALE[1]}}}
+             "properties": {"id": {"type": "integer", "enum": list(range(1, n + 1))},
+                            "grade": {"type": "integer", "enum": list(range(SCALE[0], SCALE[1] + 1))}}}
     return {"type": "object", "additionalProperties": False, "required": ["grades"],
             "properties": {"grades": {"type": "array", "minItems": n, "maxItems": n, "items": entry}}}
 
 
-def response_format(n: int) -> dict[str, Any]:
-    """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output)."""
+FORMS = ("json_schema", "json_object")
+"""The structured-output request forms, in the order tried: OpenAI's ``json_schema`` (OpenAI, vLLM, Ollama, llama.cpp's
+llama-server), then ``json_object`` with a ``schema`` (llama-cpp-python's server, which refuses the first)."""
+
+
+def response_format(n: int, form: str = "json_schema") -> dict[str, Any]:
+    """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output) in ``form``."""
+    if form == "json_object":
+        return {"type": "json_object", "schema": reply_schema(n)}
     return {"type": "json_schema", "json_schema": {"name": "grades", "strict": True, "schema": reply_schema(n)}}
 
 
-# a 400/422 body naming the structured-output field: the endpoint does not take it (read here, never forwarded)
+# a 400/422 body naming the structured-output field: the endpoint does not take it (read here, never forwarded); a 500
+# naming it is the same refusal (llama-cpp-python's server answers a response_format it does not know with a 500)
 _REFUSES_SCHEMA = re.compile(r"response_format|json[_ ]?schema|grammar", re.I)
+_REFUSAL_STATUS = (400, 422, 500)
 
 
 def retry_message(error: str) -> str:
@@ -227,8 +239,10 @@ class HttpJudge(_Judge, Scorer):
         self.shown = f"{base.scheme}://{base.host}{port}{self.url.path.split(';')[0]}"
         self._limit = anyio.CapacityLimiter(settings.concurrency)
         self._client: httpx.AsyncClient | None = None
-        # structured output on this endpoint: None untried, True accepted once, False refused (auto fell back)
-        self._structured: bool | None = False if settings.structured_output == "off" else None
+        # structured output on this endpoint: the forms still to try (the first is sent; none: plain requests), and
+        # whether one was accepted (from then on a refusal is an error, never a fallback)
+        self._forms: list[str] = [] if settings.structured_output == "off" else list(FORMS)
+        self._accepted = False
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key  # read by the configuration from the variable api_key_env names
@@ -240,7 +254,8 @@ class HttpJudge(_Judge, Scorer):
             await client.aclose()
 
     async def _post(self, body: dict[str, Any]) -> tuple[int, str]:
-        """(200, the reply's text) or (a 4xx status, its body), after retries of faults, 429 and 5xx."""
+        """(200, the reply's text) or (a 4xx status, or a 5xx refusing response_format, and its body), after retries of
+        faults, 429 and other 5xx."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.timeout)
         last = ""
@@ -253,6 +268,8 @@ class HttpJudge(_Judge, Scorer):
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
                 continue
+            if resp.status_code >= 500 and "response_format" in body and _REFUSES_SCHEMA.search(resp.text[:65536]):
+                return resp.status_code, resp.text[:65536]  # a refusal of the field, not a fault: no retry
             if resp.status_code == 429 or resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}"
                 continue
@@ -268,31 +285,36 @@ class HttpJudge(_Judge, Scorer):
 
     async def _complete(self, messages: list[dict[str, str]], n: int) -> str:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
-        structured = self._structured is not False
-        if structured:
-            body["response_format"] = response_format(n)
-        status, text = await self._post(body)
-        if (structured and status in (400, 422) and self.settings.structured_output == "auto"
-                and self._structured is None and _REFUSES_SCHEMA.search(text)):
-            # auto: the endpoint refuses the field before ever taking it; send plain requests from now on
-            del body["response_format"]
+        while True:
+            form = self._forms[0] if self._forms else None
+            if form is None:
+                body.pop("response_format", None)
+            else:
+                body["response_format"] = response_format(n, form)
             status, text = await self._post(body)
-            structured = False
-            if status == 200 and self._structured is None:
-                self._structured = False
-                log.warning("The LLM judge at %s does not take structured output (response_format json_schema): "
-                            'sending plain requests ([feedback] structured_output = "auto").', self.shown)
-        if status == 200:
-            if structured:
-                self._structured = True
-            return text
+            if status == 200:
+                self._accepted = self._accepted or form is not None
+                return text
+            if (form is None or self._accepted or status not in _REFUSAL_STATUS or not _REFUSES_SCHEMA.search(text)
+                    or (len(self._forms) == 1 and self.settings.structured_output == "on")):
+                break
+            # the endpoint refuses this form before ever taking one: the next form, then ("auto") plain requests
+            if self._forms and self._forms[0] == form:  # batches in flight at once move on once
+                self._forms.pop(0)
+                if self._forms:
+                    log.info("The LLM judge at %s does not take response_format %s: sending %s.", self.shown, form,
+                             self._forms[0])
+                else:
+                    log.warning("The LLM judge at %s does not take structured output (response_format %s): "
+                                'sending plain requests ([feedback] structured_output = "auto").', self.shown,
+                                " or ".join(FORMS))
         # the body is the endpoint's, not ours to forward: summarise
-        if structured and self.settings.structured_output == "on":
+        if form is not None and self.settings.structured_output == "on":
             raise ModelError(f"The LLM judge at {self.shown} refused the request with structured output "
                              f'(HTTP {status}; [feedback] structured_output = "on").',
-                             fix='If the endpoint does not take response_format json_schema, set [feedback] '
-                                 'structured_output = "auto" or "off"; else check model, base_url and '
-                                 f"${self.settings.api_key_env}.")
+                             fix="If the endpoint takes neither response_format json_schema nor json_object with a "
+                                 'schema, set [feedback] structured_output = "auto" or "off"; else check model, '
+                                 f"base_url and ${self.settings.api_key_env}.")
         raise ModelError(f"The LLM judge at {self.shown} refused the request (HTTP {status}).",
                          fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
                              "endpoint's own message is in its logs.")
