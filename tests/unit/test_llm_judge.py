@@ -11,7 +11,7 @@ import pytest
 from rf_mcp.adapters.scorers.llm_judge import grading_prompt as render
 from rf_mcp.adapters.scorers.llm_judge import identity, parse, reply_schema
 from rf_mcp.config import LlmFeedback
-from rf_mcp.errors import ModelError
+from rf_mcp.errors import ModelError, UnusableGrades
 from rf_mcp.factory import build_scorer
 from rf_mcp.ports import GradeReplyError as JudgeReplyError
 from rf_mcp.ports import Scorer
@@ -105,12 +105,14 @@ async def test_http_judge_retries_bad_replies_once_then_fails(monkeypatch):
     with Served(FakeLLM(mode="garbage_once")) as served:
         async with http_judge(base_url=served.base_url) as judge:
             assert len(await judge.score(QUERY, DOCS)) == 3 and served.llm.requests == 2
+            assert (judge.requests, judge.unusable_replies) == (2, 1)  # type: ignore[attr-defined]
         assert "authorization" not in served.llm.headers[0]  # the judge sends the key it was given, never reads one
     for mode in ("garbage", "out_of_range"):
         with Served(FakeLLM(mode=mode)) as served:
             async with http_judge(base_url=served.base_url) as judge:
-                with pytest.raises(ModelError, match="unusable grades twice"):
+                with pytest.raises(UnusableGrades, match="unusable grades twice"):
                     await judge.score(QUERY, DOCS)
+                assert (judge.requests, judge.unusable_replies) == (2, 2)  # type: ignore[attr-defined]
             assert served.llm.requests == 2  # never a third try, never an invented grade
 
 

@@ -243,6 +243,8 @@ class HttpJudge(_Judge, Scorer):
         # whether one was accepted (from then on a refusal is an error, never a fallback)
         self._forms: list[str] = [] if settings.structured_output == "off" else list(FORMS)
         self._accepted = False
+        self.requests = 0  # HTTP requests sent (retries included), for measurements
+        self.unusable_replies = 0  # replies the parser refused (each asked again once)
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key  # read by the configuration from the variable api_key_env names
@@ -264,6 +266,7 @@ class HttpJudge(_Judge, Scorer):
                 await anyio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
             try:
                 async with self._limit:
+                    self.requests += 1
                     resp = await self._client.post(self.url, json=body, headers=self._headers())
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
@@ -325,11 +328,13 @@ class HttpJudge(_Judge, Scorer):
         try:
             return parse(reply, len(docs))
         except GradeReplyError as first:
+            self.unusable_replies += 1
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_message(str(first))}]
             reply = await self._complete(messages, len(docs))
             try:
                 return parse(reply, len(docs))
             except GradeReplyError as second:
+                self.unusable_replies += 1
                 raise UnusableGrades(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
                                      fix='Use a model that follows the JSON format (or [feedback] structured_output = '
                                          '"on" if the endpoint takes it), or lower [feedback].batch_size.') from None
