@@ -127,6 +127,12 @@ def test_reply_schema_fixes_the_shape_the_parser_takes():
     assert entry["properties"]["id"] == {"type": "integer", "enum": [1, 2, 3]}
     assert entry["properties"]["grade"] == {"type": "integer", "enum": list(range(11))}
     assert parse('{"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 10}, {"id": 3, "grade": 5}]}', 3)
+    # positional (llama-cpp-python's json_object form): entry i has id i, so a grammar cannot repeat or skip an id
+    fixed = reply_schema(3, positional=True)["properties"]["grades"]
+    assert fixed["items"] is False and fixed["minItems"] == fixed["maxItems"] == 3
+    assert [e["properties"]["id"] for e in fixed["prefixItems"]] == [{"const": 1}, {"const": 2}, {"const": 3}]
+    assert all(e["properties"]["grade"] == entry["properties"]["grade"] and e["additionalProperties"] is False
+               for e in fixed["prefixItems"])
 
 
 async def test_http_judge_sends_the_reply_schema_for_each_batch():
@@ -185,7 +191,7 @@ async def test_http_judge_sends_llama_cpp_python_its_json_object_form(mode, capl
             assert len(await judge.score("another query about neurons", DOCS)) == 3
     formats = [b["response_format"] for b in served.llm.bodies]
     assert [f["type"] for f in formats] == ["json_schema", "json_object", "json_object"]
-    assert formats[1]["schema"] == reply_schema(3)
+    assert formats[1]["schema"] == reply_schema(3, positional=True)
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 

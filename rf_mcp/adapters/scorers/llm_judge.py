@@ -65,15 +65,24 @@ def grading_prompt(query: str, documents: Sequence[str], max_chars: int = 2000) 
             f"\n\nGrade all {len(documents)} documents (ids 1-{len(documents)}), JSON only.")
 
 
-def reply_schema(n: int) -> dict[str, Any]:
+def reply_schema(n: int, *, positional: bool = False) -> dict[str, Any]:
     """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say, with
     integer grades (the prompt's scale). Ids and grades are enums: grammar-based servers (llama.cpp) enforce an enum,
-    not a minimum or maximum."""
-    entry = {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
-             "properties": {"id": {"type": "integer", "enum": list(range(1, n + 1))},
-                            "grade": {"type": "integer", "enum": list(range(SCALE[0], SCALE[1] + 1))}}}
-    return {"type": "object", "additionalProperties": False, "required": ["grades"],
-            "properties": {"grades": {"type": "array", "minItems": n, "maxItems": n, "items": entry}}}
+    not a minimum or maximum. ``positional``: entry i must have id i (``prefixItems`` with a ``const`` id), so a
+    grammar rules out a repeated or missing id too; OpenAI's strict mode is not known to take ``prefixItems``, so only
+    the ``json_object`` form (llama-cpp-python's grammars) sends it."""
+    grade = {"type": "integer", "enum": list(range(SCALE[0], SCALE[1] + 1))}
+
+    def entry(id_schema: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
+                "properties": {"id": id_schema, "grade": grade}}
+
+    grades: dict[str, Any] = {"type": "array", "minItems": n, "maxItems": n}
+    if positional:
+        grades |= {"prefixItems": [entry({"const": i}) for i in range(1, n + 1)], "items": False}
+    else:
+        grades["items"] = entry({"type": "integer", "enum": list(range(1, n + 1))})
+    return {"type": "object", "additionalProperties": False, "required": ["grades"], "properties": {"grades": grades}}
 
 
 FORMS = ("json_schema", "json_object")
@@ -84,7 +93,7 @@ llama-server), then ``json_object`` with a ``schema`` (llama-cpp-python's server
 def response_format(n: int, form: str = "json_schema") -> dict[str, Any]:
     """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output) in ``form``."""
     if form == "json_object":
-        return {"type": "json_object", "schema": reply_schema(n)}
+        return {"type": "json_object", "schema": reply_schema(n, positional=True)}
     return {"type": "json_schema", "json_schema": {"name": "grades", "strict": True, "schema": reply_schema(n)}}
 
 
