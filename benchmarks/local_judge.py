@@ -24,6 +24,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -138,13 +139,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=10, help="[feedback] batch_size: documents per request.")
     p.add_argument("--max-doc-chars", type=int, default=1000, help="[feedback] max_doc_chars.")
     p.add_argument("--n-ctx", type=int, default=8192, help="The server's context (must hold one batch's prompt).")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="Server threads (1: OpenMP threads spin when another process takes a core).")
     p.add_argument("--out", help="Append the result (one JSON line) to this file.")
     args = p.parse_args()
     args.shared = Path(args.shared).resolve()
     missing = llama_server.missing()
     if missing:
         sys.exit(f"Cannot run: {missing}")
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a plain kill still stops the server and removes the folder (the finally blocks)
+
+    signal.signal(signal.SIGTERM, interrupted)
     result = anyio.run(run, args)
     line = json.dumps(result)
     print(line)

@@ -4,7 +4,8 @@
 (``use_extra_bufts = False``, which the server has no flag for). On this project's machine, a VM whose CPU
 advertises AMX, llama-cpp-python 0.3.36 built from source put the weights in ggml's AMX buffer and the first
 request died in ``ggml_backend_amx_mul_mat`` (``ldtilecfg``: a general protection fault); extra buffer types only
-repack weights for speed.
+repack weights for speed. One thread by default: with two on a two-core machine, llama.cpp's OpenMP threads spin
+whenever another process takes a core, and a token took over a second.
 
 Neither package is a dependency of the project (CI does not build llama.cpp): :func:`missing` says what is not
 installed, and the tests that need the server skip with that reason.
@@ -60,7 +61,7 @@ def free_port() -> int:
 class LlamaServer:
     """The server on a free 127.0.0.1 port in a child process, stopped (terminate, then kill) on exit."""
 
-    def __init__(self, *, n_ctx: int = 4096, threads: int = 2, log: Path | None = None, start_timeout: float = 60) -> None:
+    def __init__(self, *, n_ctx: int = 4096, threads: int = 1, log: Path | None = None, start_timeout: float = 60) -> None:
         model = gguf()
         assert model is not None, missing()
         self.port = free_port()
