@@ -65,7 +65,7 @@ class Skips:
     def add(self, query: str, error: UnusableGrades) -> None:
         self.queries.add(query)
         if self.reason is None:
-            reason = error.problem
+            reason = error.problem.rstrip(".")
             self.reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 3] + "..."
         if self.count > guardrails.max_skipped(self.total):
             raise ModelError(
