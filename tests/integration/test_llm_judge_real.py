@@ -12,8 +12,8 @@ from rf_mcp.config import LlmFeedback
 from rf_mcp.factory import build_scorer
 from tests import llama_server
 
-pytestmark = [pytest.mark.anyio,
-              pytest.mark.skipif(llama_server.missing() is not None, reason=str(llama_server.missing()))]
+MISSING = llama_server.missing()
+pytestmark = [pytest.mark.anyio, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]
 
 QUERY = "Do stem cells differentiate into neurons?"
 DOCS = ["Neural stem cells from the adult hippocampus differentiate into functional neurons in culture.",
