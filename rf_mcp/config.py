@@ -204,9 +204,13 @@ class LlmFeedback(_FeedbackType):
     concurrency: int = Field(4, ge=1, le=64, description="http: requests in flight at once.")
     batch_size: int = Field(20, ge=1, le=100, description="Documents graded per request (listwise).")
     max_doc_chars: int = Field(2000, ge=100, description="Each document is cut to this many characters.")
+    max_tokens: int | None = Field(None, ge=16, le=100_000, description="http: a cap on each reply's tokens, sent as "
+                                   "max_tokens (None: not sent). For a local model that may ramble past the JSON: "
+                                   "about 64 + 24 x batch_size.")
     structured_output: Literal["auto", "on", "off"] = Field(
-        "auto", description="http: send the reply's JSON schema (response_format json_schema); auto: fall back to a "
-                            "plain request once if the endpoint refuses the field, on: never fall back, off: never send it."
+        "auto", description="http: send the reply's JSON schema (response_format json_schema; where refused, json_object "
+                            "with the schema); auto: fall back to plain requests once if the endpoint refuses both, on: "
+                            "never fall back, off: never send it."
     )
     _api_key: SecretStr | None = PrivateAttr(None)
 

@@ -53,3 +53,10 @@ class ModelError(RFError):
 
     code = "model_error"
     exit_code = 5
+
+
+class UnusableGrades(ModelError):
+    """The feedback model's reply for one query stayed unusable after its retry (an LLM judge's malformed grades).
+
+    The only model failure a batch operation (calibrate, evaluate) may skip and count, within a bound; a search
+    fails with it. Connection errors, timeouts and refusals are plain :class:`ModelError` and always abort."""

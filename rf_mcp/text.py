@@ -28,7 +28,9 @@ def _profile(p: CalibrationProfile) -> list[str]:
             f"  signal: disagreement {s.disagreement:.1%} ({s.queries_disagreeing}/{s.queries_total} queries; "
             f"{s.queries_with_pairs} with a context pair; library printed "
             f"{'n/a' if s.library_reported is None else f'{s.library_reported:.1%}'})",
-            f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}"]
+            f"  {p.query_count} queries, {p.points_count} points, {p.seconds:.1f}s, {p.created_at}",
+            *([f"  skipped: {s.queries_skipped} training queries (unusable grades: {s.skipped_reason})"]
+              if s.queries_skipped else [])]
 
 
 _DEMO_HELP = {

@@ -44,7 +44,10 @@ def rule_reply(prompt: str) -> str:
 class FakeLLM:
     # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
     # | reject_schema (400 naming response_format to a request that carries one, as servers without structured output)
+    # | json_object_only (500 naming response_format to a json_schema one, as llama-cpp-python's server; takes
+    #   json_object with a schema)
     mode: str = "ok"
+    garbage_queries: set[str] = field(default_factory=set)  # these queries get garbage every time, in any mode
     delay: float = 0.0
     requests: int = 0
     in_flight: int = 0
@@ -72,11 +75,15 @@ class FakeLLM:
             if self.mode == "reject_schema" and "response_format" in body:
                 return JSONResponse({"error": {"message": "Unrecognized request argument: response_format",
                                                "type": "invalid_request_error"}}, status_code=400)
+            if self.mode == "json_object_only" and body.get("response_format", {}).get("type") == "json_schema":
+                return JSONResponse({"error": {"message": "1 validation error: ('body', 'response_format', 'type') "
+                                               "Input should be 'text' or 'json_object'"}}, status_code=500)
             user = [m["content"] for m in body["messages"] if m["role"] == "user"]
             prompt = user[0]
             self.prompts.append(prompt)
             retrying = len(user) > 1
-            if self.mode == "garbage" or (self.mode == "garbage_once" and not retrying):
+            if (self.mode == "garbage" or (self.mode == "garbage_once" and not retrying)
+                    or read_prompt(prompt)[0] in self.garbage_queries):
                 content = "I think they are all quite relevant!"
             elif self.mode == "out_of_range":
                 content = json.dumps({"grades": [{"id": i, "grade": 42} for i in rule_grades(prompt)]})

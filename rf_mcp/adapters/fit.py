@@ -17,7 +17,16 @@ import anyio.from_thread
 import numpy as np
 
 from rf_mcp.errors import GuardrailError
-from rf_mcp.ports import FeedbackItem, LibraryEvaluation, Point, Trainer, TrainingJob, TrainingOutcome, TrainSettings
+from rf_mcp.ports import (
+    FeedbackItem,
+    LibraryEvaluation,
+    Point,
+    SkippedQuery,
+    Trainer,
+    TrainingJob,
+    TrainingOutcome,
+    TrainSettings,
+)
 from rf_mcp.ports.queries import Weights3
 
 __all__ = ["VectorizedTrainer", "context_pair", "fit", "similarity", "spearman"]
@@ -139,11 +148,12 @@ class VectorizedTrainer(Trainer):
 
     ``train`` makes the library's rows: for each query (in order) ``job.embed``, ``job.candidates(limit)``,
     ``job.texts`` and one ``job.score`` of all candidates, a progress report, then the most confident context pair
-    among the top ``context_limit`` (skipped without one); per candidate past ``context_limit`` the dense score, the
-    pair's confidence, delta = sim(x, positive) - sim(x, negative) and target = feedback score minus the best top
-    one. It counts queries with pairs, queries with a positive target (disagreeing) and the mean per-query Spearman
-    correlation as ``rf_library.training_signal`` does, and fits (a, b, c) with the library's loss, split, Adam and
-    early stopping in numpy. No training query with a pair is refused as the library adapter refuses it.
+    among the top ``context_limit`` (skipped without one, or when ``job.score`` raises :class:`SkippedQuery`); per
+    candidate past ``context_limit`` the dense score, the pair's confidence, delta = sim(x, positive) - sim(x,
+    negative) and target = feedback score minus the best top one. It counts queries with pairs, queries with a
+    positive target (disagreeing) and the mean per-query Spearman correlation as ``rf_library.training_signal`` does,
+    and fits (a, b, c) with the library's loss, split, Adam and early stopping in numpy. No training query with a pair
+    is refused as the library adapter refuses it.
     ``evaluate`` is the library's ``Evaluator.evaluate_query`` over the job's callables.
 
     Measured against the library on the same jobs (tests/integration/test_trainer_double.py): the same query counts
@@ -162,10 +172,13 @@ class VectorizedTrainer(Trainer):
             await anyio.lowlevel.checkpoint()
             qv = await job.embed(query)
             points = await job.candidates(query, qv, settings.limit)
-            fb = [float(x) for x in await job.score(query, await job.texts(points))]
+            try:
+                fb = [float(x) for x in await job.score(query, await job.texts(points))]
+            except SkippedQuery:  # counted by the domain: no row, as a query without a pair
+                fb = []
             if job.progress is not None:
                 await job.progress(float(n + 1), float(len(queries)), f"training query {n + 1}/{len(queries)}")
-            pair = context_pair(fb[:k], settings.confidence_margin)
+            pair = context_pair(fb[:k], settings.confidence_margin) if fb else None
             if pair is None or len(points) <= k:
                 continue
             neg, pos, confidence = pair
@@ -201,16 +214,26 @@ class VectorizedTrainer(Trainer):
         def dcg(scores: Sequence[float]) -> float:
             return sum(s / math.log2(rank + 1) for rank, s in enumerate(scores[:at_n], 1))
 
-        for i, query in enumerate(queries):
-            await anyio.lowlevel.checkpoint()
+        async def graded(query: str) -> tuple[float, list[float], list[float]] | None:
+            """(threshold, RF grades, vanilla grades), or None: no contrast among the seeds, or skipped."""
             qv = np.asarray(await job.embed(query), dtype=np.float32)
             first = await job.nearest(qv, context_limit, [])
             fb = list(await job.score(query, texts(first)))
-            if len(fb) >= 2 and not all(abs(s - fb[0]) < 1e-9 for s in fb):
-                threshold = max(fb)
-                feedback = [FeedbackItem(example=p.id, score=float(s)) for p, s in zip(first, fb, strict=True)]
-                rf = list(await job.score(query, texts(await job.relevance_feedback(qv, feedback, weights, at_n))))
-                vanilla = list(await job.score(query, texts(await job.nearest(qv, at_n, [p.id for p in first]))))
+            if len(fb) < 2 or all(abs(s - fb[0]) < 1e-9 for s in fb):
+                return None
+            feedback = [FeedbackItem(example=p.id, score=float(s)) for p, s in zip(first, fb, strict=True)]
+            rf = list(await job.score(query, texts(await job.relevance_feedback(qv, feedback, weights, at_n))))
+            vanilla = list(await job.score(query, texts(await job.nearest(qv, at_n, [p.id for p in first]))))
+            return max(fb), rf, vanilla
+
+        for i, query in enumerate(queries):
+            await anyio.lowlevel.checkpoint()
+            try:
+                res = await graded(query)
+            except SkippedQuery:  # counted by the domain: not kept, as a query without contrast
+                res = None
+            if res is not None:
+                threshold, rf, vanilla = res
                 kept += 1
                 rf_total += sum(1 for j in range(at_n) if rf[j] >= threshold)
                 vanilla_total += sum(1 for j in range(at_n) if vanilla[j] >= threshold)

@@ -7,6 +7,8 @@
   candidate) is replaced by the same similarity computed from the vectors already retrieved; the formula, the
   loss, the data split and the training loop stay the library's own.
 * Cancellation stops the work promptly: between training queries, and between epochs (the formula checks).
+* A query the domain skips (``job.score`` raises :class:`SkippedQuery`) gives no rows, as one without a pair; the
+  library's printed disagreement (``library_reported``) still divides by every training query.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from rf_mcp.ports import (
     LibraryEvaluation,
     Point,
     Progress,
+    SkippedQuery,
     Trainer,
     TrainingJob,
     TrainingOutcome,
@@ -164,8 +167,11 @@ class FastRelevanceFeedback(RelevanceFeedback):
         """Same rows as the library's method; similarities to the context pair come from vectors in hand."""
         query_embedding = np.asarray(self.retriever.embed_query(query), dtype=np.float32)
         responses: list[Point] = _call(self.job.candidates, query, query_embedding, limit)
-        scores = self.feedback.score(query, _call(self.job.texts, responses))
-        pairs = get_context_pairs(scores[:context_limit], confidence_margin=confidence_margin)
+        try:
+            scores = self.feedback.score(query, _call(self.job.texts, responses))
+        except SkippedQuery:  # counted by the domain: no rows, as a query without a context pair
+            scores = []
+        pairs = get_context_pairs(scores[:context_limit], confidence_margin=confidence_margin) if scores else []
         self._report(f"training query {query_idx + 1}/{self._total}")
         if not pairs:
             return []
@@ -266,8 +272,11 @@ class LibraryTrainer(Trainer):
             with captured_library_output():
                 for i, q in enumerate(queries):
                     anyio.from_thread.check_cancelled()
-                    res = evaluator.evaluate_query(q, formula_params=params, dcg_win_rate=dcg, at_n=at_n,
-                                                   eval_context_limit=context_limit)
+                    try:  # the DCG tracker is updated last, after every grading of the query
+                        res = evaluator.evaluate_query(q, formula_params=params, dcg_win_rate=dcg, at_n=at_n,
+                                                       eval_context_limit=context_limit)
+                    except SkippedQuery:  # counted by the domain: not kept, as a query without contrast
+                        res = None
                     if res is not None:
                         kept += 1
                         rf_total += res["relevance_feedback_retrieval"]
@@ -317,7 +326,10 @@ class AllPairsTrainer(LibraryTrainer):
         for n, query in enumerate(queries):
             qv = await job.embed(query)
             points = await job.candidates(query, qv, settings.limit)
-            fb = list(await job.score(query, await job.texts(points)))
+            try:
+                fb = list(await job.score(query, await job.texts(points)))
+            except SkippedQuery:  # counted by the domain: no row, as a query without a pair
+                fb = []
             if job.progress is not None:
                 await job.progress(float(n + 1), float(len(queries)), f"training query {n + 1}/{len(queries)}")
             pairs = _all_pairs(fb[:k], settings.confidence_margin)

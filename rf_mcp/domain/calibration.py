@@ -1,4 +1,9 @@
-"""Calibration: fit a, b, c with the trainer port on the user's queries, judge the signal, store the profile."""
+"""Calibration: fit a, b, c with the trainer port on the user's queries, judge the signal, store the profile.
+
+A training query whose grades stay unusable after the feedback model's retry (:class:`UnusableGrades`, an LLM
+judge's malformed reply) is skipped and counted, and the profile records how many and why; past
+:data:`guardrails.MAX_SKIPPED_SHARE` of the queries the calibration fails. Every other model failure (connection,
+timeout, refusal) aborts at once. A search never skips: its unusable grades fail it."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from rf_mcp.domain.context import Meter, Target
 from rf_mcp.domain.models import CalibrationProfile, CalibrationReport, Pairing, Signal, Weights
 from rf_mcp.domain.profiles import ProfileStore
 from rf_mcp.domain.search import Grader
-from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.errors import GuardrailError, InputError, ModelError, UnusableGrades
 from rf_mcp.ports import (
     FeedbackItem,
     HasId,
@@ -25,6 +30,7 @@ from rf_mcp.ports import (
     Progress,
     QueryRequest,
     RelevanceFeedback,
+    SkippedQuery,
     Trainer,
     TrainingJob,
     TrainSettings,
@@ -37,6 +43,57 @@ INVERTED_CORRELATION = -0.1  # heuristic: good feedback models correlate positiv
 
 def query_hash(text: str) -> str:
     return hashlib.sha256(text.strip().lower().encode()).hexdigest()[:12]
+
+
+REASON_CHARS = 200
+
+
+class Skips:
+    """The queries of one batch operation (calibrate, evaluate) whose grades stayed unusable after the feedback model's
+    retry: skipped and counted; one past :func:`guardrails.max_skipped` of ``total`` fails the operation at once."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total = total
+        self.what = what  # "training", "evaluation"
+        self.queries: set[str] = set()
+        self.reason: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+    def add(self, query: str, error: UnusableGrades) -> None:
+        self.queries.add(query)
+        if self.reason is None:
+            reason = error.problem.rstrip(".")
+            self.reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 3] + "..."
+        if self.count > guardrails.max_skipped(self.total):
+            raise ModelError(
+                f"The feedback model's grades stayed unusable after its retry for {self.count} of {self.total} "
+                f"{self.what} queries ({self.count / self.total:.0%}), over the bound of "
+                f"{guardrails.MAX_SKIPPED_SHARE:.0%} that may be skipped (first: {self.reason}). Nothing was stored.",
+                fix='Use a feedback model that follows the JSON format: with an LLM judge, structured output ([feedback] '
+                    'structured_output = "on" on an endpoint that takes it), a larger model or a lower '
+                    "[feedback].batch_size.")
+
+    def grader(self, score: Grader) -> Grader:
+        """``score``, raising :class:`SkippedQuery` (for the trainer) for a query whose grades stayed unusable."""
+
+        async def graded(query: str, texts: Sequence[str]) -> list[float]:
+            try:
+                return await score(query, texts)
+            except UnusableGrades as exc:
+                self.add(query, exc)
+                raise SkippedQuery(query) from None
+
+        return graded
+
+    def note(self) -> str | None:
+        """A warning naming the skipped queries and why, or None when none was skipped."""
+        if not self.count:
+            return None
+        return (f"{self.count} of {self.total} {self.what} queries were skipped: the feedback model's grades stayed "
+                f"unusable after its retry (first: {self.reason}); at most {guardrails.MAX_SKIPPED_SHARE:.0%} may be.")
 
 
 def check_queries(queries: Sequence[str], warnings: list[str]) -> list[str]:
@@ -57,7 +114,7 @@ def check_queries(queries: Sequence[str], warnings: list[str]) -> list[str]:
 
 def too_little_signal(signal: Signal, points_count: int | None = None, limit: int | None = None) -> str:
     """Why a calibration found nothing to learn, with the numbers, and what would be enough."""
-    n = signal.queries_total
+    n = signal.queries_total - signal.queries_skipped
     need = math.ceil(guardrails.MIN_DISAGREEMENT * n - 1e-9)
     lo, hi = guardrails.RECOMMENDED_TRAIN_QUERIES
     size = ""
@@ -72,8 +129,9 @@ def too_little_signal(signal: Signal, points_count: int | None = None, limit: in
     if points_count is not None and points_count < 1000:
         more.insert(0, "a larger collection (thousands of documents: on a small one the retriever's top candidates "
                        "already hold what the feedback model prefers)")
-    return (f"the feedback model disagreed with the retriever on only {signal.queries_disagreeing} of {n} training "
-            f"queries ({signal.disagreement:.0%}; {signal.queries_with_pairs} had a usable pair of candidates){size}; "
+    skipped = f" graded ({signal.queries_skipped} skipped)" if signal.queries_skipped else ""
+    return (f"the feedback model disagreed with the retriever on only {signal.queries_disagreeing} of {n}{skipped} "
+            f"training queries ({signal.disagreement:.0%}; {signal.queries_with_pairs} had a usable pair of candidates){size}; "
             f"at least {need} ({guardrails.MIN_DISAGREEMENT:.0%}) must disagree for there to be anything to distil. "
             f"What would be enough: {', or '.join(more)}")
 
@@ -156,11 +214,14 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
     parts = target.parts
     t0 = time.perf_counter()
     meter = Meter(target)
+    skips = Skips(len(clean), "training")
     async with store.lock(target.collection, parts.key):
-        outcome = await trainer.train(training_job(target, progress, meter.score), clean, settings)
+        outcome = await trainer.train(training_job(target, progress, skips.grader(meter.score)), clean, settings)
         weights = Weights(a=outcome.weights[0], b=outcome.weights[1], c=outcome.weights[2])
-        signal = Signal(disagreement=round(outcome.queries_disagreeing / len(clean), 6), queries_total=len(clean),
+        graded = len(clean) - skips.count
+        signal = Signal(disagreement=round(outcome.queries_disagreeing / graded, 6), queries_total=len(clean),
                         queries_with_pairs=outcome.queries_with_pairs, queries_disagreeing=outcome.queries_disagreeing,
+                        queries_skipped=skips.count, skipped_reason=skips.reason,
                         library_reported=outcome.library_reported, retriever_correlation=outcome.retriever_correlation)
         reasons = judge(weights, signal, target.info.points_count, settings.limit)
         profile = CalibrationProfile(
@@ -173,12 +234,16 @@ async def calibrate(target: Target, trainer: Trainer, queries: Sequence[str], se
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             seconds=round(time.perf_counter() - t0, 3))
     key = await store.save(profile)
+    if note := skips.note():
+        warnings.append(note)
     if profile.usable:
         message = (f"Calibrated {target.collection!r}: a={weights.a:.4g} b={weights.b:.4g} c={weights.c:.4g}; the "
-                   f"feedback model disagreed with the retriever on {signal.disagreement:.0%} of {len(clean)} queries. "
+                   f"feedback model disagreed with the retriever on {signal.disagreement:.0%} of {graded} graded queries. "
                    "Next: evaluate on separate queries, with relevance judgments if you have them.")
     else:
         message = ("Calibration stored as UNUSABLE: " + "; ".join(reasons) +
                    ". Searches will refuse it. Change the queries, train settings or the feedback model and recalibrate.")
+    if skips.count:
+        message += f" {skips.count} of {len(clean)} training queries were skipped (unusable grades; see warnings)."
     return CalibrationReport(profile=profile, stored_key=key, feedback_scores_used=meter.count,
                              warnings=warnings, message=message)

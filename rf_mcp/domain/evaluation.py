@@ -11,6 +11,10 @@ Two views, reported side by side:
   verdict inconclusive (searches warn).
 
 Without a usable calibration, :func:`baselines` measures the rows that need none and stores nothing.
+
+As in calibration, a query whose grades stay unusable after the feedback model's retry is skipped and counted
+(``queries_skipped``): the library's view leaves it out, the ground truth drops it from every row (the verdict rests
+on the queries measured); past :data:`guardrails.MAX_SKIPPED_SHARE` of either set the evaluation fails.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rf_mcp.domain import search
-from rf_mcp.domain.calibration import query_hash, training_job
+from rf_mcp.domain.calibration import Skips, query_hash, training_job
 from rf_mcp.domain.context import Meter, Target
 from rf_mcp.domain.datasets import Query
 from rf_mcp.domain.metrics import CONFIDENCE, RESAMPLES, all_metrics, paired_interval
@@ -38,7 +42,7 @@ from rf_mcp.domain.models import (
 )
 from rf_mcp.domain.payload import doc_id_of
 from rf_mcp.domain.profiles import ProfileStore
-from rf_mcp.errors import GuardrailError, InputError
+from rf_mcp.errors import GuardrailError, InputError, UnusableGrades
 from rf_mcp.ports import Point, Progress, Trainer
 
 MIN_JUDGED_QUERIES = 10
@@ -91,14 +95,16 @@ def _names(target: Target, seeds: int, budget: int, *, hybrid: bool, rerank: boo
 
 async def _rows(target: Target, queries: list[Query], qrels: dict[str, dict[str, int]], costs: dict[str, int], *,
                 seeds: int, budget: int, progress: Progress | None, hybrid: Target | None, meter: Meter,
-                ref: ProfileRef | None) -> tuple[dict[str, list[dict[str, float]]], int]:
-    """Every row of ``costs`` on every judged query (metrics per query), and how many queries the RF guardrails refused.
-    The rerankers reorder the seed source's first pass; the RF rows run in the target's fusion (``ref``'s weights)."""
+                ref: ProfileRef | None, skips: Skips) -> tuple[dict[str, list[dict[str, float]]], int, list[Query]]:
+    """Every row of ``costs`` on every judged query (metrics per query), how many queries the RF guardrails refused,
+    and the queries measured (those whose grades stayed unusable are skipped, into ``skips``). The rerankers reorder
+    the seed source's first pass; the RF rows run in the target's fusion (``ref``'s weights)."""
     pool = seeds + budget
     suffix = "+sparse" if target.sparse is not None else ""
     baseline = "hybrid" if target.sparse is not None else "vanilla"
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in costs}
     refused = matched = 0
+    measured: list[Query] = []
     judged_ids = {d for rels in qrels.values() for d in rels}
     for i, q in enumerate(queries):
         rels = qrels[q.id or ""]
@@ -110,21 +116,26 @@ async def _rows(target: Target, queries: list[Query], qrels: dict[str, dict[str,
         first_points = await search.candidates(target, q.text, qv, DEPTH)
         first_ids = [doc_key(target, p) for p in first_points]
         matched += sum(1 for d in first_ids if d in judged_ids) + sum(1 for d in van_ids if d in judged_ids)
-        if f"rerank top-{pool}" in costs:
-            pool_scores = await meter.score(q.text, target.texts(first_points[:pool]))
-            lists[f"rerank top-{seeds}"] = rerank_top(first_ids, pool_scores, seeds)
-            lists[f"rerank top-{pool}"] = rerank_top(first_ids, pool_scores, pool)
-        if ref is not None:
-            try:
-                prec = await search.run(search.precision(target, q.text, ref, seeds=seeds, limit=DEPTH), meter.score)
-                rec = await search.run(search.recall(target, q.text, ref, seeds=seeds, budget=budget), meter.score)
-                lists[f"rf precision{suffix}"] = [h.doc_id or str(h.id) for h in prec.hits]
-                lists[f"rf recall{suffix}"] = with_tail([h.doc_id or str(h.id) for h in rec.hits], first_ids)
-            except GuardrailError:  # e.g. no contrast among the seeds: a user would fall back to the zero-cost search
-                refused += 1
-                lists[f"rf precision{suffix}"] = lists[f"rf recall{suffix}"] = lists[baseline]
-        for name in costs:
-            runs[name].append(all_metrics(lists[name], rels))
+        try:
+            if f"rerank top-{pool}" in costs:
+                pool_scores = await meter.score(q.text, target.texts(first_points[:pool]))
+                lists[f"rerank top-{seeds}"] = rerank_top(first_ids, pool_scores, seeds)
+                lists[f"rerank top-{pool}"] = rerank_top(first_ids, pool_scores, pool)
+            if ref is not None:
+                try:
+                    prec = await search.run(search.precision(target, q.text, ref, seeds=seeds, limit=DEPTH), meter.score)
+                    rec = await search.run(search.recall(target, q.text, ref, seeds=seeds, budget=budget), meter.score)
+                    lists[f"rf precision{suffix}"] = [h.doc_id or str(h.id) for h in prec.hits]
+                    lists[f"rf recall{suffix}"] = with_tail([h.doc_id or str(h.id) for h in rec.hits], first_ids)
+                except GuardrailError:  # e.g. no contrast among the seeds: a user would fall back to the zero-cost search
+                    refused += 1
+                    lists[f"rf precision{suffix}"] = lists[f"rf recall{suffix}"] = lists[baseline]
+        except UnusableGrades as exc:  # dropped from every row (the rows compare the same queries)
+            skips.add(q.text, exc)
+        else:
+            measured.append(q)
+            for name in costs:
+                runs[name].append(all_metrics(lists[name], rels))
         if progress is not None:
             await progress(float(i + 1), float(len(queries)), f"ground-truth evaluation {i + 1}/{len(queries)}")
     if queries and matched == 0:
@@ -133,7 +144,7 @@ async def _rows(target: Target, queries: list[Query], qrels: dict[str, dict[str,
             f"judgments: the ids are read from the payload key {target.id_field!r}, else the point id.",
             fix="Set [collection] id_field to the payload key (a dotted path such as metadata.doc_id) holding the ids "
                 "your qrels use.")
-    return runs, refused
+    return runs, refused, measured
 
 
 def _methods(runs: dict[str, list[dict[str, float]]], costs: dict[str, int]) -> list[MethodMetrics]:
@@ -158,7 +169,7 @@ def side(d: Difference) -> Literal["above", "below", "spans"]:
 
 async def _ground_truth(target: Target, profile: CalibrationProfile, queries: list[Query],
                         qrels: dict[str, dict[str, int]], seeds: int, budget: int, progress: Progress | None,
-                        hybrid: Target | None, meter: Meter) -> GroundTruth:
+                        hybrid: Target | None, meter: Meter, skips: Skips) -> GroundTruth:
     """Every method on the judged queries. The rerankers reorder the seed source's first pass; the RF rows run in
     the target's fusion and are measured against the zero-cost search of that fusion (vanilla, or plain hybrid)."""
     pool = seeds + budget
@@ -167,8 +178,8 @@ async def _ground_truth(target: Target, profile: CalibrationProfile, queries: li
     baseline: Literal["vanilla", "hybrid"] = "hybrid" if fused else "vanilla"
     suffix = "+sparse" if fused else ""
     costs = _names(target, seeds, budget, hybrid=hybrid is not None, rerank=True, rf=True)
-    runs, refused = await _rows(target, queries, qrels, costs, seeds=seeds, budget=budget, progress=progress,
-                                hybrid=hybrid, meter=meter, ref=_ref(profile))
+    runs, refused, queries = await _rows(target, queries, qrels, costs, seeds=seeds, budget=budget, progress=progress,
+                                         hybrid=hybrid, meter=meter, ref=_ref(profile), skips=skips)
     methods = _methods(runs, costs)
     per_query = {m: [r["ndcg_at_10"] for r in rows] for m, rows in runs.items()}
     by = {m.method: m.ndcg_at_10 for m in methods}
@@ -316,18 +327,24 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
                              fix="Recalibrate first, or pass relevance judgments (qrels) to measure the rows that need "
                                  "no calibration.")
     meter = Meter(target)
-    lib = await trainer.evaluate(training_job(target, progress, meter.score), [q.text for q in qs], profile.weights.as_tuple(),
-                                 at_n, eval_context_limit)
+    lib_skips = Skips(len(qs), "evaluation")
+    lib = await trainer.evaluate(training_job(target, progress, lib_skips.grader(meter.score)), [q.text for q in qs],
+                                 profile.weights.as_tuple(), at_n, eval_context_limit)
     gt = None
+    gt_skips = Skips(0, "judged evaluation")
     if qrels is not None:
         judged = _judged(qs, qrels, warnings)
-        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress, hybrid, meter)
+        gt_skips = Skips(len(judged), "judged evaluation")
+        gt = await _ground_truth(target, profile, judged, qrels, seeds, budget, progress, hybrid, meter, gt_skips)
+    warnings += [n for n in (lib_skips.note(), gt_skips.note()) if n]
     v, reasons = verdict(gt, seeds + budget)
     ev = Evaluation(fusion=target.fusion, at_n=at_n, queries=len(qs), queries_evaluated=lib.queries_kept,
                     rf_above_threshold=lib.rf_above_threshold, vanilla_above_threshold=lib.vanilla_above_threshold,
                     relative_gain_pct=lib.relative_gain_pct, dcg_rf_wins_pct=lib.dcg_rf_wins_pct,
                     dcg_vanilla_wins_pct=lib.dcg_vanilla_wins_pct, dcg_ties_pct=lib.dcg_ties_pct,
-                    feedback_scores_used=meter.count, ground_truth=gt, verdict=v, reasons=reasons, evaluated_at=now())
+                    feedback_scores_used=meter.count, ground_truth=gt, verdict=v, reasons=reasons, evaluated_at=now(),
+                    queries_skipped=len(lib_skips.queries | gt_skips.queries),
+                    skipped_reason=lib_skips.reason or gt_skips.reason)
     if store:
         stored, why = await profiles.set_evaluation(target.collection, profile.fingerprint, ev, replace=replace,
                                                     evaluated=profile)
@@ -350,6 +367,8 @@ async def evaluate(target: Target, trainer: Trainer, profile: CalibrationProfile
            f"{ev.dcg_vanilla_wins_pct:.0f}% (agreement with the feedback model, not relevance).")
     if reasons:
         msg += " " + "; ".join(reasons) + "."
+    if ev.queries_skipped:
+        msg += f" {ev.queries_skipped} queries were skipped (unusable grades; see warnings)."
     if gt is not None:
         msg += f" Advice: {gt.advice}"
     return EvaluationReport(fingerprint=profile.fingerprint, evaluation=ev, stored=stored, stored_reason=why,
@@ -371,8 +390,11 @@ async def baselines(target: Target, queries: Sequence[Query], qrels: dict[str, d
     pool = seeds + budget
     first: Literal["vanilla", "hybrid"] = "hybrid" if target.hybrid_seeds else "vanilla"
     costs = _names(target, seeds, budget, hybrid=hybrid is not None, rerank=rerank, rf=False)
-    runs, _ = await _rows(target, judged, qrels, costs, seeds=seeds, budget=budget, progress=progress, hybrid=hybrid,
-                          meter=meter, ref=None)
+    skips = Skips(len(judged), "judged evaluation")
+    runs, _, judged = await _rows(target, judged, qrels, costs, seeds=seeds, budget=budget, progress=progress,
+                                  hybrid=hybrid, meter=meter, ref=None, skips=skips)
+    if note := skips.note():
+        warnings.append(note)
     methods = _methods(runs, costs)
     per_query = {m: [r["ndcg_at_10"] for r in rows] for m, rows in runs.items()}
     differences = [difference(per_query, m, first) for m in costs if m.startswith("rerank")]
@@ -396,7 +418,7 @@ async def baselines(target: Target, queries: Sequence[Query], qrels: dict[str, d
         }[side(gate)]
     base = Baselines(queries=n, first_pass=first, methods=methods, differences=differences, worth_calibrating=worth,
                      advice=advice(methods, per_query, target.sparse is not None, rf_measured=False),
-                     feedback_scores_used=meter.count,
+                     feedback_scores_used=meter.count, queries_skipped=skips.count, skipped_reason=skips.reason,
                      per_query_ndcg10={m: [round(x, 6) for x in xs] for m, xs in per_query.items()},
                      query_ids=[q.id or "" for q in judged])
     rows = ", ".join(f"{m.method} {m.ndcg_at_10:.3f}" for m in methods)

@@ -19,6 +19,14 @@ MAX_SEEDS = 20
 MIN_TRAIN_QUERIES = 10
 RECOMMENDED_TRAIN_QUERIES = (50, 200)
 MIN_DISAGREEMENT = 0.10
+MAX_SKIPPED_SHARE = 0.10
+"""Largest share of a calibration's (or an evaluation's) queries that may be skipped because the feedback model's
+grades for them stayed unusable after its retry (an LLM judge's malformed replies); past it the operation fails."""
+
+
+def max_skipped(total: int) -> int:
+    """How many of ``total`` queries may be skipped: at most :data:`MAX_SKIPPED_SHARE` of them."""
+    return math.floor(MAX_SKIPPED_SHARE * total + 1e-9)
 
 
 def dense_vector(info: CollectionInfo, vector_name: str, retriever_dim: int | None = None) -> VectorInfo:

@@ -37,6 +37,9 @@ class Signal(BaseModel):
     queries_total: int = Field(ge=0)
     queries_with_pairs: int = Field(ge=0, description="Queries whose top candidates had a usable context pair.")
     queries_disagreeing: int = Field(ge=0)
+    queries_skipped: int = Field(0, ge=0, description="Training queries skipped: the feedback model's grades stayed "
+                                                      "unusable after its retry (disagreement is over the others).")
+    skipped_reason: str | None = Field(None, description="Why, the first skipped query's error (cut).")
     library_reported: float | None = Field(None, description="The percentage the library printed, parsed (cross-check).")
     retriever_correlation: float | None = Field(None, description="Mean per-query Spearman correlation between "
                                                 "retriever similarity and feedback score over training candidates; "
@@ -85,6 +88,9 @@ class Evaluation(BaseModel):
                                          "(no or too few judgments: served with a warning).")
     reasons: list[str] = []
     evaluated_at: str | None = Field(None, description="When (UTC, ISO 8601); None in profiles of schema 3.")
+    queries_skipped: int = Field(0, ge=0, description="Queries skipped: the feedback model's grades stayed unusable "
+                                                      "after its retry.")
+    skipped_reason: str | None = Field(None, description="Why, the first skipped query's error (cut).")
 
     def judged_queries(self) -> int:
         """The judged queries this verdict rests on (0 without judgments)."""
@@ -191,6 +197,9 @@ class Baselines(BaseModel):
                                                        "(None: the feedback model cannot score here).")
     advice: str
     feedback_scores_used: int
+    queries_skipped: int = Field(0, ge=0, description="Judged queries skipped: the feedback model's grades stayed "
+                                                      "unusable after its retry.")
+    skipped_reason: str | None = Field(None, description="Why, the first skipped query's error (cut).")
     per_query_ndcg10: dict[str, list[float]] = Field(default_factory=dict, exclude=True,
                                                      description="nDCG@10 per query and method (Python API only).")
     query_ids: list[str] = Field(default_factory=list, exclude=True)

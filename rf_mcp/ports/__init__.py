@@ -48,7 +48,7 @@ from rf_mcp.ports.queries import (
     VectorInfo,
     Weights3,
 )
-from rf_mcp.ports.training import LibraryEvaluation, Trainer, TrainingJob, TrainingOutcome, TrainSettings
+from rf_mcp.ports.training import LibraryEvaluation, SkippedQuery, Trainer, TrainingJob, TrainingOutcome, TrainSettings
 
 __all__ = [
     "RRF_K",
@@ -79,6 +79,7 @@ __all__ = [
     "SampledScorer",
     "Scorer",
     "SearchParams",
+    "SkippedQuery",
     "SparseEncoder",
     "SparseNearest",
     "SparseVector",

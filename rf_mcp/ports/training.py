@@ -38,6 +38,11 @@ class TrainSettings(BaseModel):
     min_delta: MinDelta = 1e-6
 
 
+class SkippedQuery(Exception):
+    """Raised by :attr:`TrainingJob.score` when the domain skips this query (its grades stayed unusable; the domain
+    counts it and fails the operation past its bound): a trainer goes on with the next query, as if it had no pair."""
+
+
 @dataclass(frozen=True)
 class TrainingJob:
     """Everything a trainer needs, as callables over the ports (the domain validates and counts the scores)."""
@@ -53,6 +58,7 @@ class TrainingJob:
     """``nearest(query_vector, limit, exclude)``: plain dense search, with vectors."""
     relevance_feedback: Callable[[np.ndarray, Sequence[FeedbackItem], Weights3, int], Awaitable[list[Point]]]
     score: Callable[[str, Sequence[str]], Awaitable[list[float]]]
+    """Validated feedback scores; raises :class:`SkippedQuery` for a query the domain skips."""
     text: Callable[[dict[str, Any]], str]
     texts: Callable[[Sequence[Point]], Awaitable[list[str]]]
     """The candidates' texts (refuses with the payload keys seen when the configured text fields are all empty)."""

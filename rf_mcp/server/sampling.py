@@ -40,7 +40,7 @@ from mcp_types.version import is_version_at_least
 
 from rf_mcp.domain.models import SearchResult
 from rf_mcp.domain.search import GradeRequest, Plan
-from rf_mcp.errors import InputError, ModelError
+from rf_mcp.errors import InputError, ModelError, UnusableGrades
 from rf_mcp.ports import GradeReplyError, SampledScorer
 
 Context = ServerRequestContext[Any, Any]
@@ -109,8 +109,8 @@ class ClientGrading:
             return self.judge.parse(text, len(rnd.request.texts))
         except GradeReplyError as exc:
             if rnd.attempt >= 1:
-                raise ModelError(f"The client's LLM gave unusable grades twice ({exc}).",
-                                 fix="Retry, or use a model that follows the JSON format.") from None
+                raise UnusableGrades(f"The client's LLM gave unusable grades twice ({exc}).",
+                                     fix="Retry, or use a model that follows the JSON format.") from None
             return _Round(rnd.request, rnd.attempt + 1, [
                 *rnd.messages, SamplingMessage(role="assistant", content=TextContent(type="text", text=text)),
                 SamplingMessage(role="user", content=TextContent(type="text", text=self.judge.retry_prompt(str(exc))))])

@@ -5,6 +5,7 @@ the library-only behaviour (cancellation between epochs) is kept on the real tra
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -123,3 +124,27 @@ async def test_cancelled_calibration_stops_training_promptly(indexed_engine, kin
     await anyio.sleep(0.3)
     assert 0 < ran < 100_000 and epochs["n"] == ran  # it trained, then stopped: no epoch after the call returned
     assert await rf.list_profiles("docs") == [] or all(p.profile is None for p in await rf.list_profiles("docs"))
+
+
+@pytest.mark.parametrize("kind", ["library", "all-pairs"])
+async def test_the_real_trainers_skip_a_query_with_unusable_grades(indexed_engine, kind):
+    """A query whose grades stay unusable gives no rows in the library's trainers, as in the numpy one (counted by the
+    domain), and is not kept in the library's evaluation."""
+    from rf_mcp.factory import build_trainer
+    from tests.unit.test_skipped_queries import Unusable
+
+    queries = doubles.queries()
+    outcomes = []
+    for trainer in (doubles.NumpyTrainer(), build_trainer(kind)):
+        scorer = Unusable({queries[7]})
+        rf = doubles.service(engine=copy.deepcopy(indexed_engine), scorer=scorer, trainer=trainer)
+        report = await rf.calibrate("docs", queries, doubles.TRAIN)
+        assert report.profile.signal.queries_skipped == 1, kind
+        outcomes.append((report.profile.signal.queries_with_pairs, report.profile.signal.queries_disagreeing))
+        held_out = [{"id": f"e{i}", "text": q} for i, q in enumerate(doubles.queries(20, seed=5))]
+        scorer.bad.add(held_out[2]["text"])
+        ev = (await rf.evaluate("docs", held_out, store=False)).evaluation
+        assert ev is not None and ev.queries_skipped == 1 and ev.queries_evaluated <= 19
+        await rf.close()
+    if kind == "library":  # the same rows as the numpy trainer
+        assert outcomes[0] == outcomes[1]

@@ -11,7 +11,7 @@ import pytest
 from rf_mcp.adapters.scorers.llm_judge import grading_prompt as render
 from rf_mcp.adapters.scorers.llm_judge import identity, parse, reply_schema
 from rf_mcp.config import LlmFeedback
-from rf_mcp.errors import ModelError
+from rf_mcp.errors import ModelError, UnusableGrades
 from rf_mcp.factory import build_scorer
 from rf_mcp.ports import GradeReplyError as JudgeReplyError
 from rf_mcp.ports import Scorer
@@ -105,12 +105,14 @@ async def test_http_judge_retries_bad_replies_once_then_fails(monkeypatch):
     with Served(FakeLLM(mode="garbage_once")) as served:
         async with http_judge(base_url=served.base_url) as judge:
             assert len(await judge.score(QUERY, DOCS)) == 3 and served.llm.requests == 2
+            assert (judge.requests, judge.unusable_replies) == (2, 1)  # type: ignore[attr-defined]
         assert "authorization" not in served.llm.headers[0]  # the judge sends the key it was given, never reads one
     for mode in ("garbage", "out_of_range"):
         with Served(FakeLLM(mode=mode)) as served:
             async with http_judge(base_url=served.base_url) as judge:
-                with pytest.raises(ModelError, match="unusable grades twice"):
+                with pytest.raises(UnusableGrades, match="unusable grades twice"):
                     await judge.score(QUERY, DOCS)
+                assert (judge.requests, judge.unusable_replies) == (2, 2)  # type: ignore[attr-defined]
             assert served.llm.requests == 2  # never a third try, never an invented grade
 
 
@@ -121,8 +123,16 @@ def test_reply_schema_fixes_the_shape_the_parser_takes():
     assert grades["minItems"] == grades["maxItems"] == 3
     entry = grades["items"]
     assert entry["required"] == ["id", "grade"] and entry["additionalProperties"] is False
-    assert entry["properties"]["id"] == {"type": "integer", "minimum": 1, "maximum": 3}
-    assert entry["properties"]["grade"] == {"type": "number", "minimum": 0, "maximum": 10}
+    # enums: grammar-based servers (llama.cpp) enforce them, not a minimum or maximum
+    assert entry["properties"]["id"] == {"type": "integer", "enum": [1, 2, 3]}
+    assert entry["properties"]["grade"] == {"type": "integer", "enum": list(range(11))}
+    assert parse('{"grades": [{"id": 1, "grade": 0}, {"id": 2, "grade": 10}, {"id": 3, "grade": 5}]}', 3)
+    # positional (llama-cpp-python's json_object form): entry i has id i, so a grammar cannot repeat or skip an id
+    fixed = reply_schema(3, positional=True)["properties"]["grades"]
+    assert fixed["items"] is False and fixed["minItems"] == fixed["maxItems"] == 3
+    assert [e["properties"]["id"] for e in fixed["prefixItems"]] == [{"const": 1}, {"const": 2}, {"const": 3}]
+    assert all(e["properties"]["grade"] == entry["properties"]["grade"] and e["additionalProperties"] is False
+               for e in fixed["prefixItems"])
 
 
 async def test_http_judge_sends_the_reply_schema_for_each_batch():
@@ -146,9 +156,10 @@ async def test_http_judge_auto_falls_back_once_to_plain_requests(caplog):
         async with http_judge(base_url=served.base_url) as judge:
             assert len(await judge.score(QUERY, DOCS)) == 3
             assert len(await judge.score("another query about neurons", DOCS)) == 3
-    bodies = served.llm.bodies
-    assert ["response_format" in b for b in bodies] == [True, False, False]  # one refusal, then plain only
-    warnings = [r for r in caplog.records if "structured output" in r.getMessage()]
+    # json_schema refused, then llama-cpp-python's json_object form refused, then plain only
+    assert [b.get("response_format", {}).get("type") for b in served.llm.bodies] == ["json_schema", "json_object",
+                                                                                     None, None]
+    warnings = [r for r in caplog.records if "structured output" in r.getMessage() and r.levelname == "WARNING"]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
     assert "Unrecognized" not in warnings[0].getMessage()  # the endpoint's body is not repeated
 
@@ -167,7 +178,31 @@ async def test_http_judge_structured_output_on_never_falls_back():
             with pytest.raises(ModelError, match='structured_output = "on"') as err:
                 await judge.score(QUERY, DOCS)
     assert "Unrecognized" not in str(err.value) and 'structured_output = "auto" or "off"' in err.value.fix
-    assert served.llm.requests == 1 and "response_format" in served.llm.bodies[0]
+    assert served.llm.requests == 2 and all("response_format" in b for b in served.llm.bodies)  # both forms, no plain
+
+
+@pytest.mark.parametrize("mode", ["on", "auto"])
+async def test_http_judge_sends_llama_cpp_python_its_json_object_form(mode, caplog):
+    """llama-cpp-python's server answers response_format json_schema with a 500 naming the field, and takes json_object
+    with a schema: the judge moves to that form at once (no retries of the 500) and stays structured."""
+    with Served(FakeLLM(mode="json_object_only")) as served:
+        async with http_judge(base_url=served.base_url, structured_output=mode, max_retries=2) as judge:
+            assert len(await judge.score(QUERY, DOCS)) == 3
+            assert len(await judge.score("another query about neurons", DOCS)) == 3
+    formats = [b["response_format"] for b in served.llm.bodies]
+    assert [f["type"] for f in formats] == ["json_schema", "json_object", "json_object"]
+    assert formats[1]["schema"] == reply_schema(3, positional=True)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+async def test_http_judge_caps_replies_only_when_told():
+    with Served(FakeLLM()) as served:
+        async with http_judge(base_url=served.base_url) as judge:
+            await judge.score(QUERY, DOCS)
+        async with http_judge(base_url=served.base_url, max_tokens=304) as judge:
+            await judge.score("another query about neurons", DOCS)
+    assert ["max_tokens" in b for b in served.llm.bodies] == [False, True]  # OpenAI's reasoning models refuse it
+    assert served.llm.bodies[1]["max_tokens"] == 304
 
 
 async def test_http_judge_structured_output_off_sends_no_schema():

@@ -4,15 +4,17 @@ All documents of one round are graded in one request: they are numbered and wrap
 (``<doc id=N>...</doc>``, with every ``<`` inside a document escaped so a document cannot close its block or
 open another), and the system prompt says they are untrusted data. The reply must be exactly one JSON object
 (bare, or as the only fenced block) with one integer id and one numeric grade per document, each within the
-scale; a reply that is not is asked again once, then the call fails: a grade is never invented. The HTTP judge
-caches its grades per (query, document).
+scale; a reply that is not is asked again once, then the call fails with :class:`UnusableGrades` (calibrate and
+evaluate skip and count such a query, within a bound): a grade is never invented. The HTTP judge caches its grades
+per (query, document).
 
 Two transports share the prompt and the identity (so a calibration made through one serves the other with the
 same model):
 * ``http``: an OpenAI-compatible chat-completions API (timeouts, retries with backoff, a concurrency cap). Unless
   ``[feedback] structured_output = "off"`` each request carries the reply's JSON schema (``response_format``
-  ``json_schema``, exactly n entries); the strict parser still checks every reply. The request format is the
-  transport's, not part of the identity;
+  ``json_schema``, exactly n entries; an endpoint that refuses it gets ``json_object`` with the schema, the form of
+  llama-cpp-python's server); the strict parser still checks every reply. The request format is the transport's,
+  not part of the identity;
 * ``sampling``: the MCP client's own LLM. The protocol layer asks the client with :meth:`SamplingJudge.prompt` and
   checks the reply with :meth:`SamplingJudge.parse` (:mod:`rf_mcp.server.sampling`); a search's plan receives the
   grades directly, so nothing is cached between clients.
@@ -33,7 +35,7 @@ import anyio
 import httpx
 
 from rf_mcp.config import LlmFeedback
-from rf_mcp.errors import ConfigError, ModelError
+from rf_mcp.errors import ConfigError, ModelError, UnusableGrades
 from rf_mcp.ports import GradeReplyError, SampledScorer, Scorer
 
 log = logging.getLogger("rf_mcp")
@@ -63,22 +65,42 @@ def grading_prompt(query: str, documents: Sequence[str], max_chars: int = 2000) 
             f"\n\nGrade all {len(documents)} documents (ids 1-{len(documents)}), JSON only.")
 
 
-def reply_schema(n: int) -> dict[str, Any]:
-    """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say."""
-    entry = {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
-             "properties": {"id": {"type": "integer", "minimum": 1, "maximum": n},
-                            "grade": {"type": "number", "minimum": SCALE[0], "maximum": SCALE[1]}}}
-    return {"type": "object", "additionalProperties": False, "required": ["grades"],
-            "properties": {"grades": {"type": "array", "minItems": n, "maxItems": n, "items": entry}}}
+def reply_schema(n: int, *, positional: bool = False) -> dict[str, Any]:
+    """The JSON schema of a reply grading ``n`` documents: what :func:`parse` accepts, as far as a schema can say, with
+    integer grades (the prompt's scale). Ids and grades are enums: grammar-based servers (llama.cpp) enforce an enum,
+    not a minimum or maximum. ``positional``: entry i must have id i (``prefixItems`` with a ``const`` id), so a
+    grammar rules out a repeated or missing id too; OpenAI's strict mode is not known to take ``prefixItems``, so only
+    the ``json_object`` form (llama-cpp-python's grammars) sends it."""
+    grade = {"type": "integer", "enum": list(range(SCALE[0], SCALE[1] + 1))}
+
+    def entry(id_schema: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False, "required": ["id", "grade"],
+                "properties": {"id": id_schema, "grade": grade}}
+
+    grades: dict[str, Any] = {"type": "array", "minItems": n, "maxItems": n}
+    if positional:
+        grades |= {"prefixItems": [entry({"const": i}) for i in range(1, n + 1)], "items": False}
+    else:
+        grades["items"] = entry({"type": "integer", "enum": list(range(1, n + 1))})
+    return {"type": "object", "additionalProperties": False, "required": ["grades"], "properties": {"grades": grades}}
 
 
-def response_format(n: int) -> dict[str, Any]:
-    """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output)."""
+FORMS = ("json_schema", "json_object")
+"""The structured-output request forms, in the order tried: OpenAI's ``json_schema`` (OpenAI, vLLM, Ollama, llama.cpp's
+llama-server), then ``json_object`` with a ``schema`` (llama-cpp-python's server, which refuses the first)."""
+
+
+def response_format(n: int, form: str = "json_schema") -> dict[str, Any]:
+    """The chat-completions ``response_format`` asking for :func:`reply_schema` (structured output) in ``form``."""
+    if form == "json_object":
+        return {"type": "json_object", "schema": reply_schema(n, positional=True)}
     return {"type": "json_schema", "json_schema": {"name": "grades", "strict": True, "schema": reply_schema(n)}}
 
 
-# a 400/422 body naming the structured-output field: the endpoint does not take it (read here, never forwarded)
+# a 400/422 body naming the structured-output field: the endpoint does not take it (read here, never forwarded); a 500
+# naming it is the same refusal (llama-cpp-python's server answers a response_format it does not know with a 500)
 _REFUSES_SCHEMA = re.compile(r"response_format|json[_ ]?schema|grammar", re.I)
+_REFUSAL_STATUS = (400, 422, 500)
 
 
 def retry_message(error: str) -> str:
@@ -226,8 +248,12 @@ class HttpJudge(_Judge, Scorer):
         self.shown = f"{base.scheme}://{base.host}{port}{self.url.path.split(';')[0]}"
         self._limit = anyio.CapacityLimiter(settings.concurrency)
         self._client: httpx.AsyncClient | None = None
-        # structured output on this endpoint: None untried, True accepted once, False refused (auto fell back)
-        self._structured: bool | None = False if settings.structured_output == "off" else None
+        # structured output on this endpoint: the forms still to try (the first is sent; none: plain requests), and
+        # whether one was accepted (from then on a refusal is an error, never a fallback)
+        self._forms: list[str] = [] if settings.structured_output == "off" else list(FORMS)
+        self._accepted = False
+        self.requests = 0  # HTTP requests sent (retries included), for measurements
+        self.unusable_replies = 0  # replies the parser refused (each asked again once)
 
     def _headers(self) -> dict[str, str]:
         key = self.settings.api_key  # read by the configuration from the variable api_key_env names
@@ -239,7 +265,8 @@ class HttpJudge(_Judge, Scorer):
             await client.aclose()
 
     async def _post(self, body: dict[str, Any]) -> tuple[int, str]:
-        """(200, the reply's text) or (a 4xx status, its body), after retries of faults, 429 and 5xx."""
+        """(200, the reply's text) or (a 4xx status, or a 5xx refusing response_format, and its body), after retries of
+        faults, 429 and other 5xx."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.timeout)
         last = ""
@@ -248,10 +275,13 @@ class HttpJudge(_Judge, Scorer):
                 await anyio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
             try:
                 async with self._limit:
+                    self.requests += 1
                     resp = await self._client.post(self.url, json=body, headers=self._headers())
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
                 continue
+            if resp.status_code >= 500 and "response_format" in body and _REFUSES_SCHEMA.search(resp.text[:65536]):
+                return resp.status_code, resp.text[:65536]  # a refusal of the field, not a fault: no retry
             if resp.status_code == 429 or resp.status_code >= 500:
                 last = f"HTTP {resp.status_code}"
                 continue
@@ -267,31 +297,38 @@ class HttpJudge(_Judge, Scorer):
 
     async def _complete(self, messages: list[dict[str, str]], n: int) -> str:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
-        structured = self._structured is not False
-        if structured:
-            body["response_format"] = response_format(n)
-        status, text = await self._post(body)
-        if (structured and status in (400, 422) and self.settings.structured_output == "auto"
-                and self._structured is None and _REFUSES_SCHEMA.search(text)):
-            # auto: the endpoint refuses the field before ever taking it; send plain requests from now on
-            del body["response_format"]
+        if self.settings.max_tokens is not None:  # not sent by default: OpenAI's reasoning models refuse max_tokens
+            body["max_tokens"] = self.settings.max_tokens
+        while True:
+            form = self._forms[0] if self._forms else None
+            if form is None:
+                body.pop("response_format", None)
+            else:
+                body["response_format"] = response_format(n, form)
             status, text = await self._post(body)
-            structured = False
-            if status == 200 and self._structured is None:
-                self._structured = False
-                log.warning("The LLM judge at %s does not take structured output (response_format json_schema): "
-                            'sending plain requests ([feedback] structured_output = "auto").', self.shown)
-        if status == 200:
-            if structured:
-                self._structured = True
-            return text
+            if status == 200:
+                self._accepted = self._accepted or form is not None
+                return text
+            if (form is None or self._accepted or status not in _REFUSAL_STATUS or not _REFUSES_SCHEMA.search(text)
+                    or (len(self._forms) == 1 and self.settings.structured_output == "on")):
+                break
+            # the endpoint refuses this form before ever taking one: the next form, then ("auto") plain requests
+            if self._forms and self._forms[0] == form:  # batches in flight at once move on once
+                self._forms.pop(0)
+                if self._forms:
+                    log.info("The LLM judge at %s does not take response_format %s: sending %s.", self.shown, form,
+                             self._forms[0])
+                else:
+                    log.warning("The LLM judge at %s does not take structured output (response_format %s): "
+                                'sending plain requests ([feedback] structured_output = "auto").', self.shown,
+                                " or ".join(FORMS))
         # the body is the endpoint's, not ours to forward: summarise
-        if structured and self.settings.structured_output == "on":
+        if form is not None and self.settings.structured_output == "on":
             raise ModelError(f"The LLM judge at {self.shown} refused the request with structured output "
                              f'(HTTP {status}; [feedback] structured_output = "on").',
-                             fix='If the endpoint does not take response_format json_schema, set [feedback] '
-                                 'structured_output = "auto" or "off"; else check model, base_url and '
-                                 f"${self.settings.api_key_env}.")
+                             fix="If the endpoint takes neither response_format json_schema nor json_object with a "
+                                 'schema, set [feedback] structured_output = "auto" or "off"; else check model, '
+                                 f"base_url and ${self.settings.api_key_env}.")
         raise ModelError(f"The LLM judge at {self.shown} refused the request (HTTP {status}).",
                          fix=f"Check [feedback].model, base_url and ${self.settings.api_key_env}; the "
                              "endpoint's own message is in its logs.")
@@ -302,13 +339,16 @@ class HttpJudge(_Judge, Scorer):
         try:
             return parse(reply, len(docs))
         except GradeReplyError as first:
+            self.unusable_replies += 1
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_message(str(first))}]
             reply = await self._complete(messages, len(docs))
             try:
                 return parse(reply, len(docs))
             except GradeReplyError as second:
-                raise ModelError(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
-                                 fix="Use a model that follows the JSON format, or lower [feedback].batch_size.") from None
+                self.unusable_replies += 1
+                raise UnusableGrades(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
+                                     fix='Use a model that follows the JSON format (or [feedback] structured_output = '
+                                         '"on" if the endpoint takes it), or lower [feedback].batch_size.') from None
 
     async def score(self, query: str, documents: Sequence[str]) -> list[float]:
         todo = self.cache.missing(query, documents)
@@ -323,8 +363,8 @@ class HttpJudge(_Judge, Scorer):
         async with anyio.create_task_group() as tg:
             for batch in self.batches(todo):
                 tg.start_soon(run, batch)
-        if errors:
-            raise errors[0]
+        if errors:  # a transport fault first: only unusable grades may be skipped by a batch operation
+            raise next((e for e in errors if not isinstance(e, UnusableGrades)), errors[0])
         return self.cached(query, documents)
 
 
