@@ -5,7 +5,8 @@
     python -m benchmarks.latency --sizes none                             # SciFact only
 
 Synthetic: clustered 384-d unit vectors (one cluster per 500 points); queries drawn like the data (a cluster centre
-plus noise). Each size is built ``--builds`` times (each HNSW graph differs, and so does its worst query). Each row
+plus noise). Each size is built ``--builds`` times from the same vectors (each HNSW graph differs, and so does its worst
+query), with other queries and feedback on each build. Each row
 compares, on the same edge shard with its HNSW index built, the engine's RF query at its default HNSW breadth and the
 query rf-mcp sends (``rf_mcp.domain.search.rf_query``: the breadth chosen from the feedback's pull, the RF formula
 scored on the union of its graph search and the plain neighbourhoods of the query and of the feedback examples) with
@@ -74,9 +75,9 @@ def batches(n: int, size: int = 5000):  # type: ignore[no-untyped-def]
         yield start, unit(c[rng.integers(0, len(c), stop - start)] + 0.5 * rng.normal(size=(stop - start, DIM)))
 
 
-def queries(n: int, count: int) -> np.ndarray:
+def queries(n: int, count: int, seed: int = 7) -> np.ndarray:
     c = centres(n)
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     return unit(c[rng.integers(0, len(c), count)] + 0.5 * rng.normal(size=(count, DIM)))
 
 
@@ -126,7 +127,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
         common = {"points": n, "build": build, "upsert_s": round(upsert_s, 1), "build_s": round(build_s, 1),
                   "reopen_s": round(reopen_s, 2)}
         rows = []
-        qs = queries(n, count)
+        qs = queries(n, count, seed=7 + 100 * build)  # other queries (and feedback) on each build
         near: dict[str, list[float]] = {"default_ov": [], "default_ms": [], "auto_ov": [], "auto_ms": [], "exact_ms": []}
         for q in qs:
             exact, exact_ms = await timed(engine, QueryRequest(Nearest(q.tolist(), "dense"), 10, params=EXACT))
@@ -138,7 +139,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
                 near[k].append(v)
         rows.append({**common, "query": "nearest", "raw": near, "hnsw_ef": [search.NEAREST_EF]})
         print(json.dumps(brief(summary([rows[-1]]))), flush=True)
-        rng = np.random.default_rng(11)
+        rng = np.random.default_rng(11 + 100 * build)
         for label, c, source in SCENARIOS:
             weights = Weights(a=0.15, b=0.4, c=c)
             acc: dict[str, list[float]] = {k: [] for k in ("default_ov", "default_ms", "auto_ov", "auto_ms", "exact_ms",
@@ -262,7 +263,8 @@ def latency_md(rows: list[dict[str, Any]]) -> str:
     table = [summary([r for r in rows if (r["points"], r["query"]) == k]) for k in keys]
     lines = ["## HNSW vs exact search on the edge engine", "",
              f"Clustered 384-d vectors, top 10, {table[0]['queries'] // table[0]['builds']} queries per build; each size "
-             "built (upsert + HNSW) separately several times, since an HNSW graph differs from build to build. "
+             "built (upsert + HNSW) from the same vectors several times, since an HNSW graph differs from build to build, "
+             "with other queries and feedback on each build. "
              "*overlap*: share of the exact top-10 ids found, over every query of every build: mean, minimum and 5th "
              "percentile; latencies in ms (p50 / p95). *default*: the engine's RF query at its default HNSW breadth; "
              "*rf-mcp*: the query rf-mcp sends (`rf_mcp.domain.search.rf_query`: its breadth chosen from the "
