@@ -110,13 +110,14 @@ async def nearest(target: Target, qv: np.ndarray, limit: int, *, with_vector: bo
         with_vector=using if with_vector else None, params=nearest_params(target)))
 
 
-def describe_params(target: Target, used: SearchParams | None) -> str:
-    """The engine search an RF query ran with (``used``), as results report it."""
+def describe_params(target: Target, used: SearchParams | None, *, rf: bool = False) -> str:
+    """The engine search an RF query (``rf``; else a plain search) ran with (``used``), as results report it."""
     if (used is not None and used.exact) or target.info.indexed_vectors == 0:
         return "exact"
     if used is None or used.hnsw_ef is None:
         return "hnsw (engine default breadth)"
-    return f"hnsw, hnsw_ef={used.hnsw_ef}" + ("" if target.params is not None else " (chosen from the feedback's pull)")
+    return (f"hnsw, hnsw_ef={used.hnsw_ef}" + ("" if target.params is not None else " (chosen from the feedback's pull)")
+            + (", rescored with nearest-neighbour candidates" if rf else ""))
 
 
 def _ranked(points: list[Point]) -> list[Point]:
@@ -245,17 +246,19 @@ def rf_query(info: CollectionInfo, using: str, distance: str, qv: np.ndarray, fe
     rf = RelevanceFeedback(qv.tolist(), list(feedback), weights.as_tuple(), using)
     pull = feedback_pull(qv, vectors, [f.score for f in feedback], weights, distance)
     params = rf_search_params(info, pull, explicit)
-    if params is None or params.exact:
+    if params is None or params.exact or not info.indexed_vectors:
         return rf, params
     around = Filter.combine(flt, exclude=[f.example for f in feedback if isinstance(f.example, int | str)])
     size = next(size for below, size in NEIGHBOURHOOD_STEPS if pull < below)
+    base = NEAREST_EF if explicit is None or explicit.hnsw_ef is None else explicit.hnsw_ef  # a caller's breadth: all
 
     def near(v: Sequence[float], k: int) -> Prefetch:
-        return Prefetch(Nearest([float(x) for x in v], using), k, around, SearchParams(hnsw_ef=max(NEAREST_EF, k)))
+        return Prefetch(Nearest([float(x) for x in v], using), k, around, SearchParams(hnsw_ef=max(base, k)))
 
+    examples = [v for v in vectors if len(v)] if pull > 0 else []  # no pull (vanilla): the query's neighbours only
     prefetch = (Prefetch(rf, limit, flt, params), near(qv.tolist(), size),
-                *(near(v, EXAMPLE_NEIGHBOURHOOD) for v in vectors if len(v)))
-    breadth = sum((p.params.hnsw_ef or 0) if p.params else 0 for p in prefetch)
+                *(near(v, EXAMPLE_NEIGHBOURHOOD) for v in examples))
+    breadth = sum(max(p.limit, (p.params.hnsw_ef or 0) if p.params else 0) for p in prefetch)
     if explicit is None and breadth * EXACT_BELOW_EF_SHARE >= info.points_count:  # as costly as a scan: scan
         return rf, SearchParams(exact=True)
     return Rescore(rf, prefetch), params
@@ -457,7 +460,7 @@ async def precision(target: Target, query: str, profile: ProfileRef, *, seeds: i
     hits = [_hit(target, p, i + 1, p.score, seed_scores.get(p.id), source) for i, p in enumerate(points)]
     yield SearchResult(mode="precision", method=method, fusion=target.fusion, query=query,
                        collection=target.collection, hits=hits, feedback_scores_used=len(seed_points) if score_seeds else 0,
-                       scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target, used),
+                       scoring_rounds=1 if score_seeds else 0, profile=profile, search_params=describe_params(target, used, rf=True),
                        timings_ms=clock.laps)
 
 
@@ -490,4 +493,4 @@ async def recall(target: Target, query: str, profile: ProfileRef, *, seeds: int 
     yield SearchResult(mode="recall", method="rf-recall" if target.sparse is None else "rf-recall+sparse",
                        fusion=target.fusion, query=query, collection=target.collection, hits=hits,
                        feedback_scores_used=len(seed_points) + len(rf_points), scoring_rounds=2, profile=profile,
-                       search_params=describe_params(target, used), timings_ms=clock.laps)
+                       search_params=describe_params(target, used, rf=True), timings_ms=clock.laps)

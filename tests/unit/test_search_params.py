@@ -15,7 +15,20 @@ from rf_mcp.adapters.engines.memory import MemoryEngine
 from rf_mcp.config import Config
 from rf_mcp.domain import search
 from rf_mcp.domain.models import Weights
-from rf_mcp.ports import CollectionInfo, CollectionSpec, FeedbackItem, PointInput, QueryRequest, RelevanceFeedback, SearchParams
+from rf_mcp.ports import (
+    CollectionInfo,
+    CollectionSpec,
+    FeedbackItem,
+    FieldCondition,
+    Filter,
+    Match,
+    Nearest,
+    PointInput,
+    QueryRequest,
+    RelevanceFeedback,
+    Rescore,
+    SearchParams,
+)
 from tests import doubles
 
 pytestmark = pytest.mark.anyio
@@ -186,3 +199,47 @@ async def test_a_trapped_rf_graph_search_is_rescued_by_the_plain_neighbourhoods(
     small = info.model_copy(update={"points_count": 5000, "indexed_vectors": 5000})  # the searches would cost a scan
     sent, params = search.rf_query(small, "dense", "Cosine", q, feedback, weights, 10, vectors=[s.tolist() for s in seeds])
     assert isinstance(sent, RelevanceFeedback) and params == SearchParams(exact=True)
+
+
+def test_what_rf_query_sends():
+    """The candidate searches rf_query adds: the filter on each (point-id examples left out of the neighbourhoods), a
+    caller's breadth on all of them, none without an index, only the query's without a pull, and a scan when they
+    would cost as much (the RF search's own limit counted)."""
+    rng = np.random.default_rng(9)
+    q, seeds = rng.normal(size=8), rng.normal(size=(5, 8))
+    w = Weights(a=0.2, b=0.5, c=0.05)
+    feedback = [FeedbackItem(i + 1, s) for i, s in enumerate([0.9, 0.7, 0.5, 0.3, 0.1])]  # point-id examples
+    flt = Filter(must=[FieldCondition(key="lang", match=Match(value="en"))])
+    vectors = [s.tolist() for s in seeds]
+
+    def info(points: int, indexed: int) -> CollectionInfo:
+        return CollectionInfo(name="c", points_count=points, vectors=[], indexed_vectors=indexed)
+
+    sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, w, 10, vectors=vectors, flt=flt)
+    assert isinstance(sent, Rescore) and params is not None and params.hnsw_ef is not None
+    own, *near = sent.prefetch
+    assert own.query is sent.query and own.filter == flt and own.params == params and own.limit == 10
+    assert len(near) == 6 and all(isinstance(p.query, Nearest) for p in near)
+    assert near[0].limit in dict(search.NEIGHBOURHOOD_STEPS).values() and near[0].query.vector == q.tolist()
+    assert all(p.filter == Filter.combine(flt, exclude=[1, 2, 3, 4, 5]) for p in near)
+    assert all(p.params == SearchParams(hnsw_ef=max(search.NEAREST_EF, p.limit)) for p in near)
+
+    mine = SearchParams(hnsw_ef=1000)
+    sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, w, 10, vectors=vectors,
+                                   explicit=mine)
+    assert params is mine and isinstance(sent, Rescore)
+    assert all(p.params == mine for p in sent.prefetch)  # the caller's breadth on every search
+    sent, params = search.rf_query(info(100_000, 0), "dense", "Cosine", q, feedback, w, 10, vectors=vectors,
+                                   explicit=SearchParams(hnsw_ef=128))
+    assert isinstance(sent, RelevanceFeedback)  # no index: one scan, not seven
+
+    vanilla = Weights(a=1.0, b=0.0, c=0.0)
+    sent, _ = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, vanilla, 10, vectors=vectors)
+    assert isinstance(sent, Rescore) and len(sent.prefetch) == 2  # no pull: the examples' neighbours cannot matter
+
+    small = Weights(a=0.2, b=0.5, c=0.005)  # a small pull: hnsw_ef 256 and 100 neighbours, 1,792 in all
+    assert search.feedback_pull(q, vectors, [f.score for f in feedback], small, "Cosine") < 0.5
+    sent, _ = search.rf_query(info(10_000, 10_000), "dense", "Cosine", q, feedback, small, 10, vectors=vectors)
+    assert isinstance(sent, Rescore)
+    sent, params = search.rf_query(info(10_000, 10_000), "dense", "Cosine", q, feedback, small, 1000, vectors=vectors)
+    assert isinstance(sent, RelevanceFeedback) and params == SearchParams(exact=True)  # a budget of 1,000 counts
