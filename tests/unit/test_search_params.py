@@ -176,9 +176,9 @@ async def test_a_trapped_rf_graph_search_is_rescued_by_the_plain_neighbourhoods(
     dim = 16
     centre, far = rng.normal(size=dim), rng.normal(size=dim)
     near_docs = centre + 0.6 * rng.normal(size=(300, dim))
-    far_docs = far + 0.6 * rng.normal(size=(7700, dim))  # enough points for an HNSW search to beat a scan
+    far_docs = far + 0.6 * rng.normal(size=(9700, dim))  # enough points for an HNSW search to beat a scan
     docs = np.vstack([near_docs, far_docs])
-    engine = TrappedGraph(trap=set(range(301, 8001)))  # the far cluster's ids
+    engine = TrappedGraph(trap=set(range(301, 10001)))  # the far cluster's ids
     await engine.create_collection("c", CollectionSpec("dense", dim))
     await engine.upsert("c", [PointInput(i + 1, {"dense": docs[i].tolist()}, {}) for i in range(len(docs))])
     info = await engine.describe("c")
@@ -215,20 +215,34 @@ def test_what_rf_query_sends():
     def info(points: int, indexed: int) -> CollectionInfo:
         return CollectionInfo(name="c", points_count=points, vectors=[], indexed_vectors=indexed)
 
-    sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, w, 10, vectors=vectors, flt=flt)
-    assert isinstance(sent, Rescore) and params is not None and params.hnsw_ef is not None
-    own, *near = sent.prefetch
+    small = Weights(a=0.2, b=0.5, c=0.005)  # a small pull: hnsw_ef 256, 100 neighbours of the query
+    assert search.feedback_pull(q, vectors, [f.score for f in feedback], small, "Cosine") < 0.5
+    sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, small, 10, vectors=vectors,
+                                   flt=flt)
+    assert isinstance(sent, Rescore) and params == SearchParams(hnsw_ef=256)
+    own, query, *examples = sent.prefetch
     assert own.query is sent.query and own.filter == flt and own.params == params and own.limit == 10
-    assert len(near) == 6 and all(isinstance(p.query, Nearest) for p in near)
-    assert near[0].limit in dict(search.NEIGHBOURHOOD_STEPS).values() and near[0].query.vector == q.tolist()
-    assert all(p.filter == Filter.combine(flt, exclude=[1, 2, 3, 4, 5]) for p in near)
-    assert all(p.params == SearchParams(hnsw_ef=max(search.NEAREST_EF, p.limit)) for p in near)
+    assert query.query == Nearest(q.tolist(), "dense") and query.limit == 100
+    assert query.params == SearchParams(hnsw_ef=search.QUERY_NEIGHBOURHOOD_EF)
+    assert [p.query.vector for p in examples] == vectors  # type: ignore[union-attr]
+    assert all(p.limit == 100 and p.params == SearchParams(hnsw_ef=search.NEAREST_EF) for p in examples)
+    assert all(p.filter == Filter.combine(flt, exclude=[1, 2, 3, 4, 5]) for p in (query, *examples))
+
+    # a large pull (cosine, dot): the graph search is a plain one for the combined vector, at the pull's breadth
+    assert search.feedback_pull(q, vectors, [f.score for f in feedback], w, "Cosine") >= 0.5
+    sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, w, 10, vectors=vectors)
+    graph = sent.prefetch[0]  # type: ignore[union-attr]
+    v, _ = search.combined_vector(q, vectors, [f.score for f in feedback], w, "Cosine")
+    assert isinstance(graph.query, Nearest) and np.allclose(graph.query.vector, v) and graph.params == params
+    sent, _ = search.rf_query(info(100_000, 100_000), "dense", "Euclid", q, feedback, w, 10, vectors=vectors)
+    assert isinstance(sent.prefetch[0].query, RelevanceFeedback)  # type: ignore[union-attr]  # not linear: RF itself
 
     mine = SearchParams(hnsw_ef=1000)
     sent, params = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, w, 10, vectors=vectors,
                                    explicit=mine)
     assert params is mine and isinstance(sent, Rescore)
-    assert all(p.params == mine for p in sent.prefetch)  # the caller's breadth on every search
+    assert all(p.params == mine for p in sent.prefetch[2:])  # the caller's breadth on every search
+    assert sent.prefetch[0].params == mine and sent.prefetch[1].params == SearchParams(hnsw_ef=1000)
     sent, params = search.rf_query(info(100_000, 0), "dense", "Cosine", q, feedback, w, 10, vectors=vectors,
                                    explicit=SearchParams(hnsw_ef=128))
     assert isinstance(sent, RelevanceFeedback)  # no index: one scan, not seven
@@ -237,8 +251,6 @@ def test_what_rf_query_sends():
     sent, _ = search.rf_query(info(100_000, 100_000), "dense", "Cosine", q, feedback, vanilla, 10, vectors=vectors)
     assert isinstance(sent, Rescore) and len(sent.prefetch) == 2  # no pull: the examples' neighbours cannot matter
 
-    small = Weights(a=0.2, b=0.5, c=0.005)  # a small pull: hnsw_ef 256 and 100 neighbours, 1,792 in all
-    assert search.feedback_pull(q, vectors, [f.score for f in feedback], small, "Cosine") < 0.5
     sent, _ = search.rf_query(info(10_000, 10_000), "dense", "Cosine", q, feedback, small, 10, vectors=vectors)
     assert isinstance(sent, Rescore)
     sent, params = search.rf_query(info(10_000, 10_000), "dense", "Cosine", q, feedback, small, 1000, vectors=vectors)

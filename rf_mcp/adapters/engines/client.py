@@ -126,6 +126,7 @@ def to_request(request: QueryRequest) -> dict[str, Any]:
                               "search_params": _params(request.params)}
     if isinstance(q, Fusion | Rescore):
         kwargs["prefetch"] = _prefetches(q, request.params)
+        kwargs["search_params"] = None  # each prefetch carries its own
         kwargs["query"] = models.FusionQuery(fusion=models.Fusion.RRF) if isinstance(q, Fusion) else to_query(q.query)
         kwargs["using"] = None if isinstance(q, Fusion) else _using(q.query)
     else:
@@ -140,10 +141,9 @@ def _prefetches(q: Fusion | Rescore, params: SearchParams | None) -> list[models
     for p in q.prefetch:
         inner = p.query
         own = p.params or params
-        if isinstance(inner, Rescore):
+        if isinstance(inner, Rescore):  # a level with prefetches searches nothing itself: no parameters
             out.append(models.Prefetch(prefetch=_prefetches(inner, own), query=to_query(inner.query),
-                                       using=_using(inner.query), limit=p.limit, filter=to_filter(p.filter),
-                                       params=_params(own)))
+                                       using=_using(inner.query), limit=p.limit, filter=to_filter(p.filter)))
         else:
             out.append(models.Prefetch(query=to_query(inner), using=_using(inner), limit=p.limit,
                                        filter=to_filter(p.filter), params=_params(own)))

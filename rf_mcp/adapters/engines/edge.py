@@ -380,7 +380,9 @@ class EdgeEngine(Engine):
 
     def _layer(self, collection: str, q: Any, flt: Filter | None, params: SearchParams | None
                ) -> tuple[Any, Filter | None, list[Any] | None]:
-        """One level of a query: the edge query, its filter and its prefetches (each with its own parameters)."""
+        """One level of a query: the edge query, its filter and its prefetches (each with its own parameters). A level
+        with prefetches gets none: qdrant-edge-py 0.9.0 applies them to every prefetch below it, over their own
+        (measured: an RF rescoring sent with hnsw_ef=4096 ran its 100-neighbour searches at 4096, 34 ms for 16)."""
         qe = _edge()
         if not isinstance(q, Fusion | Rescore):
             query, flt = self._query(collection, q, flt)
@@ -389,7 +391,7 @@ class EdgeEngine(Engine):
         for p in q.prefetch:
             inner, inner_filter, nested = self._layer(collection, p.query, p.filter, p.params or params)
             prefetches.append(qe.Prefetch(limit=p.limit, query=inner, prefetches=nested, filter=to_filter(inner_filter),
-                                          params=_params(p.params or params)))
+                                          params=None if nested else _params(p.params or params)))
         if isinstance(q, Fusion):
             return qe.Fusion.Rrf(k=RRF_K), flt, prefetches
         query, flt = self._query(collection, q.query, flt)
@@ -401,7 +403,7 @@ class EdgeEngine(Engine):
         params = _params(request.params)
         query, flt, prefetches = self._layer(collection, q, request.filter, request.params)
         req = qe.QueryRequest(limit=request.limit, query=query, prefetches=prefetches, filter=to_filter(flt),
-                              with_payload=True, params=params,
+                              with_payload=True, params=None if prefetches else params,
                               with_vector=[request.with_vector] if request.with_vector is not None else False)
         return self._points(self._shard(collection).query(req), request.with_vector)
 
