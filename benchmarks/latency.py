@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import tempfile
@@ -311,7 +312,9 @@ def scifact_md(rows: list[dict[str, Any]]) -> str:
 def save(part: str, rows: list[dict[str, Any]]) -> None:
     """Replace one part of latency.json (written as soon as it is measured, like its LATENCY.md section)."""
     previous = json.loads((OUT / "latency.json").read_text()) if (OUT / "latency.json").exists() else {}
-    (OUT / "latency.json").write_text(json.dumps({**previous, part: rows}, indent=2))
+    text = json.dumps({**previous, part: rows}, indent=2)
+    text = re.sub(r"\[\s+([-0-9.e,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)  # one line each
+    (OUT / "latency.json").write_text(text)
 
 
 async def main(a: argparse.Namespace) -> None:
