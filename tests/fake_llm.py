@@ -42,7 +42,8 @@ def rule_reply(prompt: str) -> str:
 
 @dataclass
 class FakeLLM:
-    # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request
+    # ok | garbage_once | garbage | out_of_range | slow | error_once | bad_request | incomplete (no grade for the
+    # last document of a batch of several)
     # | reject_schema (400 naming response_format to a request that carries one, as servers without structured output)
     # | json_object_only (500 naming response_format to a json_schema one, as llama-cpp-python's server; takes
     #   json_object with a schema)
@@ -85,6 +86,8 @@ class FakeLLM:
             if (self.mode == "garbage" or (self.mode == "garbage_once" and not retrying)
                     or read_prompt(prompt)[0] in self.garbage_queries):
                 content = "I think they are all quite relevant!"
+            elif self.mode == "incomplete" and len(read_prompt(prompt)[1]) > 1:  # a small model's habit: the last one lost
+                content = json.dumps({"grades": [{"id": i, "grade": g} for i, g in rule_grades(prompt).items()][:-1]})
             elif self.mode == "out_of_range":
                 content = json.dumps({"grades": [{"id": i, "grade": 42} for i in rule_grades(prompt)]})
             else:

@@ -116,6 +116,16 @@ async def test_http_judge_retries_bad_replies_once_then_fails(monkeypatch):
             assert served.llm.requests == 2  # never a third try, never an invented grade
 
 
+async def test_http_judge_asks_again_for_the_documents_a_reply_left_out():
+    """A well-formed reply without some documents' grades keeps the grades it gave and asks for the others only."""
+    with Served(FakeLLM(mode="incomplete")) as served:
+        async with http_judge(base_url=served.base_url) as judge:
+            grades = await judge.score(QUERY, DOCS)
+            assert grades == [float(g) for g in rule_grades(render(QUERY, DOCS)).values()]
+            assert (judge.requests, judge.unusable_replies) == (2, 1)  # type: ignore[attr-defined]
+        assert [d for _, d in read_prompt(served.llm.prompts[1])[1]] == [DOCS[2]]  # the missing one alone
+
+
 def test_reply_schema_fixes_the_shape_the_parser_takes():
     schema = reply_schema(3)
     assert schema["required"] == ["grades"] and schema["additionalProperties"] is False

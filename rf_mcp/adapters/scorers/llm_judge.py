@@ -132,6 +132,15 @@ def _one_object(reply: str) -> Any:
 
 def parse(reply: str, n: int) -> list[float]:
     """Grades in document order, or :class:`GradeReplyError` saying what is wrong."""
+    grades = entries(reply, n)
+    missing = [i for i in range(1, n + 1) if i not in grades]
+    if missing:
+        raise GradeReplyError(f"no grade for document(s) {missing}")
+    return [grades[i] for i in range(1, n + 1)]
+
+
+def entries(reply: str, n: int) -> dict[int, float]:
+    """The grades a well-formed reply gives, by document id (some may be missing), or :class:`GradeReplyError`."""
     data = _one_object(reply)
     if not isinstance(data, dict) or set(data) != {"grades"}:
         raise GradeReplyError('the reply must be an object with exactly one key, "grades"')
@@ -155,10 +164,7 @@ def parse(reply: str, n: int) -> list[float]:
         if not SCALE[0] <= g <= SCALE[1]:
             raise GradeReplyError(f"grade {g:g} for document {i} is outside {SCALE[0]}-{SCALE[1]}")
         grades[i] = float(g)
-    missing = [i for i in range(1, n + 1) if i not in grades]
-    if missing:
-        raise GradeReplyError(f"no grade for document(s) {missing}")
-    return [grades[i] for i in range(1, n + 1)]
+    return grades
 
 
 class GradeCache:
@@ -340,10 +346,22 @@ class HttpJudge(_Judge, Scorer):
             return parse(reply, len(docs))
         except GradeReplyError as first:
             self.unusable_replies += 1
-            messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_message(str(first))}]
-            reply = await self._complete(messages, len(docs))
             try:
-                return parse(reply, len(docs))
+                # well formed but incomplete (a small model drops the last documents of a batch): keep what it gave
+                # and ask for the rest only, on the same absolute 0-10 scale; anything else: the whole batch again
+                partial = entries(reply, len(docs))
+            except GradeReplyError:
+                partial = {}
+            try:
+                if partial:
+                    rest = [i for i in range(1, len(docs) + 1) if i not in partial]
+                    again = [{"role": "system", "content": SYSTEM_PROMPT},
+                             {"role": "user", "content": self.prompt(query, [docs[i - 1] for i in rest])}]
+                    partial |= dict(zip(rest, parse(await self._complete(again, len(rest)), len(rest)), strict=True))
+                    return [partial[i] for i in range(1, len(docs) + 1)]
+                messages += [{"role": "assistant", "content": reply},
+                             {"role": "user", "content": retry_message(str(first))}]
+                return parse(await self._complete(messages, len(docs)), len(docs))
             except GradeReplyError as second:
                 self.unusable_replies += 1
                 raise UnusableGrades(f"The LLM judge gave unusable grades twice ({first}; then {second}).",
