@@ -73,6 +73,10 @@ def test_unusable_replies_are_rejected(reply, error):
 
 def test_one_object_bare_or_fenced_is_accepted():
     assert parse(GOOD, 3) == [3.0, 4.0, 1.0]
+    # a reply that stops before its last bracket(s) (Qwen2.5-Coder-0.5B on llama.cpp, plain requests) is read as one
+    assert parse(GOOD[:-1], 3) == parse(GOOD[:-2], 3) == [3.0, 4.0, 1.0]
+    with pytest.raises(JudgeReplyError, match="not one JSON object"):
+        parse(GOOD[:-3], 3)  # an entry cut off: not repaired
     assert parse('```json\n{"grades": [{"id": 2, "grade": 5}, {"id": 1, "grade": 7.5}]}\n```', 2) == [7.5, 5.0]
 
 

@@ -124,6 +124,13 @@ def _one_object(reply: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        for end in ("}", "]}"):  # a small model's habit: the object stops before its last bracket(s)
+            try:
+                data = json.loads(text + end)
+            except (json.JSONDecodeError, ValueError, RecursionError):
+                continue
+            if isinstance(data, dict):
+                return data
         raise GradeReplyError(f"the reply is not one JSON object ({exc.msg})") from None
     except (ValueError, RecursionError):  # an integer past Python's digit limit, nesting past its recursion limit
         raise GradeReplyError("the reply is not a JSON object of a usable size (numbers too long or nesting too deep)"
