@@ -280,41 +280,40 @@ def test_binding_beyond_loopback_needs_a_flag(tmp_path):
     assert r.returncode == 2 and "RF_MCP_TEST_EMPTY_TOKEN" in r.stderr
 
 
-@needs_shared
-async def test_short_load_over_streamable_http(mini_template, tmp_path):
-    """The CI version of benchmarks/load.py: 10 clients for 5 s, no errors."""
+@pytest.fixture
+def mini_served(mini_template, tmp_path):  # type: ignore[no-untyped-def]
+    """A served copy of the mini collection and the load generator's queries for it (benchmarks/load.py)."""
     import shutil
 
-    from benchmarks.load import Queries, phase
+    from benchmarks.load import Queries
     from rf_mcp.domain.datasets import read_queries
 
     shutil.copytree(mini_template, tmp_path / "data")
     served = ServedMCP(tmp_path)
-    queries = Queries([q.text for q in read_queries(MINI / "queries.jsonl")])
     try:
-        report = await phase(f"http://127.0.0.1:{served.port}/mcp", 10, 5, queries, collection="mini")
+        yield f"http://127.0.0.1:{served.port}/mcp", Queries([q.text for q in read_queries(MINI / "queries.jsonl")])
     finally:
         served.stop()
+
+
+@needs_shared
+async def test_short_load_over_streamable_http(mini_served):
+    """The CI version of benchmarks/load.py: 10 clients for 5 s, no errors."""
+    from benchmarks.load import phase
+
+    url, queries = mini_served
+    report = await phase(url, 10, 5, queries, collection="mini")
     assert report["errors"] == 0, report.get("first_error")
     assert report["requests"] >= 10 and queries.n == report["requests"]
 
 
 @needs_shared
-async def test_short_load_during_calibration(mini_template, tmp_path):
+async def test_short_load_during_calibration(mini_served):
     """The CI version of benchmarks/load.py's "during calibration" row: searches run while a calibration does."""
-    import shutil
+    from benchmarks.load import during_calibration
 
-    from benchmarks.load import Queries, during_calibration
-    from rf_mcp.domain.datasets import read_queries
-
-    shutil.copytree(mini_template, tmp_path / "data")
-    served = ServedMCP(tmp_path)
-    queries = Queries([q.text for q in read_queries(MINI / "queries.jsonl")])
-    try:
-        report = await during_calibration(f"http://127.0.0.1:{served.port}/mcp", queries, train_queries(60), 20,
-                                          collection="mini")
-    finally:
-        served.stop()
+    url, queries = mini_served
+    report = await during_calibration(url, queries, train_queries(60), 20, collection="mini")
     assert not report["calibration_error"], report["calibration_message"]
     assert report["errors"] == 0, report.get("first_error")
     assert report["requests"] >= 1 and report["p99_ms"] <= report["max_ms"]
