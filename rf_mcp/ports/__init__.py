@@ -21,6 +21,7 @@ receives the same request shape.
 from rf_mcp.ports.engine import Engine
 from rf_mcp.ports.models import GradeReplyError, Retriever, SampledScorer, Scorer, SparseEncoder, TermStatistics, TermStats
 from rf_mcp.ports.queries import (
+    HNSW_M,
     RRF_K,
     CollectionInfo,
     CollectionSpec,
@@ -51,6 +52,7 @@ from rf_mcp.ports.queries import (
 from rf_mcp.ports.training import LibraryEvaluation, SkippedQuery, Trainer, TrainingJob, TrainingOutcome, TrainSettings
 
 __all__ = [
+    "HNSW_M",
     "RRF_K",
     "CollectionInfo",
     "CollectionSpec",

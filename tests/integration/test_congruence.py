@@ -406,3 +406,59 @@ async def test_adding_a_vector_needs_qdrant_1_18_on_a_server():
         assert (await e.describe("c")).vector("bm25").modifier == "idf"
     finally:
         await e.close()
+
+
+async def test_collections_rf_mcp_creates_get_hnsw_m_links(tmp_path):
+    """Every collection rf-mcp creates asks for :data:`HNSW_M` links per point (Qdrant's default of 16 leaves the
+    outlying points an RF query ranks first unreachable): in the edge shard's config, and in the request a Qdrant
+    server receives (no server runs here: a stand-in records the REST request qdrant-client sends)."""
+    import json
+    import threading
+    import time
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from rf_mcp.ports import HNSW_M
+    from tests.integration.serving import free_port
+
+    assert HNSW_M > 16
+    edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
+    try:
+        await edge.create_collection("c", CollectionSpec("dense", DIM))
+    finally:
+        await edge.close()
+    stored = json.loads(next((tmp_path / "edge").rglob("edge_config.json")).read_text())
+    assert stored["hnsw_config"]["m"] == HNSW_M
+
+    sent: list[dict] = []
+
+    async def root(request):
+        return JSONResponse({"title": "qdrant - vector search engine", "version": "1.18.0", "commit": None})
+
+    async def exists(request):
+        return JSONResponse({"result": {"exists": False}, "status": "ok", "time": 0.0})
+
+    async def create(request):
+        sent.append(await request.json())
+        return JSONResponse({"result": True, "status": "ok", "time": 0.0})
+
+    app = Starlette(routes=[Route("/", root), Route("/collections/{name}/exists", exists),
+                            Route("/collections/{name}", create, methods=["PUT"])])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    remote = ClientEngine(QdrantSettings(url=f"http://127.0.0.1:{port}"))
+    try:
+        await remote.create_collection("c", CollectionSpec("dense", DIM, sparse=("bm25",)))
+    finally:
+        await remote.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert len(sent) == 1 and sent[0]["hnsw_config"] == {"m": HNSW_M}
+    assert sent[0]["vectors"]["dense"]["size"] == DIM

@@ -302,7 +302,8 @@ class ClientEngine(Engine):
             params = models.VectorParams(size=spec.dim, distance=models.Distance(spec.distance))
             vectors: Any = {spec.vector_name: params} if spec.vector_name else params
             sparse = {n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in spec.sparse} or None
-            c.create_collection(collection, vectors_config=vectors, sparse_vectors_config=sparse)
+            c.create_collection(collection, vectors_config=vectors, sparse_vectors_config=sparse,
+                                hnsw_config=models.HnswConfigDiff(m=spec.hnsw_m))
 
         await self._run(create)
 

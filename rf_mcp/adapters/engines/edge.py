@@ -63,6 +63,7 @@ from rf_mcp.ports import (
 
 T = TypeVar("T")
 META = "collection.json"
+EF_CONSTRUCT, FULL_SCAN_KB = 100, 10_000  # Qdrant's defaults (edge needs them with an HNSW config's m)
 
 
 def _edge() -> Any:
@@ -271,7 +272,8 @@ class EdgeEngine(Engine):
                 ensure_free_bytes(self.root, 0, f"creating collection {collection!r}")
                 params = qe.EdgeVectorParams(size=spec.dim, distance=getattr(qe.Distance, spec.distance))
                 sparse = {n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf) for n in spec.sparse} or None
-                config = qe.EdgeConfig(vectors={spec.vector_name: params}, sparse_vectors=sparse,
+                hnsw = qe.HnswIndexConfig(m=spec.hnsw_m, ef_construct=EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB)
+                config = qe.EdgeConfig(vectors={spec.vector_name: params}, sparse_vectors=sparse, hnsw_config=hnsw,
                                        # `optimize` indexes every segment: when to call it is our threshold's call
                                        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1))
                 self._shards[collection] = qe.EdgeShard.create(str(shard_dir), config)
