@@ -43,6 +43,7 @@ from rf_mcp.domain import search
 from rf_mcp.domain.models import Weights
 from rf_mcp.factory import open_engine
 from rf_mcp.ports import (
+    HNSW_M,
     CollectionSpec,
     Engine,
     FeedbackItem,
@@ -82,6 +83,28 @@ def queries(n: int, count: int, seed: int = 7) -> np.ndarray:
     return unit(c[rng.integers(0, len(c), count)] + 0.5 * rng.normal(size=(count, DIM)))
 
 
+async def build_collection(engine: Engine, n: int, hnsw_m: int = HNSW_M) -> tuple[float, float]:
+    """Create collection "bench" with ``n`` points of :func:`batches` and build its HNSW index: (upsert s, build s)."""
+    t = time.perf_counter()
+    await engine.create_collection("bench", CollectionSpec("dense", DIM, hnsw_m=hnsw_m))
+    for start, vectors in batches(n):
+        await engine.upsert("bench", [PointInput(start + i + 1, {"dense": v.tolist()}, {}) for i, v in enumerate(vectors)])
+    upsert_s = time.perf_counter() - t
+    t = time.perf_counter()
+    await engine.optimize("bench")
+    return upsert_s, time.perf_counter() - t
+
+
+async def feedback_vectors(engine: Engine, q: np.ndarray, n: int, source: str,
+                           rng: np.random.Generator) -> list[list[float]]:
+    """Five feedback examples: the query's top 5 ("top") or five points drawn at random ("random")."""
+    if source == "top":
+        top = await engine.query("bench", QueryRequest(Nearest(q.tolist(), "dense"), 5, with_vector="dense"))
+        return [p.vector or [] for p in top]
+    ids = [int(i) + 1 for i in rng.integers(0, n, 5)]
+    return [p.vector or [] for p in await engine.retrieve("bench", ids, with_vector="dense")]
+
+
 def pct(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
     return {"p50": round(statistics.median(xs), 2), "p95": round(xs[min(len(xs) - 1, int(0.95 * len(xs)))], 2)}
@@ -109,15 +132,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
     settings = QdrantSettings(path=str(tmp / "edge"), backend="edge")
     engine = open_engine(settings)
     try:
-        t = time.perf_counter()
-        await engine.create_collection("bench", CollectionSpec("dense", DIM))
-        for start, vectors in batches(n):
-            await engine.upsert("bench", [PointInput(start + i + 1, {"dense": v.tolist()}, {})
-                                          for i, v in enumerate(vectors)])
-        upsert_s = time.perf_counter() - t
-        t = time.perf_counter()
-        await engine.optimize("bench")
-        build_s = time.perf_counter() - t
+        upsert_s, build_s = await build_collection(engine, n)
         await engine.close()
         t = time.perf_counter()
         engine = open_engine(settings)
@@ -146,12 +161,7 @@ async def synthetic(n: int, count: int, build: int) -> list[dict[str, Any]]:
             acc: dict[str, list[float]] = {k: [] for k in ("default_ov", "default_ms", "auto_ov", "auto_ms", "exact_ms",
                                                            "ef", "pull")}
             for q in qs:
-                if source == "top":
-                    top = await engine.query("bench", QueryRequest(Nearest(q.tolist(), "dense"), 5, with_vector="dense"))
-                    feedback = [np.asarray(p.vector) for p in top]
-                else:
-                    ids = [int(i) + 1 for i in rng.integers(0, n, 5)]
-                    feedback = [np.asarray(p.vector) for p in await engine.retrieve("bench", ids, with_vector="dense")]
+                feedback = [np.asarray(v) for v in await feedback_vectors(engine, q, n, source, rng)]
                 scores = [float(s) for s in rng.uniform(0, 1, len(feedback))]
                 rf = RelevanceFeedback(q.tolist(), [FeedbackItem(f.tolist(), s) for f, s in zip(feedback, scores, strict=True)],
                                        weights.as_tuple(), "dense")
