@@ -11,7 +11,7 @@ from typing import Any
 
 OUT = Path(__file__).parent
 LATENCY = OUT / "LATENCY.md"
-ORDER = ["latency", "scifact", "overhead", "load", "startup"]
+ORDER = ["latency", "hnsw_links", "scifact", "overhead", "load", "startup"]
 HEADER = ("# Latency, accuracy and load\n\nEach section below is written by the command it names (machine: 2 cores, "
           "24 GiB, no GPU). Re-run a command to refresh its section only.\n")
 
