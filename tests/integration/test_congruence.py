@@ -413,16 +413,13 @@ async def test_collections_rf_mcp_creates_get_hnsw_m_links(tmp_path):
     outlying points an RF query ranks first unreachable): in the edge shard's config, and in the request a Qdrant
     server receives (no server runs here: a stand-in records the REST request qdrant-client sends)."""
     import json
-    import threading
-    import time
 
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from rf_mcp.ports import HNSW_M
-    from tests.integration.serving import free_port
+    from tests.asgi import ServedApp
 
     assert HNSW_M > 16
     edge = EdgeEngine(QdrantSettings(path=str(tmp_path / "edge"), backend="edge"))
@@ -447,18 +444,11 @@ async def test_collections_rf_mcp_creates_get_hnsw_m_links(tmp_path):
 
     app = Starlette(routes=[Route("/", root), Route("/collections/{name}/exists", exists),
                             Route("/collections/{name}", create, methods=["PUT"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    remote = ClientEngine(QdrantSettings(url=f"http://127.0.0.1:{port}"))
-    try:
-        await remote.create_collection("c", CollectionSpec("dense", DIM, sparse=("bm25",)))
-    finally:
-        await remote.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ServedApp(app) as served:
+        remote = ClientEngine(QdrantSettings(url=f"http://127.0.0.1:{served.port}"))
+        try:
+            await remote.create_collection("c", CollectionSpec("dense", DIM, sparse=("bm25",)))
+        finally:
+            await remote.close()
     assert len(sent) == 1 and sent[0]["hnsw_config"] == {"m": HNSW_M}
     assert sent[0]["vectors"]["dense"]["size"] == DIM

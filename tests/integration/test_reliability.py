@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rf_mcp.config import load_config
 from rf_mcp.domain.models import TrainSettings
 from rf_mcp.ports import CollectionSpec, PointInput
 from rf_mcp.server import build_server
+from tests.asgi import ServedApp
 from tests.common import MINI, MODEL, make_config, needs_shared, train_queries
 from tests.integration.serving import ServedMCP, free_port
 
@@ -112,11 +112,10 @@ async def test_bad_input_table(mini_store):
                 assert not ok.is_error
 
 
-class FakeQdrant:
+class FakeQdrant(ServedApp):
     """Just enough of Qdrant's REST API (list collections) to show recovery once the server is back."""
 
     def __init__(self, port: int) -> None:
-        import uvicorn
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse
         from starlette.routing import Route
@@ -127,19 +126,7 @@ class FakeQdrant:
         async def root(request):
             return JSONResponse({"title": "qdrant - vector search engine", "version": "1.17.0", "commit": None})
 
-        app = Starlette(routes=[Route("/collections", collections), Route("/", root)])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(Starlette(routes=[Route("/collections", collections), Route("/", root)]), port)
 
 
 @needs_shared
